@@ -1,0 +1,147 @@
+"""Data assets: raw_structures → structures → splits → crystal_graphs, partitioned by level."""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions, table_metadata
+from matassets.levels import DATA, preset_metadata
+from matassets.resources import ProjectResource
+
+
+class RawSourceConfig(dg.Config):
+    """Where the crystals come from: ``embedded`` (default), ``jarvis`` or ``files``."""
+
+    source: str = "embedded"
+    path: str = ""  # files: a folder of CIF/POSCAR files or a CSV/JSON; jarvis: the cache folder
+    targets: str = ""  # files: a CSV of targets for a folder of structures
+
+
+@dg.asset(partitions_def=levels_partitions, group_name="data", kinds={"polars", "parquet"})
+def raw_structures(
+    context: dg.AssetExecutionContext, config: RawSourceConfig, project: ProjectResource
+) -> dg.MaterializeResult:
+    """Every crystal of the configured source in the canonical table (``data/raw/<level>/``)."""
+    from matassets.data.pipeline import build_raw
+    from matassets.data.sources import load_source
+
+    layout = project.layout
+    frame = load_source(config.source, config.path, config.targets,
+                        cache_dir=layout.root / "data" / "jarvis")
+    version = build_raw(frame, layout, context.partition_key)
+    counts = {c: frame.height - frame[c].null_count() for c in frame.columns}
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
+        metadata={
+            "rows": frame.height,
+            "source": config.source,
+            "data_hash": version,
+            "values per column": dg.MetadataValue.json(counts),
+            "path": dg.MetadataValue.path(str(layout.raw(context.partition_key))),
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="data",
+    deps=[raw_structures],
+    kinds={"pymatgen", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec("quarantine_report", asset="structures"),
+        dg.AssetCheckSpec("enough_clean_structures", asset="structures", blocking=True),
+    ],
+)
+def structures(context: dg.AssetExecutionContext, project: ProjectResource):
+    """Validated crystals; unusable rows and values go to a quarantine table with a reason."""
+    from matassets.data.pipeline import build_structures, frame_hash
+
+    partition = context.partition_key
+    preset = DATA[partition]
+    layout = project.layout
+    result = build_structures(layout, partition, preset)
+    counts = result.quarantine_counts()
+    quarantined = result.quarantine.to_dicts()
+    for row in quarantined[:20]:
+        context.log.warning(f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
+    version = frame_hash(result.clean)
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
+        metadata={
+            "clean rows": result.clean.height,
+            "quarantined entries": len(quarantined),
+            "quarantine by field": dg.MetadataValue.json(counts),
+            "quarantine": table_metadata(quarantined),
+            "data_hash": version,
+            "preset": dg.MetadataValue.json(preset_metadata(preset)),
+            "path": dg.MetadataValue.path(str(layout.structures(partition))),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="quarantine_report",
+        passed=not quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(
+            f"{r['id']} ({r['origin']}) {r['field']}: {r['reason']}" for r in quarantined[:5]
+        ) or "nothing quarantined",
+        metadata={"quarantined": len(quarantined), **{f"field {k}": v for k, v in counts.items()}},
+    )
+    yield dg.AssetCheckResult(
+        check_name="enough_clean_structures",
+        passed=result.clean.height >= preset.min_clean,
+        description=f"{result.clean.height} clean structures; the {partition} level needs "
+        f"at least {preset.min_clean}",
+    )
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="data",
+    deps=[structures],
+    kinds={"json"},
+    check_specs=[dg.AssetCheckSpec("no_leakage", asset="splits", blocking=True)],
+)
+def splits(context: dg.AssetExecutionContext, project: ProjectResource):
+    """One seeded train/val/test manifest per partition, shared by every model of that partition."""
+    from matassets.data.pipeline import build_splits
+
+    partition = context.partition_key
+    manifest, report = build_splits(project.layout, partition, DATA[partition])
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(manifest.hash),
+        metadata={
+            **{f"{k} size": v for k, v in manifest.sizes().items()},
+            "strategy": manifest.strategy,
+            "seed": manifest.seed,
+            "split_hash": manifest.hash,
+            "data_hash": manifest.data_version,
+            "path": dg.MetadataValue.path(str(project.layout.split_manifest(partition))),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name="no_leakage",
+        passed=not any(report.values()),
+        description=", ".join(f"{k}={v}" for k, v in report.items()),
+        metadata=report,
+    )
+
+
+@dg.asset(partitions_def=levels_partitions, group_name="data", deps=[structures],
+          kinds={"pytorch"})
+def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource
+                   ) -> dg.MaterializeResult:
+    """Periodic neighbour graphs (preset cutoff / neighbours), cached by data and settings hash."""
+    import time
+
+    from matassets.data.pipeline import build_graphs
+    from matassets.graphs.store import GraphStore
+
+    partition = context.partition_key
+    start = time.perf_counter()
+    path, cached = build_graphs(project.layout, partition, DATA[partition])
+    seconds = time.perf_counter() - start
+    stats = GraphStore.load(path).stats()
+    context.log.info(f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
+        metadata={**stats, "cache hit": cached, "seconds": round(seconds, 2),
+                  "path": dg.MetadataValue.path(str(path))},
+    )

@@ -1,0 +1,86 @@
+"""The data steps, each reading and writing files under a ``Layout``. Assets call these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from matassets.data import schema
+from matassets.data.splits import SplitManifest, cap, leakage, make_splits
+from matassets.data.validation import ValidationResult, validate
+from matassets.io import atomic_write, sha256_text, write_json
+from matassets.levels import DataPreset
+from matassets.paths import Layout
+
+
+def frame_hash(frame: pl.DataFrame) -> str:
+    """A content hash of a table (row order included)."""
+    return sha256_text(frame.write_csv())
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: frame.write_parquet(tmp))
+
+
+def build_raw(frame: pl.DataFrame, layout: Layout, partition: str) -> str:
+    write_parquet(frame, layout.raw(partition))
+    return frame_hash(frame)
+
+
+def build_structures(layout: Layout, partition: str, preset: DataPreset) -> ValidationResult:
+    raw = pl.read_parquet(layout.raw(partition))
+    raw = cap(raw, preset.max_structures, preset.seed)
+    result = validate(raw, preset.min_distance, preset.max_sites)
+    write_parquet(result.quarantine, layout.quarantine(partition))
+    write_parquet(result.clean, layout.structures(partition))
+    return result
+
+
+def build_splits(layout: Layout, partition: str, preset: DataPreset) -> tuple[SplitManifest, dict]:
+    clean = pl.read_parquet(layout.structures(partition))
+    manifest = make_splits(clean, preset.split_strategy, preset.seed, preset.split_fractions,
+                           frame_hash(clean))
+    report = leakage(manifest, clean)
+    write_json(layout.split_manifest(partition), manifest.to_json())
+    return manifest, report
+
+
+def load_splits(layout: Layout, partition: str) -> SplitManifest:
+    path = layout.split_manifest(partition)
+    return SplitManifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    cutoff: float
+    max_neighbors: int
+
+    @classmethod
+    def from_preset(cls, preset: DataPreset) -> GraphSettings:
+        return cls(preset.cutoff, preset.max_neighbors)
+
+
+def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Path, bool]:
+    """Build (or reuse, when data and settings are unchanged) the partition's graph store."""
+    from matassets.data.parsing import parse_structure
+    from matassets.graphs.store import GraphStore
+
+    clean = pl.read_parquet(layout.structures(partition))
+    settings = GraphSettings.from_preset(preset)
+    key = sha256_text(frame_hash(clean) + json.dumps(asdict(settings), sort_keys=True))
+    path = layout.graphs(partition, key)
+    cached = path.exists()
+    if not cached:
+        structures = [parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE]]
+        GraphStore.build(clean[schema.ID].to_list(), structures, settings.cutoff,
+                         settings.max_neighbors).save(path)
+    write_json(layout.graphs_pointer(partition), {"path": path.name, "key": key})
+    return path, cached
+
+
+def current_graphs_path(layout: Layout, partition: str) -> Path:
+    pointer = json.loads(layout.graphs_pointer(partition).read_text(encoding="utf-8"))
+    return layout.graphs_pointer(partition).parent / pointer["path"]
