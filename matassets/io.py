@@ -40,3 +40,22 @@ def sha256_file(path: Path, length: int = 16) -> str:
 
 def sha256_text(text: str, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def replace_dir(staging: Path, final: Path) -> Path:
+    """Put a fully written ``staging`` folder at ``final``; the old version is removed only after.
+
+    Two renames: a crash between them leaves ``final.previous`` (the old version, intact).
+    """
+    import shutil
+
+    final = Path(final)
+    previous = final.with_name(final.name + ".previous")
+    if previous.exists():
+        shutil.rmtree(previous)
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staging, final)
+    if previous.exists():
+        shutil.rmtree(previous)
+    return final

@@ -1,0 +1,47 @@
+"""Turn a trained model's outputs into what the Dagster UI shows."""
+
+import base64
+from pathlib import Path
+
+import dagster as dg
+
+from matassets.levels import preset_metadata
+
+REGRESSION_COLUMNS = ("n", "mae", "rmse", "r2", "max_ae", "baseline_mad", "mad_mae_ratio")
+
+
+def image(path: Path) -> dg.MetadataValue:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})")
+
+
+def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
+    lines = ["| split | " + " | ".join(REGRESSION_COLUMNS) + " |",
+             "|---|" + "---|" * len(REGRESSION_COLUMNS)]
+    for split in ("train", "val", "test"):
+        m = metrics[split][task]
+        cells = [f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, "")) for c in
+                 REGRESSION_COLUMNS]
+        lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
+    record = output.record
+    meta: dict[str, object] = {
+        "model path": dg.MetadataValue.path(str(output.model_dir)),
+        "preset": dg.MetadataValue.json(preset_metadata(preset)),
+        "best epoch": output.fit.best_epoch,
+        "epochs run": output.fit.epochs_run,
+        "stop reason": output.fit.stop_reason,
+        "data_hash": record["data_hash"],
+        "split_hash": record["split_hash"],
+        "duration s": record["duration_s"],
+        "command": dg.MetadataValue.text(record["command"]),
+        "run record": dg.MetadataValue.path(str(output.model_dir / "run_record.json")),
+    }
+    for name in plots:
+        path = output.model_dir / name
+        if path.exists():
+            meta[path.stem.replace("_", " ")] = image(path)
+    return meta

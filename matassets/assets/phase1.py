@@ -1,0 +1,81 @@
+"""Phase 1: one CGCNN asset per property (``cgcnn_<property>``), partitioned by level."""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions
+from matassets.assets.data import crystal_graphs, splits, structures
+from matassets.assets.metadata import model_metadata, regression_table
+from matassets.levels import CGCNN, CGCNN_PROPERTIES, DATA
+from matassets.resources import ProjectResource
+
+
+class TrainOverrides(dg.Config):
+    """Optional overrides of the partition's preset (0 = keep the preset's value)."""
+
+    epochs: int = 0
+    lr: float = 0.0
+    batch_size: int = 0
+    hidden: int = 0
+    n_layers: int = 0
+
+    def apply(self, preset):
+        import dataclasses
+
+        changes = {k: v for k, v in self.model_dump().items() if v}
+        return dataclasses.replace(preset, **changes), changes
+
+
+def phase1_command(prop: str, partition: str) -> str:
+    level = "--competition" if partition == "competition" else f"--level {partition}"
+    return f"matassets run phase1 {level} --property {prop}"
+
+
+def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
+    name = f"cgcnn_{prop}"
+
+    @dg.asset(
+        name=name,
+        partitions_def=levels_partitions,
+        group_name="phase1",
+        deps=[structures, splits, crystal_graphs],
+        kinds={"pytorch"},
+        tags={"phase": "phase1"},
+        check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
+        description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
+    )
+    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides,
+               project: ProjectResource):
+        from matassets.training.graph_model import RunSpec, train_graph_model
+
+        partition = context.partition_key
+        data = DATA[partition]
+        preset, overrides = config.apply(CGCNN[partition])
+        spec = RunSpec(
+            asset=name, phase="phase1", algorithm="cgcnn", tasks=[prop], partition=partition,
+            architecture={"family": "cgcnn", "hidden": preset.hidden, "n_layers": preset.n_layers,
+                          "cutoff": data.cutoff, "gaussian_step": data.gaussian_step,
+                          "dropout": preset.dropout},
+            preset=preset, data=data, command=phase1_command(prop, partition),
+            overrides=overrides, dagster_run_id=context.run_id,
+        )
+        output = train_graph_model(project.layout, spec, log=context.log.info)
+        val = output.metrics["val"][prop]
+        yield dg.MaterializeResult(metadata={
+            "metrics": regression_table(output.metrics, prop),
+            "val MAE": val["mae"],
+            "test MAE": output.metrics["test"][prop]["mae"],
+            "val baseline MAD": val["baseline_mad"],
+            **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
+        })
+        yield dg.AssetCheckResult(
+            check_name="beats_mean_baseline",
+            passed=val["mae"] < val["baseline_mad"],
+            description=f"validation MAE {val['mae']:.4g} vs mean-predictor MAE "
+            f"{val['baseline_mad']:.4g}",
+            metadata={"val_mae": val["mae"], "val_baseline_mad": val["baseline_mad"]},
+        )
+
+    return _asset
+
+
+cgcnn_assets = [cgcnn_asset(prop) for prop in CGCNN_PROPERTIES]

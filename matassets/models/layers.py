@@ -1,0 +1,33 @@
+"""Small building blocks shared by the GNNs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GaussianExpansion(nn.Module):
+    r"""Expand distances on fixed Gaussians: :math:`e_k(d) = \exp(-(d - \mu_k)^2 / \sigma^2)`.
+
+    Centres :math:`\mu_k` every ``step`` Å on [0, cutoff] and :math:`\sigma` = ``step``, as in CGCNN.
+    """
+
+    def __init__(self, cutoff: float, step: float) -> None:
+        super().__init__()
+        n = int(round(cutoff / step)) + 1
+        self.register_buffer("centers", torch.linspace(0.0, cutoff, n))
+        self.width = step
+
+    @property
+    def size(self) -> int:
+        return self.centers.numel()
+
+    def forward(self, dist: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-((dist[:, None] - self.centers) ** 2) / self.width**2)
+
+
+def mean_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    """Mean of node rows per graph (``batch`` gives each node's graph)."""
+    total = x.new_zeros(num_graphs, x.shape[1]).index_add_(0, batch, x)
+    count = torch.bincount(batch, minlength=num_graphs).clamp(min=1).to(x.dtype)
+    return total / count[:, None]

@@ -1,0 +1,15 @@
+"""Build a model from the ``architecture`` block saved in its ``config.json``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def build_model(architecture: dict) -> nn.Module:
+    family = architecture["family"]
+    kwargs = {k: v for k, v in architecture.items() if k != "family"}
+    if family == "cgcnn":
+        from matassets.models.cgcnn import CGCNN
+
+        return CGCNN(**kwargs)
+    raise ValueError(f"unknown model family {family!r}")

@@ -1,0 +1,207 @@
+"""Train one graph model on one partition and write everything a user needs beside it.
+
+Reads the partition's clean structures, split manifest and graph store; trains with the shared
+``Trainer``; evaluates train/val/test once with the best-on-validation weights; writes the model
+folder (weights, config, normalisation, metrics, history, predictions, plots, run record) into a
+staging folder that replaces the previous version only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from matassets.data import schema
+from matassets.data.pipeline import current_graphs_path, load_splits
+from matassets.graphs.store import GraphStore
+from matassets.io import atomic_write, replace_dir, sha256_text, write_json
+from matassets.levels import DataPreset, TrainPreset
+from matassets.models.registry import build_model
+from matassets.paths import Layout
+from matassets.plots import learning_curve, parity_plot
+from matassets.run_record import build_run_record
+from matassets.training.objectives import BinaryObjective, RegressionObjective
+from matassets.training.trainer import GraphSplit, Trainer, predict
+
+MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
+
+
+@dataclass
+class RunSpec:
+    asset: str
+    phase: str
+    algorithm: str
+    tasks: list[str]
+    partition: str
+    architecture: dict
+    preset: TrainPreset
+    data: DataPreset
+    command: str
+    overrides: dict = field(default_factory=dict)
+    dagster_run_id: str | None = None
+
+
+@dataclass
+class RunOutput:
+    model_dir: Path
+    metrics: dict
+    record: dict
+    fit: object
+
+
+def _set_threads() -> None:
+    import os
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def _objective(spec: RunSpec):
+    if all(schema.TARGETS[t].kind == "binary" for t in spec.tasks):
+        return BinaryObjective(spec.tasks)
+    return RegressionObjective(spec.tasks, loss=spec.preset.loss,
+                               huber_delta=spec.preset.huber_delta)
+
+
+def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
+    clean = pl.read_parquet(layout.structures(spec.partition))
+    manifest = load_splits(layout, spec.partition)
+    store = GraphStore.load(current_graphs_path(layout, spec.partition))
+    labelled = clean.filter(pl.any_horizontal(pl.col(t).is_not_null() for t in spec.tasks))
+    splits: dict[str, GraphSplit] = {}
+    for name in ("train", "val", "test"):
+        part = labelled.filter(pl.col(schema.ID).is_in(manifest.ids(name)))
+        y = part.select(spec.tasks).to_numpy().astype(np.float32)
+        splits[name] = GraphSplit(store, store.index_of(part[schema.ID].to_list()), y)
+        if len(part) < MIN_LABELLED[name]:
+            raise ValueError(
+                f"{spec.asset} [{spec.partition}]: only {len(part)} {name} crystals have "
+                f"{'/'.join(spec.tasks)}; at least {MIN_LABELLED[name]} are needed. "
+                "Use a larger level or a data source with more labels."
+            )
+    info = {"data_hash": manifest.data_version, "split_hash": manifest.hash,
+            "sizes": {k: len(v) for k, v in splits.items()}}
+    return splits, info
+
+
+def train_graph_model(layout: Layout, spec: RunSpec, log: Callable[[str], None] = print,
+                      stop: Callable[[int], bool] | None = None) -> RunOutput:
+    start = time.perf_counter()
+    _set_threads()
+    splits, info = load_split_data(layout, spec)
+    objective = _objective(spec)
+    objective.fit(splits["train"].y)
+    torch.manual_seed(spec.data.seed)
+    model = build_model(spec.architecture)
+    final_dir = layout.model_dir(spec.asset, spec.partition)
+    work_dir = final_dir.parent / ".work" / spec.partition
+    run_key = sha256_text(json.dumps([spec.architecture, spec.tasks, info["data_hash"],
+                                      info["split_hash"]], sort_keys=True))
+    log(f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    trainer = Trainer(model, objective, spec.preset, work_dir, spec.data.seed, log=log,
+                      run_key=run_key)
+    fit = trainer.fit(splits["train"], splits["val"], stop=stop)
+    if stop is not None and fit.stop_reason == "stopped by caller":
+        return RunOutput(final_dir, {}, {}, fit)
+
+    device = trainer.device
+    outputs = {name: objective.decode(predict(trainer.best_model, split, spec.preset.batch_size,
+                                               device))
+               for name, split in splits.items()}  # the test split is evaluated here, once
+    metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
+    notes = _anomalies(fit, layout, spec)
+
+    staging = work_dir / "staging"
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    atomic_write(staging / "model.pt",
+                 lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
+    write_json(staging / "config.json", {
+        "asset": spec.asset, "tasks": spec.tasks, "architecture": spec.architecture,
+        "preset": asdict(spec.preset), "graph": {"cutoff": spec.data.cutoff,
+                                                 "max_neighbors": spec.data.max_neighbors},
+        "objective": objective.kind, "partition": spec.partition,
+    })
+    write_json(staging / "normalization.json", objective.state())
+    write_json(staging / "metrics.json", {**metrics, "best_epoch": fit.best_epoch,
+                                          "epochs_run": fit.epochs_run,
+                                          "stop_reason": fit.stop_reason})
+    _write_rows(staging / "history.csv", fit.history)
+    _write_predictions(staging / "predictions.csv", splits, outputs, spec.tasks)
+    plots = _plots(staging, spec, splits, outputs, fit, objective.kind)
+    record = build_run_record(
+        phase=spec.phase, algorithm=spec.algorithm, partition=spec.partition,
+        command=spec.command, overrides=spec.overrides, output_dir=str(final_dir),
+        metrics=metrics, notes=notes, data_hash=info["data_hash"],
+        split_hash=info["split_hash"], seed=spec.data.seed,
+        seconds=time.perf_counter() - start, dagster_run_id=spec.dagster_run_id,
+        extra={"tasks": spec.tasks, "sizes": info["sizes"], "best_epoch": fit.best_epoch,
+               "plots": sorted(p.name for p in plots)},
+    )
+    write_json(staging / "run_record.json", record)
+    replace_dir(staging, final_dir)
+    trainer.finish()
+    return RunOutput(final_dir, metrics, record, fit)
+
+
+def _anomalies(fit, layout: Layout, spec: RunSpec) -> list[str]:
+    notes = [fit.stop_reason]
+    if fit.resumed_from_epoch:
+        notes.append(f"resumed from a checkpoint at epoch {fit.resumed_from_epoch}")
+    quarantine = layout.quarantine(spec.partition)
+    if quarantine.exists():
+        n = pl.read_parquet(quarantine).height
+        if n:
+            notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
+    return notes
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    columns = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def _write_predictions(path: Path, splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray],
+                       tasks: list[str]) -> None:
+    rows = []
+    for name, split in splits.items():
+        for k, idx in enumerate(split.index):
+            row = {"id": split.store.ids[idx], "split": name}
+            for t, task in enumerate(tasks):
+                row[f"{task}_true"] = float(split.y[k, t])
+                row[f"{task}_pred"] = float(outputs[name][k, t])
+            rows.append(row)
+    _write_rows(path, rows)
+
+
+def _plots(folder: Path, spec: RunSpec, splits, outputs, fit, kind: str) -> list[Path]:
+    plots = [learning_curve(fit.history, folder / "learning_curve.png")]
+    if kind != "regression":
+        return plots
+    for t, task in enumerate(spec.tasks):
+        series = {}
+        for name in ("val", "test"):
+            mask = ~np.isnan(splits[name].y[:, t])
+            series[name] = (splits[name].y[mask, t], outputs[name][mask, t])
+        unit = schema.TARGETS[task].unit
+        name = "parity.png" if len(spec.tasks) == 1 else f"parity_{task}.png"
+        plots.append(parity_plot(series, f"{task} ({unit})" if unit else task, folder / name))
+    return plots

@@ -1,0 +1,103 @@
+"""What a model learns: targets, their normalisation (train split only), loss and validation score.
+
+One trainer serves every GNN; a family differs by its module, its objective and its preset row.
+Missing targets (NaN) are masked out of the loss, so one objective covers single- and multitask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from matassets.training.metrics import classification_metrics, regression_metrics
+
+
+@dataclass
+class RegressionObjective:
+    """z-scored regression; the validation score is the mean over tasks of MAE / MAD (unit-free)."""
+
+    tasks: list[str]
+    loss: str = "huber"
+    huber_delta: float = 1.0
+    mean: np.ndarray = field(default=None)  # type: ignore[assignment]
+    std: np.ndarray = field(default=None)  # type: ignore[assignment]
+    kind: str = "regression"
+
+    def fit(self, y_train: np.ndarray) -> None:
+        """Normalisation statistics from the training targets only."""
+        self.mean = np.nanmean(y_train, axis=0)
+        self.std = np.nanstd(y_train, axis=0)
+        self.std[~(self.std > 0)] = 1.0
+
+    def state(self) -> dict:
+        return {"tasks": self.tasks, "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
+
+    def decode(self, out: np.ndarray) -> np.ndarray:
+        return out * self.std + self.mean
+
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mask = ~torch.isnan(y)
+        target = torch.where(mask, self.encode(y), torch.zeros_like(y))
+        if self.loss == "mse":
+            per = (out - target) ** 2
+        else:
+            per = F.huber_loss(out, target, delta=self.huber_delta, reduction="none")
+        per = per * mask
+        # mean per task over its labelled rows, then mean over tasks present in the batch
+        count = mask.sum(0)
+        present = count > 0
+        return (per.sum(0)[present] / count[present]).mean()
+
+    def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:
+        out = {}
+        for k, task in enumerate(self.tasks):
+            mask = ~np.isnan(y[:, k])
+            out[task] = regression_metrics(y[mask, k], pred[mask, k], float(self.mean[k]))
+        return out
+
+    def score(self, metrics: dict[str, dict]) -> float:
+        """Lower is better: mean over tasks of MAE / MAD (1.0 = no better than the mean)."""
+        ratios = [m["mae"] / m["baseline_mad"] for m in metrics.values()
+                  if m.get("n") and m["baseline_mad"] > 0]
+        return float(np.mean(ratios)) if ratios else float("nan")
+
+
+@dataclass
+class BinaryObjective:
+    """Binary classification with logits; the validation score is 1 - balanced accuracy."""
+
+    tasks: list[str]
+    positive_weight: float = 1.0
+    majority: int = 0
+    kind: str = "binary"
+
+    def fit(self, y_train: np.ndarray) -> None:
+        labels = y_train[~np.isnan(y_train)]
+        positives = float(labels.sum())
+        self.majority = int(positives * 2 >= labels.size)
+        self.positive_weight = (labels.size - positives) / max(positives, 1.0)
+
+    def state(self) -> dict:
+        return {"tasks": self.tasks, "majority": self.majority, "positive_weight": self.positive_weight}
+
+    def decode(self, out: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-out))
+
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mask = ~torch.isnan(y)
+        weight = torch.tensor(self.positive_weight, dtype=out.dtype)
+        return F.binary_cross_entropy_with_logits(out[mask], y[mask], pos_weight=weight)
+
+    def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:
+        return {task: classification_metrics(y[:, k], pred[:, k], self.majority)
+                for k, task in enumerate(self.tasks)}
+
+    def score(self, metrics: dict[str, dict]) -> float:
+        values = [1.0 - m["balanced_accuracy"] for m in metrics.values() if m.get("n")]
+        return float(np.mean(values)) if values else float("nan")

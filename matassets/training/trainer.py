@@ -1,0 +1,241 @@
+"""The one trainer for every GNN in matassets.
+
+A model family brings an ``nn.Module`` mapping a ``GraphBatch`` to ``(num_graphs, n_tasks)`` outputs,
+an objective (``training.objectives``) and a ``TrainPreset`` row. The trainer does the rest:
+AdamW, the preset's schedule, gradient clipping, optional EMA of the weights, early stopping and
+checkpoint choice on the VALIDATION split only, a checkpoint every ``checkpoint_every`` epochs that a
+later run resumes from, progress lines (epoch, loss, validation MAE, time left) and the history.
+
+Runs are reproducible: each epoch's shuffle and dropout are seeded from (seed, epoch), so a run
+resumed from a checkpoint follows the same path as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from matassets.graphs.store import GraphStore
+from matassets.levels import TrainPreset
+from matassets.training.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+
+
+@dataclass
+class GraphSplit:
+    """Graphs (by store index) with their targets (NaN = missing), one row per graph."""
+
+    store: GraphStore
+    index: np.ndarray
+    y: np.ndarray  # (n, n_tasks) float32
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    stopped_early: bool
+    stop_reason: str
+    history: list[dict] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+    seconds: float = 0.0
+
+
+class EMA:
+    """Exponential moving average of parameters and buffers: ``avg ← d·avg + (1 − d)·w``."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = copy.deepcopy(model).eval()
+        for p in self.shadow.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for avg, new in zip(self.shadow.state_dict().values(), model.state_dict().values(),
+                            strict=True):
+            if avg.dtype.is_floating_point:
+                avg.mul_(self.decay).add_(new, alpha=1.0 - self.decay)
+            else:
+                avg.copy_(new)
+
+
+def batches(n: int, batch_size: int, shuffle_seed: int | None) -> list[np.ndarray]:
+    order = np.arange(n)
+    if shuffle_seed is not None:
+        np.random.default_rng(shuffle_seed).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device
+            ) -> np.ndarray:
+    """Raw model outputs (normalised units) for every graph of ``split``, in order."""
+    model.eval()
+    outs = [model(split.store.collate(split.index[b]).to(device)).float().cpu()
+            for b in batches(len(split), batch_size, None)]
+    return torch.cat(outs).numpy() if outs else np.zeros((0, split.y.shape[1]), np.float32)
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, objective, preset: TrainPreset, work_dir: Path,
+                 seed: int, log: Callable[[str], None] = print, device: str | None = None,
+                 run_key: str = "") -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device)
+        self.objective = objective
+        self.preset = preset
+        self.seed = seed
+        self.log = log
+        self.run_key = run_key  # a checkpoint is resumed only by a run with the same key
+        self.checkpoint_path = Path(work_dir) / "checkpoint.pt"
+
+    def _scheduler(self, optimizer, steps_per_epoch: int):
+        p = self.preset
+        total = max(1, p.epochs * steps_per_epoch)
+        if p.scheduler == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=p.lr, total_steps=total, pct_start=max(p.warmup_fraction, 0.01))
+        if p.scheduler == "cosine":
+            warm = int(p.warmup_fraction * total)
+
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        if p.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=10)
+        return None
+
+    def _evaluate(self, split: GraphSplit, model: nn.Module) -> dict[str, dict]:
+        out = predict(model, split, self.preset.batch_size, self.device)
+        return self.objective.metrics(split.y, self.objective.decode(out))
+
+    def fit(self, train: GraphSplit, val: GraphSplit, stop: Callable[[int], bool] | None = None
+            ) -> FitResult:
+        """Train; leave the best-on-validation weights in ``self.best_model``.
+
+        ``stop(epoch)`` is asked after each epoch; returning True ends the run there (used by tests
+        that simulate a crash, and by callers that want to cancel).
+        """
+        p = self.preset
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        steps = math.ceil(len(train) / p.batch_size)
+        scheduler = self._scheduler(optimizer, steps)
+        ema = EMA(self.model, p.ema_decay) if p.ema_decay else None
+        state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": [],
+                 "best_state": copy.deepcopy(self.model.state_dict()), "elapsed": 0.0}
+        resumed = self._resume(optimizer, scheduler, ema, state)
+        y_train = torch.as_tensor(train.y)
+        start = time.perf_counter() - state["elapsed"]
+        stop_reason = "epoch limit"
+        epoch = state["epoch"]
+        while epoch < p.epochs:
+            epoch += 1
+            torch.manual_seed(self.seed * 100_003 + epoch)
+            self.model.train()
+            losses = []
+            for b in batches(len(train), p.batch_size, self.seed * 100_003 + epoch):
+                if len(b) < 2 and len(train) > 1:
+                    continue  # batch norm needs two samples
+                batch = train.store.collate(train.index[b]).to(self.device)
+                loss = self.objective.loss_fn(self.model(batch), y_train[b].to(self.device))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}; "
+                                             "lower the learning rate or check the targets")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), p.grad_clip)
+                optimizer.step()
+                if ema:
+                    ema.update(self.model)
+                if scheduler is not None and p.scheduler != "plateau":
+                    scheduler.step()
+                losses.append(loss.item())
+            judged = ema.shadow if ema else self.model
+            val_metrics = self._evaluate(val, judged)
+            score = self.objective.score(val_metrics)
+            if scheduler is not None and p.scheduler == "plateau":
+                scheduler.step(score)
+            elapsed = time.perf_counter() - start
+            row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
+                   "val_score": score, "lr": optimizer.param_groups[0]["lr"],
+                   "seconds": round(elapsed, 2)}
+            row.update({f"val_{k}_{t}": v for t, m in val_metrics.items()
+                        for k, v in m.items() if k in ("mae", "balanced_accuracy")})
+            state["history"].append(row)
+            improved = score < state["best_score"]
+            if improved:
+                state.update(best_score=score, best_epoch=epoch,
+                             best_state=copy.deepcopy(judged.state_dict()))
+            left = elapsed / (epoch - resumed) * (p.epochs - epoch) if epoch > resumed else 0.0
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items()
+                              if k.startswith("val_") and isinstance(v, float))
+            self.log(f"epoch {epoch}/{p.epochs} loss={row['train_loss']:.4f} {shown}"
+                     f"{' *' if improved else ''} elapsed={elapsed:.0f}s left≈{left:.0f}s")
+            state["epoch"], state["elapsed"] = epoch, elapsed
+            if epoch % p.checkpoint_every == 0 or epoch == p.epochs:
+                self._save(optimizer, scheduler, ema, state)
+            if epoch - state["best_epoch"] >= p.patience:
+                stop_reason = f"early stop: no validation improvement for {p.patience} epochs"
+                break
+            if p.time_budget_s and elapsed >= p.time_budget_s:
+                stop_reason = f"time budget of {p.time_budget_s:.0f}s reached"
+                break
+            if stop and stop(epoch):
+                stop_reason = "stopped by caller"
+                break
+        self.best_model = copy.deepcopy(self.model)
+        self.best_model.load_state_dict(state["best_state"])
+        self.log(f"{stop_reason}; best validation score {state['best_score']:.4g} "
+                 f"at epoch {state['best_epoch']}")
+        return FitResult(state["best_epoch"], state["best_score"], epoch,
+                         stop_reason.startswith("early stop"), stop_reason, state["history"],
+                         resumed, time.perf_counter() - start)
+
+    def _save(self, optimizer, scheduler, ema, state: dict) -> None:
+        save_checkpoint(self.checkpoint_path, {
+            "run_key": self.run_key,
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "ema": ema.shadow.state_dict() if ema else None,
+            "preset": asdict(self.preset),
+            **state,
+        })
+
+    def _resume(self, optimizer, scheduler, ema, state: dict) -> int:
+        if not self.checkpoint_path.exists():
+            return 0
+        saved = load_checkpoint(self.checkpoint_path)
+        if saved.get("run_key") != self.run_key or saved.get("preset") != asdict(self.preset):
+            self.log(f"ignoring {self.checkpoint_path}: it belongs to a different data, split or "
+                     "preset")
+            return 0
+        self.model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None and saved["scheduler"] is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        if ema and saved["ema"] is not None:
+            ema.shadow.load_state_dict(saved["ema"])
+        for key in ("epoch", "best_score", "best_epoch", "history", "best_state", "elapsed"):
+            state[key] = saved[key]
+        self.log(f"resumed from {self.checkpoint_path} at epoch {state['epoch']}")
+        return state["epoch"]
+
+    def finish(self) -> None:
+        """Forget the checkpoint once the run's outputs are safely written."""
+        remove_checkpoint(self.checkpoint_path)
