@@ -27,7 +27,9 @@ class DataPreset:
     max_neighbors: int = 12  # CGCNN's neighbour count
     gaussian_step: float = 0.2  # Å between Gaussian centres on [0, cutoff] (CGCNN: 41 on 0..8 Å)
     min_distance: float = 0.5  # Å; closer atoms are unphysical and quarantined
-    max_sites: int = 1000  # larger cells are quarantined (graph memory grows with sites x neighbours)
+    max_sites: int = (
+        1000  # larger cells are quarantined (graph memory grows with sites x neighbours)
+    )
 
 
 @dataclass(frozen=True)
@@ -64,15 +66,16 @@ DATA: dict[str, DataPreset] = {
 # Phase 1 CGCNN. Start: the runbook's table (original-pipeline.md §3). Changes, with reasons:
 # - smoke runs 3 epochs (runbook 2) so the learning curve and early-stopping path have something
 #   to show; it still finishes in seconds on ~160 training crystals.
-# - std uses lr 2e-3 with a cosine schedule and 120 epochs / patience 30 instead of 300 / 50: on the
-#   embedded 6.3k crystals and 2 CPU cores the validation MAE flattens well before 120 epochs
-#   (docs/benchmarks.md), and 300 epochs would cost hours for no measured gain.
+# - std keeps the runbook's capacity (128 hidden, 3 conv, batch 64) but runs 150 epochs / patience 30
+#   with lr 2e-3 on a cosine schedule instead of 300 / 50: on the embedded 6.3k crystals the
+#   validation MAE flattens well before that (docs/benchmarks.md), and 300 epochs would cost about an
+#   hour per property on 2 CPU cores for no measured gain.
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - competition: a fixed wall-clock budget with one-cycle schedule and EMA (best score per time).
 CGCNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=5e-3, hidden=64, n_layers=2, patience=5),
     "lite": TrainPreset(epochs=10, batch_size=32, lr=5e-3, hidden=64, n_layers=2, patience=5),
-    "std": TrainPreset(epochs=120, batch_size=64, lr=2e-3, hidden=128, n_layers=3, patience=30),
+    "std": TrainPreset(epochs=150, batch_size=64, lr=2e-3, hidden=128, n_layers=3, patience=30),
     "pro": TrainPreset(
         epochs=2000, batch_size=64, lr=1e-3, hidden=512, n_layers=5, patience=200, ema_decay=0.999
     ),

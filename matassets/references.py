@@ -5,15 +5,27 @@ from __future__ import annotations
 # property -> list of (model, test MAE, unit, source and caveat)
 PROPERTY_REFERENCES: dict[str, list[tuple[str, float, str, str]]] = {
     "formation_energy": [
-        ("CGCNN", 0.039, "eV/atom", "Xie & Grossman, PRL 120, 145301 (2018); ~28k MP training "
-         "crystals (we have ~5k)"),
-        ("MEGNet", 0.028, "eV/atom", "Chen et al., Chem. Mater. 31, 3564 (2019); MP-2018, ~60k "
-         "training crystals"),
+        (
+            "CGCNN",
+            0.039,
+            "eV/atom",
+            "Xie & Grossman, PRL 120, 145301 (2018); ~28k MP training crystals (we have ~5k)",
+        ),
+        (
+            "MEGNet",
+            0.028,
+            "eV/atom",
+            "Chen et al., Chem. Mater. 31, 3564 (2019); MP-2018, ~60k training crystals",
+        ),
     ],
     "band_gap": [
         ("CGCNN", 0.388, "eV", "Xie & Grossman (2018); ~16k MP training crystals"),
-        ("MEGNet", 0.33, "eV", "Chen et al. (2019); MP-2018 non-zero gaps only, not comparable "
-         "to an all-crystal MAE"),
+        (
+            "MEGNet",
+            0.33,
+            "eV",
+            "Chen et al. (2019); MP-2018 non-zero gaps only, not comparable to an all-crystal MAE",
+        ),
     ],
 }
 

@@ -10,18 +10,31 @@ from importlib import metadata
 
 from matassets.paths import PROJECT_ROOT
 
-LIBRARIES = ("matassets", "torch", "torch-geometric", "e3nn", "mace-torch", "pymatgen",
-             "scikit-learn", "polars", "dagster", "dvc")
+LIBRARIES = (
+    "matassets",
+    "torch",
+    "torch-geometric",
+    "e3nn",
+    "mace-torch",
+    "pymatgen",
+    "scikit-learn",
+    "polars",
+    "dagster",
+    "dvc",
+)
 
 
 def git_state() -> dict[str, object]:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
 
     try:
-        return {"git_sha": git("rev-parse", "HEAD") or None,
-                "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+        return {
+            "git_sha": git("rev-parse", "HEAD") or None,
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
     except (OSError, subprocess.SubprocessError):
         return {"git_sha": None, "git_dirty": None}
 
@@ -48,10 +61,23 @@ def hardware() -> dict[str, object]:
     }
 
 
-def build_run_record(*, phase: str, algorithm: str, partition: str, command: str,
-                     overrides: dict, output_dir: str, metrics: dict, notes: list[str],
-                     data_hash: str, split_hash: str, seed: int, seconds: float,
-                     dagster_run_id: str | None, extra: dict | None = None) -> dict:
+def build_run_record(
+    *,
+    phase: str,
+    algorithm: str,
+    partition: str,
+    command: str,
+    overrides: dict,
+    output_dir: str,
+    metrics: dict,
+    notes: list[str],
+    data_hash: str,
+    split_hash: str,
+    seed: int,
+    seconds: float,
+    dagster_run_id: str | None,
+    extra: dict | None = None,
+) -> dict:
     mode = "competition" if partition == "competition" else "level"
     return {
         "phase": phase,

@@ -13,6 +13,7 @@ class RawSourceConfig(dg.Config):
     source: str = "embedded"
     path: str = ""  # files: a folder of CIF/POSCAR files or a CSV/JSON; jarvis: the cache folder
     targets: str = ""  # files: a CSV of targets for a folder of structures
+    target: str = "formation_energy"  # files: the property of a headerless (id, value) targets CSV
 
 
 @dg.asset(partitions_def=levels_partitions, group_name="data", kinds={"polars", "parquet"})
@@ -24,8 +25,13 @@ def raw_structures(
     from matassets.data.sources import load_source
 
     layout = project.layout
-    frame = load_source(config.source, config.path, config.targets,
-                        cache_dir=layout.root / "data" / "jarvis")
+    frame = load_source(
+        config.source,
+        config.path,
+        config.targets,
+        cache_dir=layout.root / "data" / "jarvis",
+        target=config.target,
+    )
     version = build_raw(frame, layout, context.partition_key)
     counts = {c: frame.height - frame[c].null_count() for c in frame.columns}
     return dg.MaterializeResult(
@@ -61,7 +67,9 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
     counts = result.quarantine_counts()
     quarantined = result.quarantine.to_dicts()
     for row in quarantined[:20]:
-        context.log.warning(f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
+        context.log.warning(
+            f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}"
+        )
     version = frame_hash(result.clean)
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(version),
@@ -81,7 +89,8 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         severity=dg.AssetCheckSeverity.WARN,
         description="; ".join(
             f"{r['id']} ({r['origin']}) {r['field']}: {r['reason']}" for r in quarantined[:5]
-        ) or "nothing quarantined",
+        )
+        or "nothing quarantined",
         metadata={"quarantined": len(quarantined), **{f"field {k}": v for k, v in counts.items()}},
     )
     yield dg.AssetCheckResult(
@@ -124,10 +133,10 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
     )
 
 
-@dg.asset(partitions_def=levels_partitions, group_name="data", deps=[structures],
-          kinds={"pytorch"})
-def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource
-                   ) -> dg.MaterializeResult:
+@dg.asset(partitions_def=levels_partitions, group_name="data", deps=[structures], kinds={"pytorch"})
+def crystal_graphs(
+    context: dg.AssetExecutionContext, project: ProjectResource
+) -> dg.MaterializeResult:
     """Periodic neighbour graphs (preset cutoff / neighbours), cached by data and settings hash."""
     import time
 
@@ -139,9 +148,15 @@ def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource
     path, cached = build_graphs(project.layout, partition, DATA[partition])
     seconds = time.perf_counter() - start
     stats = GraphStore.load(path).stats()
-    context.log.info(f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}")
+    context.log.info(
+        f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}"
+    )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
-        metadata={**stats, "cache hit": cached, "seconds": round(seconds, 2),
-                  "path": dg.MetadataValue.path(str(path))},
+        metadata={
+            **stats,
+            "cache hit": cached,
+            "seconds": round(seconds, 2),
+            "path": dg.MetadataValue.path(str(path)),
+        },
     )

@@ -16,12 +16,16 @@ def image(path: Path) -> dg.MetadataValue:
 
 
 def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
-    lines = ["| split | " + " | ".join(REGRESSION_COLUMNS) + " |",
-             "|---|" + "---|" * len(REGRESSION_COLUMNS)]
+    lines = [
+        "| split | " + " | ".join(REGRESSION_COLUMNS) + " |",
+        "|---|" + "---|" * len(REGRESSION_COLUMNS),
+    ]
     for split in ("train", "val", "test"):
         m = metrics[split][task]
-        cells = [f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, "")) for c in
-                 REGRESSION_COLUMNS]
+        cells = [
+            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, ""))
+            for c in REGRESSION_COLUMNS
+        ]
         lines.append(f"| {split} | " + " | ".join(cells) + " |")
     return dg.MetadataValue.md("\n".join(lines))
 

@@ -43,30 +43,43 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
     )
-    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides,
-               project: ProjectResource):
+    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
         from matassets.training.graph_model import RunSpec, train_graph_model
 
         partition = context.partition_key
         data = DATA[partition]
         preset, overrides = config.apply(CGCNN[partition])
         spec = RunSpec(
-            asset=name, phase="phase1", algorithm="cgcnn", tasks=[prop], partition=partition,
-            architecture={"family": "cgcnn", "hidden": preset.hidden, "n_layers": preset.n_layers,
-                          "cutoff": data.cutoff, "gaussian_step": data.gaussian_step,
-                          "dropout": preset.dropout},
-            preset=preset, data=data, command=phase1_command(prop, partition),
-            overrides=overrides, dagster_run_id=context.run_id,
+            asset=name,
+            phase="phase1",
+            algorithm="cgcnn",
+            tasks=[prop],
+            partition=partition,
+            architecture={
+                "family": "cgcnn",
+                "hidden": preset.hidden,
+                "n_layers": preset.n_layers,
+                "cutoff": data.cutoff,
+                "gaussian_step": data.gaussian_step,
+                "dropout": preset.dropout,
+            },
+            preset=preset,
+            data=data,
+            command=phase1_command(prop, partition),
+            overrides=overrides,
+            dagster_run_id=context.run.run_id,
         )
         output = train_graph_model(project.layout, spec, log=context.log.info)
         val = output.metrics["val"][prop]
-        yield dg.MaterializeResult(metadata={
-            "metrics": regression_table(output.metrics, prop),
-            "val MAE": val["mae"],
-            "test MAE": output.metrics["test"][prop]["mae"],
-            "val baseline MAD": val["baseline_mad"],
-            **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
-        })
+        yield dg.MaterializeResult(
+            metadata={
+                "metrics": regression_table(output.metrics, prop),
+                "val MAE": val["mae"],
+                "test MAE": output.metrics["test"][prop]["mae"],
+                "val baseline MAD": val["baseline_mad"],
+                **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
+            }
+        )
         yield dg.AssetCheckResult(
             check_name="beats_mean_baseline",
             passed=val["mae"] < val["baseline_mad"],

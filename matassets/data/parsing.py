@@ -24,7 +24,7 @@ def parse_structure(text: str | None, fmt: str) -> Structure:
                 structure = Structure.from_str(text, fmt=fmt)
             else:
                 raise ValueError(f"unknown structure format {fmt!r}")
-        except (ValueError, KeyError, IndexError, TypeError, AssertionError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any parser failure on user input is a bad row
             raise ValueError(f"unparsable {fmt}: {type(exc).__name__}: {exc}"[:300]) from exc
     if len(structure) == 0:
         raise ValueError("structure has no atoms")

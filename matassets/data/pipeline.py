@@ -41,8 +41,9 @@ def build_structures(layout: Layout, partition: str, preset: DataPreset) -> Vali
 
 def build_splits(layout: Layout, partition: str, preset: DataPreset) -> tuple[SplitManifest, dict]:
     clean = pl.read_parquet(layout.structures(partition))
-    manifest = make_splits(clean, preset.split_strategy, preset.seed, preset.split_fractions,
-                           frame_hash(clean))
+    manifest = make_splits(
+        clean, preset.split_strategy, preset.seed, preset.split_fractions, frame_hash(clean)
+    )
     report = leakage(manifest, clean)
     write_json(layout.split_manifest(partition), manifest.to_json())
     return manifest, report
@@ -75,8 +76,9 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     cached = path.exists()
     if not cached:
         structures = [parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE]]
-        GraphStore.build(clean[schema.ID].to_list(), structures, settings.cutoff,
-                         settings.max_neighbors).save(path)
+        GraphStore.build(
+            clean[schema.ID].to_list(), structures, settings.cutoff, settings.max_neighbors
+        ).save(path)
     write_json(layout.graphs_pointer(partition), {"path": path.name, "key": key})
     return path, cached
 

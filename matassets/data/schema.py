@@ -49,6 +49,7 @@ TARGETS: dict[str, Target] = {
         Target("dielectric_total", "", "total (poly) dielectric constant", (1.0, 5000.0)),
         Target("piezo_eij_max", "C/m^2", "max piezoelectric coefficient", (0.0, 100.0)),
         Target("e_above_hull", "eV/atom", "energy above the convex hull", (0.0, 10.0)),
+        Target("spillage", "", "spin-orbit spillage", (0.0, 10.0)),
         Target(
             "topo_label",
             "",

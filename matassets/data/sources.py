@@ -9,9 +9,17 @@ import polars as pl
 SOURCES = ("embedded", "jarvis", "files")
 
 
-def load_source(kind: str, path: str = "", targets: str = "", cache_dir: Path | None = None
-                ) -> pl.DataFrame:
-    """``embedded`` (default snapshot), ``jarvis`` (JARVIS-DFT dft_3d) or ``files`` (user data)."""
+def load_source(
+    kind: str,
+    path: str = "",
+    targets: str = "",
+    cache_dir: Path = Path("data/jarvis"),
+    target: str = "formation_energy",
+) -> pl.DataFrame:
+    """``embedded`` (default snapshot), ``jarvis`` (JARVIS-DFT dft_3d) or ``files`` (user data).
+
+    ``target`` names the property of a headerless two-column targets file (ALIGNN's id_prop.csv).
+    """
     if kind == "embedded":
         from matassets.data.embedded import EMBEDDED_FILE, load_embedded
 
@@ -24,6 +32,8 @@ def load_source(kind: str, path: str = "", targets: str = "", cache_dir: Path | 
         from matassets.data.user_files import load_user_source
 
         if not path:
-            raise ValueError("source 'files' needs a path: a folder of CIF/POSCAR files or a CSV/JSON")
-        return load_user_source(Path(path), Path(targets) if targets else None)
+            raise ValueError(
+                "source 'files' needs a path: a folder of CIF/POSCAR files or a CSV/JSON"
+            )
+        return load_user_source(Path(path), Path(targets) if targets else None, target=target)
     raise ValueError(f"unknown source {kind!r}; choose one of {', '.join(SOURCES)}")

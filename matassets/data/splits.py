@@ -70,8 +70,10 @@ class SplitManifest:
             assignment=data["assignment"],
         )
         if "hash" in data and data["hash"] != manifest.hash:
-            raise ValueError(f"split manifest hash mismatch: stored {data['hash']}, "
-                             f"content gives {manifest.hash}; the manifest was edited or corrupted")
+            raise ValueError(
+                f"split manifest hash mismatch: stored {data['hash']}, "
+                f"content gives {manifest.hash}; the manifest was edited or corrupted"
+            )
         return manifest
 
 
@@ -100,12 +102,16 @@ def make_splits(
     for key in order:
         group = members[key]
         # fill test, then val, then the rest is train; a group goes where it fits best
-        side = next((s for s in ("test", "val") if counts[s] + len(group) / 2 <= targets[s]), "train")
+        side = next(
+            (s for s in ("test", "val") if counts[s] + len(group) / 2 <= targets[s]), "train"
+        )
         if side != "train":
             counts[side] += len(group)
         for i in group:
             assignment[i] = side
-    return SplitManifest(strategy, seed, tuple(fractions), data_version, dict(sorted(assignment.items())))
+    return SplitManifest(
+        strategy, seed, tuple(fractions), data_version, dict(sorted(assignment.items()))
+    )
 
 
 def leakage(manifest: SplitManifest, frame: pl.DataFrame) -> dict[str, int]:
@@ -119,8 +125,11 @@ def leakage(manifest: SplitManifest, frame: pl.DataFrame) -> dict[str, int]:
     )
     missing = side["split"].null_count()
     unknown = len(set(manifest.assignment) - set(frame[schema.ID]))
-    return {"duplicate_groups_straddling": straddling, "ids_missing": missing,
-            "ids_unknown": unknown}
+    return {
+        "duplicate_groups_straddling": straddling,
+        "ids_missing": missing,
+        "ids_unknown": unknown,
+    }
 
 
 def cap(frame: pl.DataFrame, max_rows: int | None, seed: int) -> pl.DataFrame:

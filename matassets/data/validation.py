@@ -81,8 +81,15 @@ def validate(raw: pl.DataFrame, min_distance: float, max_sites: int) -> Validati
         rid, origin = row[schema.ID], row[schema.ORIGIN]
 
         def quarantine(field: str, value: object, reason: str, rid=rid, origin=origin) -> None:
-            bad.append({"id": rid, "origin": origin, "field": field, "value": str(value)[:80],
-                        "reason": reason})
+            bad.append(
+                {
+                    "id": rid,
+                    "origin": origin,
+                    "field": field,
+                    "value": str(value)[:80],
+                    "reason": reason,
+                }
+            )
 
         if rid is None or not str(rid).strip():
             quarantine("id", rid, "missing id")

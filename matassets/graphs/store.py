@@ -66,7 +66,9 @@ class GraphStore:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: list[str], structures: list, cutoff: float, max_neighbors: int) -> GraphStore:
+    def build(
+        cls, ids: list[str], structures: list, cutoff: float, max_neighbors: int
+    ) -> GraphStore:
         graphs = [build_graph(s, cutoff, max_neighbors) for s in structures]
         n_nodes = np.array([len(g.z) for g in graphs], dtype=np.int64)
         n_edges = np.array([g.edge_dist.size for g in graphs], dtype=np.int64)
@@ -79,8 +81,11 @@ class GraphStore:
             edge_ptr=torch.from_numpy(cat([[0], np.cumsum(n_edges)])),
             edge_dist=torch.from_numpy(cat([g.edge_dist for g in graphs])),
             edge_vec=torch.from_numpy(cat([g.edge_vec for g in graphs]).reshape(-1, 3)),
-            settings={"cutoff": cutoff, "max_neighbors": max_neighbors,
-                      "format_version": FORMAT_VERSION},
+            settings={
+                "cutoff": cutoff,
+                "max_neighbors": max_neighbors,
+                "format_version": FORMAT_VERSION,
+            },
         )
 
     def save(self, path: Path) -> Path:
@@ -91,7 +96,9 @@ class GraphStore:
     def load(cls, path: Path) -> GraphStore:
         payload = torch.load(path, weights_only=True)
         if payload.get("settings", {}).get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: graph store format is not version {FORMAT_VERSION}; rebuild it")
+            raise ValueError(
+                f"{path}: graph store format is not version {FORMAT_VERSION}; rebuild it"
+            )
         return cls(**payload)
 
     def index_of(self, ids: list[str]) -> np.ndarray:
@@ -137,5 +144,12 @@ class GraphStore:
 
         b = self.collate(np.array([i]))
         x = torch.from_numpy(element_features())[b.z]
-        return Data(x=x, z=b.z, edge_index=b.edge_index, edge_dist=b.edge_dist,
-                    edge_vec=b.edge_vec, id=self.ids[i], num_nodes=len(b.z))
+        return Data(
+            x=x,
+            z=b.z,
+            edge_index=b.edge_index,
+            edge_dist=b.edge_dist,
+            edge_vec=b.edge_vec,
+            id=self.ids[i],
+            num_nodes=len(b.z),
+        )

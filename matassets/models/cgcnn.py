@@ -20,19 +20,25 @@ class GatedGraphConv(nn.Module):
                \sigma(z_{ij} W_f + b_f) \odot \mathrm{softplus}(z_{ij} W_s + b_s)\big)\Big)
 
     with batch norm on the concatenated pre-activations, as in the reference implementation.
+    The linear map of the concatenation is split into its three blocks,
+    :math:`z_{ij} W = h_i W_a + h_j W_b + u_{ij} W_c`, so the two node blocks are computed once per
+    atom instead of once per edge (same function, about half the work per edge).
     """
 
     def __init__(self, hidden: int, edge_dim: int) -> None:
         super().__init__()
-        self.linear = nn.Linear(2 * hidden + edge_dim, 2 * hidden)
+        self.center = nn.Linear(hidden, 2 * hidden, bias=False)
+        self.neighbor = nn.Linear(hidden, 2 * hidden, bias=False)
+        self.edge = nn.Linear(edge_dim, 2 * hidden)
         self.bn_message = nn.BatchNorm1d(2 * hidden)
         self.bn_sum = nn.BatchNorm1d(hidden)
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
+    ) -> torch.Tensor:
         center, neighbor = edge_index
-        z = torch.cat([h[center], h[neighbor], edge_attr], dim=1)
-        gate, core = self.bn_message(self.linear(z)).chunk(2, dim=1)
+        z = self.center(h)[center] + self.neighbor(h)[neighbor] + self.edge(edge_attr)
+        gate, core = self.bn_message(z).chunk(2, dim=1)
         message = torch.sigmoid(gate) * F.softplus(core)
         summed = torch.zeros_like(h).index_add_(0, center, message)
         return F.softplus(h + self.bn_sum(summed))
@@ -41,16 +47,28 @@ class GatedGraphConv(nn.Module):
 class CGCNN(nn.Module):
     """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values."""
 
-    def __init__(self, hidden: int, n_layers: int, cutoff: float, gaussian_step: float,
-                 n_out: int = 1, head_hidden: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        hidden: int,
+        n_layers: int,
+        cutoff: float,
+        gaussian_step: float,
+        n_out: int = 1,
+        head_hidden: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.register_buffer("features", torch.from_numpy(element_features()))
         self.expand = GaussianExpansion(cutoff, gaussian_step)
         self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
+        self.convs = nn.ModuleList(
+            GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers)
+        )
         head_hidden = head_hidden or 2 * hidden
         self.head = nn.Sequential(
-            nn.Linear(hidden, head_hidden), nn.Softplus(), nn.Dropout(dropout),
+            nn.Linear(hidden, head_hidden),
+            nn.Softplus(),
+            nn.Dropout(dropout),
             nn.Linear(head_hidden, n_out),
         )
 

@@ -27,8 +27,10 @@ def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint after checking its hash (``weights_only=True``: no code is unpickled)."""
     hash_path = _hash_path(path)
     if not hash_path.exists():
-        raise CorruptCheckpointError(f"{path}: no {hash_path.name} beside it; delete the checkpoint "
-                                     "to start this run from scratch")
+        raise CorruptCheckpointError(
+            f"{path}: no {hash_path.name} beside it; delete the checkpoint "
+            "to start this run from scratch"
+        )
     expected = hash_path.read_text().strip()
     actual = sha256_file(path, length=64)
     if actual != expected:

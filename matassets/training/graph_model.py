@@ -66,8 +66,9 @@ def _set_threads() -> None:
 def _objective(spec: RunSpec):
     if all(schema.TARGETS[t].kind == "binary" for t in spec.tasks):
         return BinaryObjective(spec.tasks)
-    return RegressionObjective(spec.tasks, loss=spec.preset.loss,
-                               huber_delta=spec.preset.huber_delta)
+    return RegressionObjective(
+        spec.tasks, loss=spec.preset.loss, huber_delta=spec.preset.huber_delta
+    )
 
 
 def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
@@ -86,13 +87,20 @@ def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit
                 f"{'/'.join(spec.tasks)}; at least {MIN_LABELLED[name]} are needed. "
                 "Use a larger level or a data source with more labels."
             )
-    info = {"data_hash": manifest.data_version, "split_hash": manifest.hash,
-            "sizes": {k: len(v) for k, v in splits.items()}}
+    info = {
+        "data_hash": manifest.data_version,
+        "split_hash": manifest.hash,
+        "sizes": {k: len(v) for k, v in splits.items()},
+    }
     return splits, info
 
 
-def train_graph_model(layout: Layout, spec: RunSpec, log: Callable[[str], None] = print,
-                      stop: Callable[[int], bool] | None = None) -> RunOutput:
+def train_graph_model(
+    layout: Layout,
+    spec: RunSpec,
+    log: Callable[[str], None] = print,
+    stop: Callable[[int], bool] | None = None,
+) -> RunOutput:
     start = time.perf_counter()
     _set_threads()
     splits, info = load_split_data(layout, spec)
@@ -102,20 +110,27 @@ def train_graph_model(layout: Layout, spec: RunSpec, log: Callable[[str], None] 
     model = build_model(spec.architecture)
     final_dir = layout.model_dir(spec.asset, spec.partition)
     work_dir = final_dir.parent / ".work" / spec.partition
-    run_key = sha256_text(json.dumps([spec.architecture, spec.tasks, info["data_hash"],
-                                      info["split_hash"]], sort_keys=True))
-    log(f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    trainer = Trainer(model, objective, spec.preset, work_dir, spec.data.seed, log=log,
-                      run_key=run_key)
+    run_key = sha256_text(
+        json.dumps(
+            [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]], sort_keys=True
+        )
+    )
+    log(
+        f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters"
+    )
+    trainer = Trainer(
+        model, objective, spec.preset, work_dir, spec.data.seed, log=log, run_key=run_key
+    )
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
         return RunOutput(final_dir, {}, {}, fit)
 
     device = trainer.device
-    outputs = {name: objective.decode(predict(trainer.best_model, split, spec.preset.batch_size,
-                                               device))
-               for name, split in splits.items()}  # the test split is evaluated here, once
+    outputs = {
+        name: objective.decode(predict(trainer.best_model, split, spec.preset.batch_size, device))
+        for name, split in splits.items()
+    }  # the test split is evaluated here, once
     metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
     notes = _anomalies(fit, layout, spec)
 
@@ -125,29 +140,54 @@ def train_graph_model(layout: Layout, spec: RunSpec, log: Callable[[str], None] 
 
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    atomic_write(staging / "model.pt",
-                 lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
-    write_json(staging / "config.json", {
-        "asset": spec.asset, "tasks": spec.tasks, "architecture": spec.architecture,
-        "preset": asdict(spec.preset), "graph": {"cutoff": spec.data.cutoff,
-                                                 "max_neighbors": spec.data.max_neighbors},
-        "objective": objective.kind, "partition": spec.partition,
-    })
+    atomic_write(
+        staging / "model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp)
+    )
+    write_json(
+        staging / "config.json",
+        {
+            "asset": spec.asset,
+            "tasks": spec.tasks,
+            "architecture": spec.architecture,
+            "preset": asdict(spec.preset),
+            "graph": {"cutoff": spec.data.cutoff, "max_neighbors": spec.data.max_neighbors},
+            "objective": objective.kind,
+            "partition": spec.partition,
+        },
+    )
     write_json(staging / "normalization.json", objective.state())
-    write_json(staging / "metrics.json", {**metrics, "best_epoch": fit.best_epoch,
-                                          "epochs_run": fit.epochs_run,
-                                          "stop_reason": fit.stop_reason})
+    write_json(
+        staging / "metrics.json",
+        {
+            **metrics,
+            "best_epoch": fit.best_epoch,
+            "epochs_run": fit.epochs_run,
+            "stop_reason": fit.stop_reason,
+        },
+    )
     _write_rows(staging / "history.csv", fit.history)
     _write_predictions(staging / "predictions.csv", splits, outputs, spec.tasks)
     plots = _plots(staging, spec, splits, outputs, fit, objective.kind)
     record = build_run_record(
-        phase=spec.phase, algorithm=spec.algorithm, partition=spec.partition,
-        command=spec.command, overrides=spec.overrides, output_dir=str(final_dir),
-        metrics=metrics, notes=notes, data_hash=info["data_hash"],
-        split_hash=info["split_hash"], seed=spec.data.seed,
-        seconds=time.perf_counter() - start, dagster_run_id=spec.dagster_run_id,
-        extra={"tasks": spec.tasks, "sizes": info["sizes"], "best_epoch": fit.best_epoch,
-               "plots": sorted(p.name for p in plots)},
+        phase=spec.phase,
+        algorithm=spec.algorithm,
+        partition=spec.partition,
+        command=spec.command,
+        overrides=spec.overrides,
+        output_dir=str(final_dir),
+        metrics=metrics,
+        notes=notes,
+        data_hash=info["data_hash"],
+        split_hash=info["split_hash"],
+        seed=spec.data.seed,
+        seconds=time.perf_counter() - start,
+        dagster_run_id=spec.dagster_run_id,
+        extra={
+            "tasks": spec.tasks,
+            "sizes": info["sizes"],
+            "best_epoch": fit.best_epoch,
+            "plots": sorted(p.name for p in plots),
+        },
     )
     write_json(staging / "run_record.json", record)
     replace_dir(staging, final_dir)
@@ -163,7 +203,9 @@ def _anomalies(fit, layout: Layout, spec: RunSpec) -> list[str]:
     if quarantine.exists():
         n = pl.read_parquet(quarantine).height
         if n:
-            notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
+            notes.append(
+                f"{n} quarantined entries in this partition's data (see quarantine.parquet)"
+            )
     return notes
 
 
@@ -179,8 +221,9 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
-def _write_predictions(path: Path, splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray],
-                       tasks: list[str]) -> None:
+def _write_predictions(
+    path: Path, splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray], tasks: list[str]
+) -> None:
     rows = []
     for name, split in splits.items():
         for k, idx in enumerate(split.index):

@@ -28,6 +28,7 @@ class RegressionObjective:
 
     def fit(self, y_train: np.ndarray) -> None:
         """Normalisation statistics from the training targets only."""
+        y_train = np.asarray(y_train, dtype=np.float64)  # stats in float64, as stored
         self.mean = np.nanmean(y_train, axis=0)
         self.std = np.nanstd(y_train, axis=0)
         self.std[~(self.std > 0)] = 1.0
@@ -36,7 +37,9 @@ class RegressionObjective:
         return {"tasks": self.tasks, "mean": self.mean.tolist(), "std": self.std.tolist()}
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
-        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
+        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(
+            self.std, dtype=y.dtype
+        )
 
     def decode(self, out: np.ndarray) -> np.ndarray:
         return out * self.std + self.mean
@@ -63,8 +66,11 @@ class RegressionObjective:
 
     def score(self, metrics: dict[str, dict]) -> float:
         """Lower is better: mean over tasks of MAE / MAD (1.0 = no better than the mean)."""
-        ratios = [m["mae"] / m["baseline_mad"] for m in metrics.values()
-                  if m.get("n") and m["baseline_mad"] > 0]
+        ratios = [
+            m["mae"] / m["baseline_mad"]
+            for m in metrics.values()
+            if m.get("n") and m["baseline_mad"] > 0
+        ]
         return float(np.mean(ratios)) if ratios else float("nan")
 
 
@@ -84,7 +90,11 @@ class BinaryObjective:
         self.positive_weight = (labels.size - positives) / max(positives, 1.0)
 
     def state(self) -> dict:
-        return {"tasks": self.tasks, "majority": self.majority, "positive_weight": self.positive_weight}
+        return {
+            "tasks": self.tasks,
+            "majority": self.majority,
+            "positive_weight": self.positive_weight,
+        }
 
     def decode(self, out: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-out))
@@ -95,8 +105,10 @@ class BinaryObjective:
         return F.binary_cross_entropy_with_logits(out[mask], y[mask], pos_weight=weight)
 
     def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:
-        return {task: classification_metrics(y[:, k], pred[:, k], self.majority)
-                for k, task in enumerate(self.tasks)}
+        return {
+            task: classification_metrics(y[:, k], pred[:, k], self.majority)
+            for k, task in enumerate(self.tasks)
+        }
 
     def score(self, metrics: dict[str, dict]) -> float:
         values = [1.0 - m["balanced_accuracy"] for m in metrics.values() if m.get("n")]

@@ -63,8 +63,9 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for avg, new in zip(self.shadow.state_dict().values(), model.state_dict().values(),
-                            strict=True):
+        for avg, new in zip(
+            self.shadow.state_dict().values(), model.state_dict().values(), strict=True
+        ):
             if avg.dtype.is_floating_point:
                 avg.mul_(self.decay).add_(new, alpha=1.0 - self.decay)
             else:
@@ -79,19 +80,30 @@ def batches(n: int, batch_size: int, shuffle_seed: int | None) -> list[np.ndarra
 
 
 @torch.no_grad()
-def predict(model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device
-            ) -> np.ndarray:
+def predict(
+    model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device
+) -> np.ndarray:
     """Raw model outputs (normalised units) for every graph of ``split``, in order."""
     model.eval()
-    outs = [model(split.store.collate(split.index[b]).to(device)).float().cpu()
-            for b in batches(len(split), batch_size, None)]
+    outs = [
+        model(split.store.collate(split.index[b]).to(device)).float().cpu()
+        for b in batches(len(split), batch_size, None)
+    ]
     return torch.cat(outs).numpy() if outs else np.zeros((0, split.y.shape[1]), np.float32)
 
 
 class Trainer:
-    def __init__(self, model: nn.Module, objective, preset: TrainPreset, work_dir: Path,
-                 seed: int, log: Callable[[str], None] = print, device: str | None = None,
-                 run_key: str = "") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        objective,
+        preset: TrainPreset,
+        work_dir: Path,
+        seed: int,
+        log: Callable[[str], None] = print,
+        device: str | None = None,
+        run_key: str = "",
+    ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device)
         self.objective = objective
@@ -106,14 +118,17 @@ class Trainer:
         total = max(1, p.epochs * steps_per_epoch)
         if p.scheduler == "onecycle":
             return torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=p.lr, total_steps=total, pct_start=max(p.warmup_fraction, 0.01))
+                optimizer, max_lr=p.lr, total_steps=total, pct_start=max(p.warmup_fraction, 0.01)
+            )
         if p.scheduler == "cosine":
             warm = int(p.warmup_fraction * total)
 
             def factor(step: int) -> float:
                 if step < warm:
                     return (step + 1) / warm
-                return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+                return 0.5 * (
+                    1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm)))
+                )
 
             return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         if p.scheduler == "plateau":
@@ -124,8 +139,9 @@ class Trainer:
         out = predict(model, split, self.preset.batch_size, self.device)
         return self.objective.metrics(split.y, self.objective.decode(out))
 
-    def fit(self, train: GraphSplit, val: GraphSplit, stop: Callable[[int], bool] | None = None
-            ) -> FitResult:
+    def fit(
+        self, train: GraphSplit, val: GraphSplit, stop: Callable[[int], bool] | None = None
+    ) -> FitResult:
         """Train; leave the best-on-validation weights in ``self.best_model``.
 
         ``stop(epoch)`` is asked after each epoch; returning True ends the run there (used by tests
@@ -136,8 +152,14 @@ class Trainer:
         steps = math.ceil(len(train) / p.batch_size)
         scheduler = self._scheduler(optimizer, steps)
         ema = EMA(self.model, p.ema_decay) if p.ema_decay else None
-        state = {"epoch": 0, "best_score": math.inf, "best_epoch": 0, "history": [],
-                 "best_state": copy.deepcopy(self.model.state_dict()), "elapsed": 0.0}
+        state = {
+            "epoch": 0,
+            "best_score": math.inf,
+            "best_epoch": 0,
+            "history": [],
+            "best_state": copy.deepcopy(self.model.state_dict()),
+            "elapsed": 0.0,
+        }
         resumed = self._resume(optimizer, scheduler, ema, state)
         y_train = torch.as_tensor(train.y)
         start = time.perf_counter() - state["elapsed"]
@@ -154,8 +176,10 @@ class Trainer:
                 batch = train.store.collate(train.index[b]).to(self.device)
                 loss = self.objective.loss_fn(self.model(batch), y_train[b].to(self.device))
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}; "
-                                             "lower the learning rate or check the targets")
+                    raise FloatingPointError(
+                        f"loss is {loss.item()} at epoch {epoch}; "
+                        "lower the learning rate or check the targets"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), p.grad_clip)
@@ -171,21 +195,39 @@ class Trainer:
             if scheduler is not None and p.scheduler == "plateau":
                 scheduler.step(score)
             elapsed = time.perf_counter() - start
-            row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
-                   "val_score": score, "lr": optimizer.param_groups[0]["lr"],
-                   "seconds": round(elapsed, 2)}
-            row.update({f"val_{k}_{t}": v for t, m in val_metrics.items()
-                        for k, v in m.items() if k in ("mae", "balanced_accuracy")})
+            row = {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)) if losses else math.nan,
+                "val_score": score,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": round(elapsed, 2),
+            }
+            row.update(
+                {
+                    f"val_{k}_{t}": v
+                    for t, m in val_metrics.items()
+                    for k, v in m.items()
+                    if k in ("mae", "balanced_accuracy")
+                }
+            )
             state["history"].append(row)
             improved = score < state["best_score"]
             if improved:
-                state.update(best_score=score, best_epoch=epoch,
-                             best_state=copy.deepcopy(judged.state_dict()))
+                state.update(
+                    best_score=score,
+                    best_epoch=epoch,
+                    best_state=copy.deepcopy(judged.state_dict()),
+                )
             left = elapsed / (epoch - resumed) * (p.epochs - epoch) if epoch > resumed else 0.0
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in row.items()
-                              if k.startswith("val_") and isinstance(v, float))
-            self.log(f"epoch {epoch}/{p.epochs} loss={row['train_loss']:.4f} {shown}"
-                     f"{' *' if improved else ''} elapsed={elapsed:.0f}s left≈{left:.0f}s")
+            shown = ", ".join(
+                f"{k}={v:.4g}"
+                for k, v in row.items()
+                if k.startswith("val_") and isinstance(v, float)
+            )
+            self.log(
+                f"epoch {epoch}/{p.epochs} loss={row['train_loss']:.4f} {shown}"
+                f"{' *' if improved else ''} elapsed={elapsed:.0f}s left≈{left:.0f}s"
+            )
             state["epoch"], state["elapsed"] = epoch, elapsed
             if epoch % p.checkpoint_every == 0 or epoch == p.epochs:
                 self._save(optimizer, scheduler, ema, state)
@@ -200,30 +242,43 @@ class Trainer:
                 break
         self.best_model = copy.deepcopy(self.model)
         self.best_model.load_state_dict(state["best_state"])
-        self.log(f"{stop_reason}; best validation score {state['best_score']:.4g} "
-                 f"at epoch {state['best_epoch']}")
-        return FitResult(state["best_epoch"], state["best_score"], epoch,
-                         stop_reason.startswith("early stop"), stop_reason, state["history"],
-                         resumed, time.perf_counter() - start)
+        self.log(
+            f"{stop_reason}; best validation score {state['best_score']:.4g} "
+            f"at epoch {state['best_epoch']}"
+        )
+        return FitResult(
+            state["best_epoch"],
+            state["best_score"],
+            epoch,
+            stop_reason.startswith("early stop"),
+            stop_reason,
+            state["history"],
+            resumed,
+            time.perf_counter() - start,
+        )
 
     def _save(self, optimizer, scheduler, ema, state: dict) -> None:
-        save_checkpoint(self.checkpoint_path, {
-            "run_key": self.run_key,
-            "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "ema": ema.shadow.state_dict() if ema else None,
-            "preset": asdict(self.preset),
-            **state,
-        })
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "run_key": self.run_key,
+                "model": self.model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "ema": ema.shadow.state_dict() if ema else None,
+                "preset": asdict(self.preset),
+                **state,
+            },
+        )
 
     def _resume(self, optimizer, scheduler, ema, state: dict) -> int:
         if not self.checkpoint_path.exists():
             return 0
         saved = load_checkpoint(self.checkpoint_path)
         if saved.get("run_key") != self.run_key or saved.get("preset") != asdict(self.preset):
-            self.log(f"ignoring {self.checkpoint_path}: it belongs to a different data, split or "
-                     "preset")
+            self.log(
+                f"ignoring {self.checkpoint_path}: it belongs to a different data, split or preset"
+            )
             return 0
         self.model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -1,0 +1,83 @@
+"""Load a trained graph model from its folder (no Dagster needed) and predict for structure files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from matassets.graphs.store import GraphStore
+from matassets.models.registry import build_model
+from matassets.training.objectives import BinaryObjective, RegressionObjective
+
+
+class PredictInputError(ValueError):
+    """A structure file that cannot be read, named with the reason."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    config: dict
+    objective: RegressionObjective | BinaryObjective
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.config["tasks"]
+
+    def predict_store(self, store: GraphStore, batch_size: int = 64) -> np.ndarray:
+        """Predictions in physical units (probabilities for a classifier), one row per graph."""
+        from matassets.training.trainer import GraphSplit, predict
+
+        split = GraphSplit(store, np.arange(len(store)), np.zeros((len(store), len(self.tasks))))
+        out = predict(self.model, split, batch_size, torch.device("cpu"))
+        return self.objective.decode(out)
+
+    def predict_structures(self, ids: list[str], structures: list) -> np.ndarray:
+        graph = self.config["graph"]
+        store = GraphStore.build(ids, structures, graph["cutoff"], graph["max_neighbors"])
+        return self.predict_store(store)
+
+
+def load_model(model_dir: Path) -> LoadedModel:
+    model_dir = Path(model_dir)
+    config_path = model_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(
+            f"no trained model in {model_dir} (no config.json); materialize it "
+            "first, e.g. `matassets run phase1 --level smoke`"
+        )
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    model = build_model(config["architecture"])
+    model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
+    model.eval()
+    norm = json.loads((model_dir / "normalization.json").read_text(encoding="utf-8"))
+    if config["objective"] == "regression":
+        objective = RegressionObjective(norm["tasks"])
+        objective.mean, objective.std = np.array(norm["mean"]), np.array(norm["std"])
+    else:
+        objective = BinaryObjective(norm["tasks"], majority=norm["majority"])
+    return LoadedModel(model, config, objective)
+
+
+def read_structure_file(path: Path):
+    """A CIF or POSCAR file as a pymatgen Structure; ``PredictInputError`` names the file."""
+    from matassets.data.parsing import parse_structure
+
+    path = Path(path)
+    if not path.is_file():
+        raise PredictInputError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PredictInputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    fmt = "cif" if path.suffix.lower() == ".cif" else "poscar"
+    try:
+        return parse_structure(text, fmt)
+    except ValueError as exc:
+        raise PredictInputError(f"{path}: {exc}") from exc

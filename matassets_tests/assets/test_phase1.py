@@ -1,0 +1,126 @@
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from matassets.paths import Layout
+from matassets.predict import PredictInputError, load_model, read_structure_file
+
+FILES = [
+    "model.pt",
+    "config.json",
+    "normalization.json",
+    "metrics.json",
+    "history.csv",
+    "predictions.csv",
+    "parity.png",
+    "learning_curve.png",
+    "run_record.json",
+]
+
+
+def test_smoke_materialization_writes_every_file(smoke_root, phase1_smoke):
+    folder = Layout(smoke_root).model_dir("cgcnn_formation_energy", "smoke")
+    for name in FILES:
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "parity.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for split in ("train", "val", "test"):
+        m = metrics[split]["formation_energy"]
+        assert {"mae", "rmse", "r2", "max_ae", "baseline_mad", "mad_mae_ratio"} <= set(m)
+        assert m["n"] > 0
+    record = json.loads((folder / "run_record.json").read_text())
+    assert record["phase"] == "phase1" and record["algorithm"] == "cgcnn"
+    assert record["mode"] == "level" and record["level"] == "smoke"
+    assert record["command"] == "matassets run phase1 --level smoke --property formation_energy"
+    assert record["dagster_run_id"] == phase1_smoke.run_id
+    assert (
+        record["test_metrics"]["formation_energy"]["mae"]
+        == metrics["test"]["formation_energy"]["mae"]
+    )
+    assert len(record["split_hash"]) == 16 and record["libraries"]["torch"].startswith("2.13")
+    manifest = json.loads((smoke_root / "data/splits/smoke/split_manifest.json").read_text())
+    assert record["split_hash"] == manifest["hash"]
+    history = pl.read_csv(folder / "history.csv")
+    assert history["epoch"].to_list() == list(range(1, history.height + 1))
+
+
+def test_materialization_metadata_and_check(phase1_smoke):
+    event = phase1_smoke.get_asset_materialization_events()[0]
+    meta = event.materialization.metadata
+    assert "| test |" in meta["metrics"].value
+    assert meta["parity"].value.startswith("![parity](data:image/png;base64,")
+    assert meta["preset"].value["epochs"] == 3
+    check = phase1_smoke.get_asset_check_evaluations()[0]
+    assert check.check_name == "beats_mean_baseline" and check.passed
+
+
+def test_reloaded_model_reproduces_saved_test_predictions(smoke_root, phase1_smoke):
+    import torch
+
+    from matassets.data.pipeline import current_graphs_path
+    from matassets.graphs.store import GraphStore
+    from matassets.training.trainer import GraphSplit, predict
+
+    layout = Layout(smoke_root)
+    folder = layout.model_dir("cgcnn_formation_energy", "smoke")
+    saved = pl.read_csv(folder / "predictions.csv").filter(pl.col("split") == "test")
+    model = load_model(folder)
+    store = GraphStore.load(current_graphs_path(layout, "smoke"))
+    # the same crystals in the same batches as at the end of training: the same numbers up to one
+    # float32 rounding step (CPU matmul kernels may differ in the last bit with memory alignment)
+    index = store.index_of(saved["id"].to_list())
+    split = GraphSplit(store, index, np.zeros((len(index), 1), np.float32))
+    out = predict(model.model, split, model.config["preset"]["batch_size"], torch.device("cpu"))
+    pred = model.objective.decode(out)[:, 0]
+    np.testing.assert_allclose(
+        pred, saved["formation_energy_pred"].to_numpy(), rtol=3e-7, atol=1e-7
+    )
+    # any batching agrees to float32 rounding
+    anyway = model.predict_store(store)[index, 0]
+    np.testing.assert_allclose(anyway, pred, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_reads_structure_files(smoke_root, phase1_smoke, tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    nacl = Structure(
+        Lattice.cubic(5.64),
+        ["Na", "Cl"] * 4,
+        [
+            [0, 0, 0],
+            [0.5, 0, 0],
+            [0.5, 0.5, 0],
+            [0, 0.5, 0],
+            [0.5, 0, 0.5],
+            [0, 0, 0.5],
+            [0, 0.5, 0.5],
+            [0.5, 0.5, 0.5],
+        ],
+    )
+    nacl.to(filename=str(tmp_path / "NaCl.cif"))
+    model = load_model(Layout(smoke_root).model_dir("cgcnn_formation_energy", "smoke"))
+    value = model.predict_structures(["NaCl"], [read_structure_file(tmp_path / "NaCl.cif")])
+    assert value.shape == (1, 1) and np.isfinite(value).all()
+    (tmp_path / "bad.cif").write_text("data_x\n_cell_length_a\n")
+    with pytest.raises(PredictInputError, match="bad.cif"):
+        read_structure_file(tmp_path / "bad.cif")
+    with pytest.raises(PredictInputError, match="no such file"):
+        read_structure_file(tmp_path / "missing.cif")
+
+
+def test_model_that_cannot_learn_fails_the_baseline_check(smoke_root):
+    from conftest import materialize
+
+    from matassets.assets.phase1 import cgcnn_asset
+
+    config = {"ops": {"cgcnn_band_gap": {"config": {"lr": 1e-12, "epochs": 2}}}}
+    result = materialize([cgcnn_asset("band_gap")], smoke_root, run_config=config)
+    check = result.get_asset_check_evaluations()[0]
+    assert check.check_name == "beats_mean_baseline" and not check.passed
+    assert not result.success  # the check is blocking
+    record = json.loads(
+        (Layout(smoke_root).model_dir("cgcnn_band_gap", "smoke") / "run_record.json").read_text()
+    )
+    assert record["overrides"] == {"lr": 1e-12, "epochs": 2}

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real embedded data materialized once for the smoke level, in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None):
+    import dagster as dg
+
+    from matassets.resources import ProjectResource
+
+    return dg.materialize(
+        assets,
+        partition_key=partition,
+        run_config=run_config or {},
+        resources={"project": ProjectResource(root=str(root))},
+        raise_on_error=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_root(tmp_path_factory) -> Path:
+    """A project root whose smoke data assets are materialized from the embedded snapshot."""
+    from matassets.assets.data import crystal_graphs, raw_structures, splits, structures
+
+    root = tmp_path_factory.mktemp("smoke")
+    result = materialize([raw_structures, structures, splits, crystal_graphs], root)
+    assert result.success
+    return root
+
+
+@pytest.fixture(scope="session")
+def phase1_smoke(smoke_root: Path):
+    """cgcnn_formation_energy trained at smoke on the materialized data; returns the run result."""
+    from matassets.assets.phase1 import cgcnn_asset
+
+    result = materialize([cgcnn_asset("formation_energy")], smoke_root)
+    assert result.success
+    return result

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from matassets.graphs.features import element_features
+from matassets.graphs.neighbors import build_graph
+from matassets.graphs.store import GraphStore
+
+A = 5.64  # rock-salt NaCl lattice constant, Å
+
+
+@pytest.fixture
+def nacl_primitive():
+    """Hand-checkable rock salt: the 2-atom primitive cell, so every neighbour is a periodic image."""
+    return Structure(
+        Lattice([[0, A / 2, A / 2], [A / 2, 0, A / 2], [A / 2, A / 2, 0]]),
+        ["Na", "Cl"],
+        [[0, 0, 0], [0.5, 0.5, 0.5]],
+    )
+
+
+def test_rock_salt_has_six_nearest_neighbours_at_half_a(nacl_primitive):
+    g = build_graph(nacl_primitive, cutoff=3.0, max_neighbors=12)
+    assert g.edge_index.shape == (2, 12)  # 2 atoms x 6 neighbours, all periodic images
+    np.testing.assert_allclose(g.edge_dist, A / 2, atol=1e-5)
+    z = g.z[g.edge_index]
+    assert np.all(z[0] != z[1])  # Na sees only Cl and vice versa
+    for atom in (0, 1):
+        vecs = g.edge_vec[g.edge_index[0] == atom]
+        np.testing.assert_allclose(vecs.sum(0), 0, atol=1e-5)  # octahedron: vectors cancel
+        np.testing.assert_allclose(np.abs(vecs).max(1), A / 2, atol=1e-5)  # along the cube axes
+
+
+def test_twelve_neighbours_are_the_first_two_shells(nacl_primitive):
+    g = build_graph(nacl_primitive, cutoff=8.0, max_neighbors=12)
+    for atom in (0, 1):
+        d = np.sort(g.edge_dist[g.edge_index[0] == atom])
+        assert len(d) == 12
+        np.testing.assert_allclose(d[:6], A / 2, atol=1e-5)
+        np.testing.assert_allclose(d[6:], A / np.sqrt(2), atol=1e-5)  # 2nd shell: 12 like ions
+
+
+def test_supercell_gives_the_same_neighbour_shells(nacl_primitive):
+    big = build_graph(nacl_primitive * (2, 2, 2), cutoff=3.0, max_neighbors=12)
+    assert big.edge_index.shape[1] == 16 * 6
+    np.testing.assert_allclose(big.edge_dist, A / 2, atol=1e-5)
+
+
+def test_store_batches_match_single_graphs(nacl_primitive):
+    si = Structure(
+        Lattice.cubic(5.43),
+        ["Si"] * 8,
+        [
+            [0, 0, 0],
+            [0, 0.5, 0.5],
+            [0.5, 0, 0.5],
+            [0.5, 0.5, 0],
+            [0.25, 0.25, 0.25],
+            [0.25, 0.75, 0.75],
+            [0.75, 0.25, 0.75],
+            [0.75, 0.75, 0.25],
+        ],
+    )
+    store = GraphStore.build(["nacl", "si"], [nacl_primitive, si], 8.0, 12)
+    batch = store.collate(np.array([1, 0]))
+    assert batch.num_graphs == 2 and batch.z.tolist() == [14] * 8 + [11, 17]
+    single = build_graph(si, 8.0, 12)
+    np.testing.assert_array_equal(
+        batch.edge_index[:, : single.edge_index.shape[1]].numpy(), single.edge_index
+    )
+    np.testing.assert_array_equal(batch.edge_index[:, single.edge_index.shape[1] :].min(), 8)
+    data = store.to_data(0)
+    assert data.x.shape == (2, element_features().shape[1]) and data.id == "nacl"
+
+
+def test_every_element_has_distinct_features():
+    table = element_features()[1:]
+    assert len({tuple(row) for row in table}) == len(table)
