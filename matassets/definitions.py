@@ -2,21 +2,27 @@
 
 import dagster as dg
 
-from matassets.assets import data as data_assets
-from matassets.assets.phase1 import cgcnn_assets
+from matassets.assets import data, phase1
 from matassets.resources import ProjectResource
 
-data_job = dg.define_asset_job(
-    "data_job", selection=dg.AssetSelection.groups("data"), description="raw data to graphs"
-)
-phase1_job = dg.define_asset_job(
-    "phase1_job",
-    selection=dg.AssetSelection.groups("phase1").upstream(),
-    description="Phase 1: data and every CGCNN property model",
-)
+# Each phase's asset module; a new phase adds its module here and its job below.
+ASSET_MODULES = [data, phase1]
+
+
+def phase_job(group: str, description: str) -> dg.UnresolvedAssetJobDefinition:
+    """A job that materializes one asset group and everything upstream of it."""
+    return dg.define_asset_job(
+        f"{group}_job", selection=dg.AssetSelection.groups(group).upstream(), description=description
+    )
+
+
+JOBS = [
+    phase_job("data", "raw data to validated structures, splits and graphs"),
+    phase_job("phase1", "Phase 1: every CGCNN property model"),
+]
 
 defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([data_assets]), *cgcnn_assets],
-    jobs=[data_job, phase1_job],
+    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    jobs=JOBS,
     resources={"project": ProjectResource()},
 )
