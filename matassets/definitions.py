@@ -9,7 +9,7 @@ from matassets.resources import ProjectResource
 ASSET_MODULES = [data, phase1]
 
 
-def phase_job(group: str, description: str) -> dg.UnresolvedAssetJobDefinition:
+def phase_job(group: str, description: str):
     """A job that materializes one asset group and everything upstream of it."""
     return dg.define_asset_job(
         f"{group}_job", selection=dg.AssetSelection.groups(group).upstream(), description=description
