@@ -6,6 +6,7 @@ from matassets.assets.common import levels_partitions
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.levels import CGCNN, CGCNN_PROPERTIES, DATA
+from matassets.references import references_markdown
 from matassets.resources import ProjectResource
 
 
@@ -77,14 +78,14 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
                 "val MAE": val["mae"],
                 "test MAE": output.metrics["test"][prop]["mae"],
                 "val baseline MAD": val["baseline_mad"],
+                "published references": dg.MetadataValue.md(references_markdown(prop)),
                 **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
             }
         )
         yield dg.AssetCheckResult(
             check_name="beats_mean_baseline",
             passed=val["mae"] < val["baseline_mad"],
-            description=f"validation MAE {val['mae']:.4g} vs mean-predictor MAE "
-            f"{val['baseline_mad']:.4g}",
+            description=f"validation MAE {val['mae']:.4g} vs mean-predictor MAE {val['baseline_mad']:.4g}",
             metadata={"val_mae": val["mae"], "val_baseline_mad": val["baseline_mad"]},
         )
 

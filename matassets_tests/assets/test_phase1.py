@@ -52,6 +52,7 @@ def test_materialization_metadata_and_check(phase1_smoke):
     assert "| test |" in meta["metrics"].value
     assert meta["parity"].value.startswith("![parity](data:image/png;base64,")
     assert meta["preset"].value["epochs"] == 3
+    assert "Xie & Grossman" in meta["published references"].value
     check = phase1_smoke.get_asset_check_evaluations()[0]
     assert check.check_name == "beats_mean_baseline" and check.passed
 
