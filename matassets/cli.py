@@ -42,8 +42,22 @@ def materialize(selection: list[str], partition: str, run_config: dict | None = 
     return result.success
 
 
+PHASE4_ASSETS = {"rf": "topo_classifier_rf", "topognn": "topo_classifier_gnn"}
+
+
+def phase4_selection(algorithm: str | None) -> list[str]:
+    if algorithm not in (None, *PHASE4_ASSETS):
+        raise SystemExit(f"phase4 --algorithm must be one of {', '.join(PHASE4_ASSETS)}")
+    models = [PHASE4_ASSETS[algorithm]] if algorithm else list(PHASE4_ASSETS.values())
+    return DATA_ASSETS + ["topo_db"] + models
+
+
 def cmd_run(args) -> int:
     partition = _partition(args)
+    if args.phase == "phase4":
+        selection = phase4_selection(args.algorithm)
+        print(f"materialize {', '.join(selection)} for partition {partition}")
+        return 0 if args.dry_run or materialize(selection, partition) else 1
     if args.phase != "phase1":
         print(f"{args.phase} is not available yet", file=sys.stderr)
         return 2
@@ -65,11 +79,17 @@ def cmd_predict(args) -> int:
     from matassets.paths import Layout, default_root
     from matassets.predict import PredictInputError, load_model, read_structure_file
 
-    model = load_model(Layout(default_root()).model_dir(args.model, _partition(args)))
+    try:
+        model = load_model(Layout(default_root()).model_dir(args.model, _partition(args)))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ids, structures, failed = [], [], 0
     for f in args.files:
         try:
-            structures.append(read_structure_file(Path(f)))
+            structure = read_structure_file(Path(f))
+            model.check_structure(f, structure)
+            structures.append(structure)
             ids.append(f)
         except PredictInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -91,6 +111,38 @@ def cmd_summary(args) -> int:
     return print_summary(args.level)
 
 
+def cmd_topo(args) -> int:
+    """``topo init``: build the level's database; ``topo query``: what it knows about a formula."""
+    if args.action == "init":
+        selection = ["raw_structures", "structures", "topo_db"]
+        print(f"materialize {', '.join(selection)} for partition {args.level}")
+        return 0 if materialize(selection, args.level) else 1
+    from matassets.topo.query import TopoDB
+
+    try:
+        db = TopoDB.open_partition(args.level)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with db:
+        found = db.lookup(args.formula, args.spacegroup)
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print(f"{found['formula']} (query {found['query']!r}, database {db.path})")
+        for r in found["labels"]:
+            print(
+                f"  SG {r['spacegroup']:>3}  {r['class'] or '-':9} topological={r['topological']}  "
+                f"[{r['source']}] {r['reference']}"
+            )
+        for r in found["materials"]:
+            print(f"  crystal {r['id']}  SG {r['spacegroup']}  label {r['class'] or 'none'}")
+        for r in found["curated"]:
+            agrees = {1: "agrees", 0: "DISAGREES", None: "no Arsenal label"}[r["binary_agrees"]]
+            print(f"  curated SG {r['spacegroup']}: {r['curated_class']}; Arsenal {agrees}")
+    return 0 if found["labels"] or found["materials"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="matassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("phase", choices=["phase1", "phase2", "phase3", "phase4"])
     level_args(run)
     run.add_argument("--property", choices=CGCNN_PROPERTIES)
+    run.add_argument("--algorithm", help="phase4: rf or topognn (default both)")
     run.add_argument("--dry-run", action="store_true", help="show what would run")
     run.set_defaults(func=cmd_run)
 
@@ -116,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     level_args(pred)
     pred.add_argument("files", nargs="+")
     pred.set_defaults(func=cmd_predict)
+
+    topo = sub.add_parser("topo", help="the topological-materials database (Phase 4)")
+    topo_sub = topo.add_subparsers(dest="action", required=True)
+    topo_init = topo_sub.add_parser("init", help="build data/topo/<level>/topo.db")
+    topo_init.add_argument("--level", choices=PARTITIONS, default="smoke")
+    topo_query = topo_sub.add_parser("query", help="labels, crystals and spot checks of a formula")
+    topo_query.add_argument("--formula", required=True)
+    topo_query.add_argument("--spacegroup", type=int)
+    topo_query.add_argument("--level", choices=PARTITIONS, default="smoke")
+    topo_query.add_argument("--json", action="store_true")
+    for p in (topo_init, topo_query):
+        p.set_defaults(func=cmd_topo)
 
     summary = sub.add_parser("summary", help="what a level's data and models look like now")
     summary.add_argument("--level", choices=PARTITIONS, default="smoke")

@@ -36,7 +36,21 @@ class LoadedModel:
         out = predict(self.model, split, batch_size, torch.device("cpu"))
         return self.objective.decode(out)
 
+    def check_structure(self, name: str, structure) -> None:
+        """Refuse a structure with an atom that has no neighbour within the model's cutoff: the
+        model only saw bonded crystals, and an isolated atom would get a meaningless number."""
+        cutoff = self.config["graph"]["cutoff"]
+        centers = set(structure.get_neighbor_list(r=cutoff)[0].tolist())
+        lonely = [i for i in range(len(structure)) if i not in centers]
+        if lonely:
+            raise PredictInputError(
+                f"{name}: atom {lonely[0]} ({structure[lonely[0]].specie}) has no neighbour "
+                f"within the model's cutoff of {cutoff} A; isolated atoms are not a crystal"
+            )
+
     def predict_structures(self, ids: list[str], structures: list) -> np.ndarray:
+        for name, structure in zip(ids, structures, strict=True):
+            self.check_structure(name, structure)
         graph = self.config["graph"]
         store = GraphStore.build(ids, structures, graph["cutoff"], graph["max_neighbors"])
         return self.predict_store(store)
@@ -64,20 +78,36 @@ def load_model(model_dir: Path) -> LoadedModel:
 
 
 def read_structure_file(path: Path):
-    """A CIF or POSCAR file as a pymatgen Structure; ``PredictInputError`` names the file."""
+    """A CIF or POSCAR file as a pymatgen Structure; ``PredictInputError`` names the file.
+
+    The structure must pass the same checks as training data (``validation.structure_problem``
+    with the default ``DataPreset`` limits): known elements, finite and non-singular lattice, not
+    too many sites, no overlapping atoms.
+    """
     from matassets.data.parsing import parse_structure
+    from matassets.data.validation import structure_problem
+    from matassets.levels import DataPreset
 
     path = Path(path)
     if not path.is_file():
         raise PredictInputError(f"{path}: no such file")
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
         raise PredictInputError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}, line {line}); "
+            "re-save it as UTF-8"
         ) from exc
+    if not text.strip():
+        raise PredictInputError(f"{path}: empty file")
     fmt = "cif" if path.suffix.lower() == ".cif" else "poscar"
     try:
-        return parse_structure(text, fmt)
+        structure = parse_structure(text, fmt)
     except ValueError as exc:
         raise PredictInputError(f"{path}: {exc}") from exc
+    problem = structure_problem(structure, DataPreset.min_distance, DataPreset.max_sites)
+    if problem:
+        raise PredictInputError(f"{path}: {problem}")
+    return structure

@@ -227,6 +227,8 @@ def _table_records(path: Path) -> tuple[list[Mapping], int]:
         for n, rec in enumerate(records, start=2):
             if None in rec:
                 raise DataInputError(path, f"more cells than the {len(names)} columns", row=n)
+            if None in rec.values():  # a short (e.g. truncated) row: DictReader fills in None
+                raise DataInputError(path, f"fewer cells than the {len(names)} columns", row=n)
         return records, 2
     if suffix == ".json":
         try:

@@ -3,7 +3,10 @@
 Rules (each quarantined row names its id, origin, field and reason):
 
 - ``id``: null/empty ids and repeated ids (the first occurrence is kept) are quarantined.
-- ``structure``: unparsable text, no atoms, a degenerate lattice (volume < 1e-3 Å^3 per atom),
+- ``structure``: unparsable text, no atoms, disordered sites, an unknown element symbol, NaN/inf
+  in the lattice or coordinates, a degenerate lattice (volume < 1e-3 Å^3 per atom), a cell of
+  more than ``MAX_VOLUME_PER_ATOM`` Å^3 per atom (isolated atoms in vacuum), a cell thinner than
+  ``min_distance`` between lattice planes,
   more than ``max_sites`` atoms, or two atoms closer than ``min_distance`` Å (periodic images
   included) quarantine the whole row.
 - targets: NaN/inf or a value outside the target's physically plausible range
@@ -47,12 +50,51 @@ class ValidationResult:
         return dict(zip(counts["field"], counts["len"], strict=True))
 
 
-def _structure_problem(structure, min_distance: float, max_sites: int) -> str | None:
+# Å^3 per atom. The loosest real crystals (noble-gas solids) have ~40; far beyond that a "crystal"
+# is isolated atoms in vacuum, and the periodic neighbour search would allocate a grid over the
+# whole cell (a 1000 Å cube asks for ~27 GB at 0.5 Å), so such cells are refused before it runs.
+MAX_VOLUME_PER_ATOM = 1000.0
+
+
+def _unknown_species(structure) -> list[str]:
+    """Species that are not real elements with features (pymatgen reads ``Xx`` as a dummy)."""
+    from pymatgen.core.periodic_table import DummySpecies
+
+    from matassets.graphs.features import MAX_Z
+
+    return sorted(
+        {sp.symbol for sp in structure.species if isinstance(sp, DummySpecies) or not 1 <= sp.Z <= MAX_Z}
+    )
+
+
+def structure_problem(structure, min_distance: float, max_sites: int) -> str | None:
+    """Why ``structure`` cannot be used, or None. Cheap checks run first, so the neighbour search
+    never sees a NaN/inf, singular or huge cell (those crash or exhaust memory inside pymatgen)."""
     if len(structure) > max_sites:
         return f"{len(structure)} sites exceeds the limit of {max_sites}"
-    if abs(structure.lattice.volume) < 1e-3 * len(structure):
+    if not structure.is_ordered:
+        return "disordered (partially occupied) sites; give an ordered structure"
+    unknown = _unknown_species(structure)
+    if unknown:
+        return f"unknown element symbol(s) {unknown}"
+    if not (np.isfinite(structure.lattice.matrix).all() and np.isfinite(structure.frac_coords).all()):
+        return "lattice or coordinates are not finite numbers (NaN or inf)"
+    volume = abs(structure.lattice.volume)
+    if volume < 1e-3 * len(structure):
         return f"degenerate lattice (volume {structure.lattice.volume:.3g} A^3)"
-    centers, _, _, distances = structure.get_neighbor_list(r=min_distance)
+    if volume > MAX_VOLUME_PER_ATOM * len(structure):
+        return (
+            f"cell too large for its atoms ({volume / len(structure):.3g} A^3 per atom, "
+            f"limit {MAX_VOLUME_PER_ATOM:g}): isolated atoms, not a crystal"
+        )
+    m = structure.lattice.matrix
+    height = float((volume / np.linalg.norm(np.cross(m[[1, 2, 0]], m[[2, 0, 1]]), axis=1)).min())
+    if height < min_distance:  # a neighbour search would loop over ~(cutoff / height)^3 images
+        return f"cell too flat (height {height:.3g} A between lattice planes); give a reduced cell"
+    # distances do not depend on the cell's basis; the LLL-reduced one keeps the search grid small
+    # for a skewed cell (pymatgen sizes it by the atoms' bounding box)
+    reduced = structure.get_reduced_structure(reduction_algo="LLL")
+    centers, _, _, distances = reduced.get_neighbor_list(r=min_distance)
     if len(distances):
         k = int(np.argmin(distances))
         return (
@@ -103,7 +145,7 @@ def validate(raw: pl.DataFrame, min_distance: float, max_sites: int) -> Validati
         except ValueError as exc:
             quarantine("structure", (row[schema.STRUCTURE] or "")[:40], str(exc))
             continue
-        problem = _structure_problem(structure, min_distance, max_sites)
+        problem = structure_problem(structure, min_distance, max_sites)
         if problem:
             quarantine("structure", structure.composition.reduced_formula, problem)
             continue
