@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from matassets.assets import data, phase1
+from matassets.assets import data, phase1, phase4_topo
 from matassets.resources import ProjectResource
 
 # Each phase's asset module; a new phase adds its module here and its job below.
-ASSET_MODULES = [data, phase1]
+ASSET_MODULES = [data, phase1, phase4_topo]
 
 
 def phase_job(group: str, description: str):
@@ -19,6 +19,7 @@ def phase_job(group: str, description: str):
 JOBS = [
     phase_job("data", "raw data to validated structures, splits and graphs"),
     phase_job("phase1", "Phase 1: every CGCNN property model"),
+    phase_job("phase4", "Phase 4: topological database, random forest and TopoGNN classifiers"),
 ]
 
 defs = dg.Definitions(

@@ -103,3 +103,66 @@ CGCNN_PROPERTIES: tuple[str, ...] = ("formation_energy", "band_gap", "K_VRH", "G
 def preset_metadata(preset: object) -> dict[str, object]:
     """A preset as a flat dict (for Dagster metadata and run records)."""
     return asdict(preset)  # type: ignore[call-overload]
+
+
+# Phase 4: the topological classifiers.
+@dataclass(frozen=True)
+class ForestPreset:
+    """The composition random forest. Candidates in tuples are chosen on the validation split."""
+
+    n_estimators: int
+    max_depth: int | None
+    min_samples_leaf: int
+    max_features: tuple[str | float, ...] = ("sqrt",)  # candidates
+    class_weight: tuple[str | None, ...] = (None, "balanced")  # candidates
+    max_labels: int | None = None  # cap on Arsenal labels (whole formulas sampled); None = all
+    spacegroup_features: bool = True  # add space-group number, crystal system, inversion
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # grouped by reduced formula
+    seed: int = SEED
+
+
+# Random forest: the runbook's std row (600 trees, depth 24, min leaf 2) with max_features and
+# class_weight chosen on validation. smoke/lite sample whole formulas from the ~10.8k labels so they
+# finish in seconds; std and up use all of them.
+TOPO_RF: dict[str, ForestPreset] = {
+    "smoke": ForestPreset(n_estimators=30, max_depth=12, min_samples_leaf=2, max_labels=800),
+    "lite": ForestPreset(
+        n_estimators=150, max_depth=16, min_samples_leaf=2, max_features=("sqrt", 0.3), max_labels=3000
+    ),
+    "std": ForestPreset(n_estimators=600, max_depth=24, min_samples_leaf=2, max_features=("sqrt", 0.3)),
+    "pro": ForestPreset(
+        n_estimators=1000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.4)
+    ),
+    "max": ForestPreset(
+        n_estimators=2000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.33, 0.5)
+    ),
+    "competition": ForestPreset(
+        n_estimators=800, max_depth=32, min_samples_leaf=1, max_features=("sqrt", 0.3)
+    ),
+}
+
+# TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std is the runbook's row
+# (100 epochs, hidden 128, 3 layers, dropout 0.2); smoke is tiny so it runs in seconds.
+TOPO_GNN: dict[str, TrainPreset] = {
+    "smoke": TrainPreset(
+        epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2
+    ),
+    "lite": TrainPreset(
+        epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2
+    ),
+    "std": TrainPreset(
+        epochs=100, batch_size=64, lr=1e-3, hidden=128, n_layers=3, patience=25, dropout=0.2
+    ),
+    "pro": TrainPreset(
+        epochs=300, batch_size=64, lr=1e-3, hidden=256, n_layers=4, patience=60, dropout=0.2,
+        ema_decay=0.999,
+    ),
+    "max": TrainPreset(
+        epochs=500, batch_size=48, lr=7e-4, hidden=384, n_layers=5, patience=100, dropout=0.2,
+        ema_decay=0.999,
+    ),
+    "competition": TrainPreset(
+        epochs=200, batch_size=48, lr=1e-3, hidden=192, n_layers=4, patience=50, dropout=0.2,
+        scheduler="onecycle", warmup_fraction=0.3, ema_decay=0.999, time_budget_s=1800.0,
+    ),
+}

@@ -12,4 +12,8 @@ def build_model(architecture: dict) -> nn.Module:
         from matassets.models.cgcnn import CGCNN
 
         return CGCNN(**kwargs)
+    if family == "topognn":
+        from matassets.models.topognn import TopoGNN
+
+        return TopoGNN(**kwargs)
     raise ValueError(f"unknown model family {family!r}")

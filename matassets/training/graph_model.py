@@ -237,6 +237,15 @@ def _write_predictions(
 
 def _plots(folder: Path, spec: RunSpec, splits, outputs, fit, kind: str) -> list[Path]:
     plots = [learning_curve(fit.history, folder / "learning_curve.png")]
+    if kind == "binary":  # test-split confusion matrix at the 0.5 probability threshold
+        from matassets.plots import confusion_plot
+
+        for t, task in enumerate(spec.tasks):
+            y, prob = splits["test"].y[:, t], outputs["test"][:, t]
+            y, pred = y[~np.isnan(y)].astype(int), (prob[~np.isnan(y)] >= 0.5).astype(int)
+            matrix = [[int(np.sum((y == a) & (pred == b))) for b in (0, 1)] for a in (0, 1)]
+            name = "confusion.png" if len(spec.tasks) == 1 else f"confusion_{task}.png"
+            plots.append(confusion_plot(matrix, ["0", "1"], folder / name))
     if kind != "regression":
         return plots
     for t, task in enumerate(spec.tasks):

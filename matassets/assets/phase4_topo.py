@@ -1,0 +1,227 @@
+"""Phase 4: the topological-materials database and two classifiers, partitioned by level.
+
+``topo_db`` (SQLite, ``data/topo/<level>/topo.db``), ``topo_classifier_rf`` (Magpie composition random
+forest on every Arsenal label) and ``topo_classifier_gnn`` (TopoGNN on the Phase 1 graphs, shared
+trainer). The labels are symmetry-indicator classes, not the JARVIS spillage label (docs/phase4_topology.md).
+"""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions, table_metadata
+from matassets.assets.data import crystal_graphs, splits, structures
+from matassets.assets.metadata import image, model_metadata
+from matassets.assets.phase1 import TrainOverrides
+from matassets.levels import DATA, TOPO_GNN, TOPO_RF, preset_metadata
+from matassets.resources import ProjectResource
+
+CLASSIFICATION_COLUMNS = (
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "roc_auc",
+    "baseline_accuracy",
+    "threshold",
+)
+
+
+def classification_table(metrics: dict, task: str = "topo_label") -> dg.MetadataValue:
+    """Train/val/test rows of the classification metrics, the majority-class baseline beside them."""
+    lines = [
+        "| split | " + " | ".join(CLASSIFICATION_COLUMNS) + " |",
+        "|---|" + "---|" * len(CLASSIFICATION_COLUMNS),
+    ]
+    for split in ("train", "val", "test"):
+        m = metrics.get(split, {}).get(task) or metrics.get(split, {})
+        cells = [
+            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, ""))
+            for c in CLASSIFICATION_COLUMNS
+        ]
+        lines.append(f"| {split} | " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def phase4_command(algorithm: str, partition: str) -> str:
+    level = "--competition" if partition == "competition" else f"--level {partition}"
+    return f"matassets run phase4 {level} --algorithm {algorithm}"
+
+
+def _baseline_check(val: dict) -> dg.AssetCheckResult:
+    """Validation balanced accuracy above the majority-class predictor's, which is 0.5 whatever the
+    class balance (plain accuracy against the majority share is shown too, but on a few dozen
+    validation crystals it is too coarse to gate on)."""
+    return dg.AssetCheckResult(
+        check_name="beats_majority_baseline",
+        passed=bool(val["balanced_accuracy"] > 0.5),
+        description=f"validation balanced accuracy {val['balanced_accuracy']:.3f} vs 0.5 for the "
+        f"majority class; accuracy {val['accuracy']:.3f} vs majority share {val['baseline_accuracy']:.3f}",
+        metadata={k: val[k] for k in ("accuracy", "baseline_accuracy", "balanced_accuracy")},
+    )
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase4",
+    deps=[structures],
+    kinds={"sqlite"},
+    tags={"phase": "phase4"},
+    check_specs=[dg.AssetCheckSpec("labels_match_canonical_table", asset="topo_db", blocking=True)],
+)
+def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
+    """SQLite database of topological labels (Arsenal + curated literature [+ JARVIS spillage]) on the
+    level's crystals; ``data/topo/<level>/topo.db``, rebuilt idempotently."""
+    from matassets.topo.db import build_for_partition
+
+    report = build_for_partition(project.layout, context.partition_key)
+    for row in report.unparsable[:20]:
+        context.log.warning(f"unreadable label line {row}")
+    yield dg.MaterializeResult(
+        data_version=dg.DataVersion(report.content_hash),
+        metadata={
+            "path": dg.MetadataValue.path(str(report.path)),
+            "content_hash": report.content_hash,
+            "rows": dg.MetadataValue.json(report.counts),
+            "Arsenal label files": dg.MetadataValue.json(report.arsenal),
+            "crystals joined on (formula, space group)": dg.MetadataValue.json(report.join),
+            "curated spot checks": table_metadata(
+                [
+                    {k: r[k] for k in ("formula", "spacegroup", "curated_class", "database_class")}
+                    | {"agrees": r["binary_agrees"], "crystals": r["n_crystals"]}
+                    for r in report.curated
+                ]
+            ),
+        },
+    )
+    check = report.canonical_check
+    yield dg.AssetCheckResult(
+        check_name="labels_match_canonical_table",
+        passed=check["disagree"] == 0 and report.counts["labels"] > 0,
+        description=", ".join(f"{k}: {v}" for k, v in check.items()),
+        metadata=check,
+    )
+
+
+class ForestOverrides(dg.Config):
+    """Optional overrides of the partition's forest preset (0 = keep the preset's value)."""
+
+    n_estimators: int = 0
+    max_depth: int = 0
+    min_samples_leaf: int = 0
+    max_labels: int = 0
+
+    def apply(self, preset):
+        import dataclasses
+
+        changes = {k: v for k, v in self.model_dump().items() if v}
+        return dataclasses.replace(preset, **changes), changes
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase4",
+    deps=[topo_db],
+    kinds={"scikitlearn"},
+    tags={"phase": "phase4"},
+    check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_rf", blocking=True)],
+)
+def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverrides, project: ProjectResource):
+    """Random forest on Magpie composition (+ space group) features of every Arsenal label, split by
+    formula; files in models/topo_classifier_rf/<level>/ (skops, no pickle)."""
+    from matassets.topo.db import topo_db_path
+    from matassets.training.random_forest import train_forest
+
+    partition = context.partition_key
+    preset, overrides = config.apply(TOPO_RF[partition])
+    out = train_forest(
+        project.layout,
+        partition,
+        preset,
+        topo_db_path(project.layout, partition),
+        command=phase4_command("rf", partition),
+        overrides=overrides,
+        dagster_run_id=context.run.run_id,
+        log=context.log.info,
+    )
+    val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
+    record = out.record
+    yield dg.MaterializeResult(
+        metadata={
+            "metrics": classification_table(out.metrics),
+            "val balanced accuracy": val["balanced_accuracy"],
+            "test accuracy": test["accuracy"],
+            "test majority baseline": test["baseline_accuracy"],
+            "threshold (chosen on val)": out.threshold,
+            "selection (val ROC-AUC)": table_metadata(out.selection),
+            "preset": dg.MetadataValue.json(preset_metadata(preset)),
+            "model path": dg.MetadataValue.path(str(out.model_dir)),
+            "data_hash": record["data_hash"],
+            "split_hash": record["split_hash"],
+            "duration s": record["duration_s"],
+            "command": dg.MetadataValue.text(record["command"]),
+            "roc": image(out.model_dir / "roc.png"),
+            "confusion": image(out.model_dir / "confusion.png"),
+        }
+    )
+    yield _baseline_check(val)
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase4",
+    deps=[structures, splits, crystal_graphs, topo_db],
+    kinds={"pytorch"},
+    tags={"phase": "phase4"},
+    check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_gnn", blocking=True)],
+)
+def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
+    """TopoGNN (gated graph convolutions, mean‖max readout) classifying topo_label on the Phase 1
+    graphs with the shared trainer; files in models/topo_classifier_gnn/<level>/."""
+    import json
+
+    from matassets.training.classification import threshold_report
+    from matassets.training.graph_model import RunSpec, train_graph_model
+
+    partition = context.partition_key
+    data = DATA[partition]
+    preset, overrides = config.apply(TOPO_GNN[partition])
+    spec = RunSpec(
+        asset="topo_classifier_gnn",
+        phase="phase4",
+        algorithm="topognn",
+        tasks=["topo_label"],
+        partition=partition,
+        architecture={
+            "family": "topognn",
+            "hidden": preset.hidden,
+            "n_layers": preset.n_layers,
+            "cutoff": data.cutoff,
+            "gaussian_step": data.gaussian_step,
+            "dropout": preset.dropout,
+        },
+        preset=preset,
+        data=data,
+        command=phase4_command("topognn", partition),
+        overrides=overrides,
+        dagster_run_id=context.run.run_id,
+    )
+    out = train_graph_model(project.layout, spec, log=context.log.info)
+    majority = json.loads((out.model_dir / "normalization.json").read_text())["majority"]
+    tuned = threshold_report(out.model_dir, "topo_label", majority)
+    val = out.metrics["val"]["topo_label"]
+    yield dg.MaterializeResult(
+        metadata={
+            "metrics (threshold 0.5)": classification_table(out.metrics),
+            "metrics (threshold chosen on val)": classification_table(tuned),
+            "threshold (chosen on val)": tuned["threshold"],
+            "val balanced accuracy": val["balanced_accuracy"],
+            "test accuracy": out.metrics["test"]["topo_label"]["accuracy"],
+            "test majority baseline": out.metrics["test"]["topo_label"]["baseline_accuracy"],
+            **model_metadata(
+                out, preset, ["confusion.png", "roc.png", "confusion_threshold.png", "learning_curve.png"]
+            ),
+        }
+    )
+    yield _baseline_check(val)
+
+
+phase4_assets = [topo_db, topo_classifier_rf, topo_classifier_gnn]

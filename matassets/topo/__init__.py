@@ -1,0 +1,1 @@
+"""The topological-materials database: SQLite schema, label sources, curated spot checks, queries."""

@@ -1,0 +1,281 @@
+"""The composition random forest of Phase 4 (``topo_classifier_rf``).
+
+Data: the Topological Materials Arsenal labels in the partition's ``topo.db`` (one row per (reduced
+formula, space group), conflicts already dropped). Split: grouped by reduced formula, so no formula
+has rows on two sides. Features: ``topo.features`` (matminer Magpie, optionally space group).
+Selection: every (max_features, class_weight) candidate of the preset is trained on train and scored
+by validation ROC-AUC; the decision threshold is then chosen on validation (best balanced accuracy);
+the test split is scored once, at the end. The model is saved with ``skops.io`` (numpy arrays and
+JSON in a zip, no pickle) and loaded back trusting only scikit-learn's tree type.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from matassets.io import atomic_write, replace_dir, sha256_text, write_json
+from matassets.levels import ForestPreset
+from matassets.paths import Layout
+from matassets.run_record import build_run_record
+from matassets.training.classification import choose_threshold, metrics_at, roc_plot
+
+ASSET = "topo_classifier_rf"
+MODEL_FILE = "model.skops"
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]  # besides what skops trusts by default
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ForestOutput:
+    model_dir: Path
+    metrics: dict
+    record: dict
+    selection: list[dict]
+    threshold: float
+
+
+def grouped_split(groups: list[str], fractions: tuple[float, float, float], seed: int) -> np.ndarray:
+    """Assign whole groups to train/val/test (seeded shuffle of the sorted distinct groups)."""
+    distinct = sorted(set(groups))
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    n_train = int(round(fractions[0] * len(distinct)))
+    n_val = int(round(fractions[1] * len(distinct)))
+    side = {}
+    for rank, i in enumerate(order):
+        side[distinct[i]] = "train" if rank < n_train else "val" if rank < n_train + n_val else "test"
+    return np.array([side[g] for g in groups])
+
+
+def sample_formulas(rows: list[dict], max_labels: int | None, seed: int) -> list[dict]:
+    """At most ``max_labels`` rows, taking whole formulas in a seeded order (all rows if None)."""
+    if max_labels is None or len(rows) <= max_labels:
+        return rows
+    distinct = sorted({r["formula"] for r in rows})
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    by_formula: dict[str, list[dict]] = {}
+    for r in rows:
+        by_formula.setdefault(r["formula"], []).append(r)
+    chosen: list[dict] = []
+    for i in order:
+        group = by_formula[distinct[i]]
+        if len(chosen) + len(group) > max_labels:
+            continue
+        chosen.extend(group)
+        if len(chosen) == max_labels:
+            break
+    return sorted(chosen, key=lambda r: (r["formula"], r["spacegroup"]))
+
+
+def _forest(preset: ForestPreset, max_features, class_weight):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        n_estimators=preset.n_estimators,
+        max_depth=preset.max_depth,
+        min_samples_leaf=preset.min_samples_leaf,
+        max_features=max_features,
+        class_weight=class_weight,
+        random_state=preset.seed,
+        n_jobs=max(1, os.cpu_count() or 1),
+    )
+
+
+def train_forest(
+    layout: Layout,
+    partition: str,
+    preset: ForestPreset,
+    db_path: Path,
+    command: str,
+    overrides: dict | None = None,
+    dagster_run_id: str | None = None,
+    log: Callable[[str], None] = print,
+) -> ForestOutput:
+    import skops.io as sio
+    from sklearn.metrics import roc_auc_score
+
+    from matassets.topo.features import feature_names, featurize
+    from matassets.topo.query import TopoDB
+
+    start = time.perf_counter()
+    with TopoDB(db_path) as db:
+        rows = db.composition_labels()
+        data_hash = db.info()["content_hash"]
+    rows = sample_formulas(rows, preset.max_labels, preset.seed)
+    formulas = [r["formula"] for r in rows]
+    split = grouped_split(formulas, preset.split_fractions, preset.seed)
+    straddling = set.intersection(
+        *({f for f, s in zip(formulas, split, strict=True) if s == name} for name in ("train", "test"))
+    )
+    if straddling:  # impossible by construction; a guard against a future edit
+        raise AssertionError(f"formulas on both train and test: {sorted(straddling)[:5]}")
+    split_hash = sha256_text(json.dumps(sorted(zip(formulas, split.tolist(), strict=True))))
+    y = np.array([r["topological"] for r in rows], dtype=int)
+    names = feature_names(preset.spacegroup_features)
+    t0 = time.perf_counter()
+    x = featurize(formulas, [r["spacegroup"] for r in rows], preset.spacegroup_features)
+    sizes = {name: int(np.sum(split == name)) for name in SPLITS}
+    log(
+        f"{ASSET} [{partition}]: {len(rows)} labels, {len(set(formulas))} formulas, {sizes}, "
+        f"{x.shape[1]} features in {time.perf_counter() - t0:.1f}s"
+    )
+    idx = {name: np.flatnonzero(split == name) for name in SPLITS}
+    for name in SPLITS:
+        if idx[name].size < 2 or len(set(y[idx[name]].tolist())) < 2:
+            raise ValueError(f"{ASSET} [{partition}]: the {name} split needs both classes")
+    majority = int(y[idx["train"]].mean() >= 0.5)
+
+    selection: list[dict] = []
+    best_model, best_auc = None, -1.0
+    for max_features in preset.max_features:
+        for class_weight in preset.class_weight:
+            t0 = time.perf_counter()
+            model = _forest(preset, max_features, class_weight).fit(x[idx["train"]], y[idx["train"]])
+            val_prob = model.predict_proba(x[idx["val"]])[:, 1]
+            auc = float(roc_auc_score(y[idx["val"]], val_prob))
+            selection.append(
+                {
+                    "max_features": max_features,
+                    "class_weight": class_weight,
+                    "val_roc_auc": auc,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
+            log(f"  max_features={max_features} class_weight={class_weight}: val ROC-AUC {auc:.4f}")
+            if auc > best_auc:
+                best_model, best_auc = model, auc
+    assert best_model is not None
+    chosen = max(selection, key=lambda s: s["val_roc_auc"])
+    prob = {name: best_model.predict_proba(x[idx[name]])[:, 1] for name in ("train", "val")}
+    threshold = choose_threshold(y[idx["val"]], prob["val"])
+    prob["test"] = best_model.predict_proba(x[idx["test"]])[:, 1]  # the test split, once
+    metrics = {
+        name: {"topo_label": metrics_at(y[idx[name]], prob[name], threshold, majority)} for name in SPLITS
+    }
+    importance = sorted(
+        zip(names, best_model.feature_importances_.tolist(), strict=True), key=lambda t: -t[1]
+    )
+
+    final_dir = layout.model_dir(ASSET, partition)
+    staging = final_dir.parent / ".work" / partition / "staging"
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    atomic_write(staging / MODEL_FILE, lambda tmp: sio.dump(best_model, tmp))
+    write_json(
+        staging / "config.json",
+        {
+            "asset": ASSET,
+            "task": "topo_label",
+            "classes": {"0": "trivial", "1": "topological (TI, TCI or semimetal)"},
+            "features": names,
+            "threshold": threshold,
+            "chosen": {k: chosen[k] for k in ("max_features", "class_weight")},
+            "preset": asdict(preset),
+            "partition": partition,
+            "model_file": MODEL_FILE,
+            "format": "skops.io (no pickle); load with matassets.training.random_forest.load_forest",
+        },
+    )
+    write_json(staging / "metrics.json", {**metrics, "threshold": threshold, "selection": selection})
+    _write_csv(
+        staging / "predictions.csv",
+        ["formula", "spacegroup", "class", "split", "topo_label_true", "topo_label_prob"],
+        [
+            [rows[i]["formula"], rows[i]["spacegroup"], rows[i]["class"], name, int(y[i]), float(p)]
+            for name in SPLITS
+            for i, p in zip(idx[name], prob[name], strict=True)
+        ],
+    )
+    _write_csv(staging / "feature_importance.csv", ["feature", "importance"], importance)
+    roc_plot({n: (y[idx[n]], prob[n]) for n in ("val", "test")}, staging / "roc.png")
+    from matassets.plots import confusion_plot
+
+    confusion_plot(
+        metrics["test"]["topo_label"]["confusion_matrix"],
+        ["trivial", "topological"],
+        staging / "confusion.png",
+    )
+    record = build_run_record(
+        phase="phase4",
+        algorithm="rf",
+        partition=partition,
+        command=command,
+        overrides=overrides or {},
+        output_dir=str(final_dir),
+        metrics=metrics,
+        notes=[
+            "labels: Topological Materials Arsenal (symmetry indicators), not JARVIS spillage",
+            f"selected on validation ROC-AUC: {chosen['max_features']=}, {chosen['class_weight']=}",
+            f"threshold {threshold:.4f} chosen on validation (max balanced accuracy)",
+        ],
+        data_hash=data_hash,
+        split_hash=split_hash,
+        seed=preset.seed,
+        seconds=time.perf_counter() - start,
+        dagster_run_id=dagster_run_id,
+        extra={
+            "tasks": ["topo_label"],
+            "sizes": sizes,
+            "split": "grouped by reduced formula",
+            "plots": ["confusion.png", "roc.png"],
+            "top_features": importance[:10],
+        },
+    )
+    write_json(staging / "run_record.json", record)
+    replace_dir(staging, final_dir)
+    return ForestOutput(final_dir, metrics, record, selection, threshold)
+
+
+def _write_csv(path: Path, header: list[str], rows) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+@dataclass
+class LoadedForest:
+    model: object
+    config: dict
+
+    def predict_proba(self, formulas: list[str], spacegroups: list[int]) -> np.ndarray:
+        """Probability of the topological class for (formula, space group) pairs."""
+        from matassets.topo.features import featurize
+        from matassets.topo.labels import normalise_formula
+
+        x = featurize(
+            [normalise_formula(f) for f in formulas],
+            spacegroups,
+            self.config["preset"]["spacegroup_features"],
+        )
+        return self.model.predict_proba(x)[:, 1]
+
+    def predict(self, formulas: list[str], spacegroups: list[int]) -> np.ndarray:
+        return (self.predict_proba(formulas, spacegroups) >= self.config["threshold"]).astype(int)
+
+
+def load_forest(model_dir: Path) -> LoadedForest:
+    """Load a saved forest; refuses a file that asks for any type beyond scikit-learn's ``Tree``."""
+    import skops.io as sio
+
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    path = model_dir / config["model_file"]
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if unexpected:
+        raise ValueError(f"{path} asks for types that are not trusted: {unexpected}")
+    return LoadedForest(sio.load(path, trusted=list(untrusted)), config)

@@ -1,0 +1,147 @@
+"""Smoke materializations of the two topological classifiers on the real labels."""
+
+import json
+import zipfile
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import materialize
+
+from matassets.paths import Layout
+
+
+@pytest.fixture(scope="module")
+def topo_db_smoke(smoke_root):
+    from matassets.assets.phase4_topo import topo_db
+
+    assert materialize([topo_db], smoke_root).success
+    return smoke_root
+
+
+@pytest.fixture(scope="module")
+def rf_smoke(topo_db_smoke):
+    from matassets.assets.phase4_topo import topo_classifier_rf
+
+    result = materialize([topo_classifier_rf], topo_db_smoke)
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="module")
+def gnn_smoke(topo_db_smoke):
+    from matassets.assets.phase4_topo import topo_classifier_gnn
+
+    return materialize([topo_classifier_gnn], topo_db_smoke)
+
+
+def test_rf_writes_model_metrics_plots_and_record(topo_db_smoke, rf_smoke):
+    folder = Layout(topo_db_smoke).model_dir("topo_classifier_rf", "smoke")
+    for name in [
+        "model.skops",
+        "config.json",
+        "metrics.json",
+        "predictions.csv",
+        "roc.png",
+        "confusion.png",
+        "feature_importance.csv",
+        "run_record.json",
+    ]:
+        assert (folder / name).stat().st_size > 0, name
+    assert (folder / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for split in ("train", "val", "test"):
+        m = metrics[split]["topo_label"]
+        assert {
+            "accuracy",
+            "balanced_accuracy",
+            "f1",
+            "roc_auc",
+            "confusion_matrix",
+            "baseline_accuracy",
+            "threshold",
+        } <= set(m)
+        assert sum(map(sum, m["confusion_matrix"])) == m["n"] > 0
+    # the Magpie forest beats the majority class clearly (smoke: 800 labels, 30 trees)
+    for split in ("val", "test"):
+        m = metrics[split]["topo_label"]
+        assert m["accuracy"] > m["baseline_accuracy"] + 0.1 and m["balanced_accuracy"] > 0.7
+        assert m["roc_auc"] > 0.8
+    assert len(metrics["selection"]) == 2  # class_weight None / balanced, chosen on val ROC-AUC
+    record = json.loads((folder / "run_record.json").read_text())
+    assert record["phase"] == "phase4" and record["algorithm"] == "rf"
+    assert record["command"] == "matassets run phase4 --level smoke --algorithm rf"
+    assert record["dagster_run_id"] == rf_smoke.run_id
+    assert record["test_metrics"] == metrics["test"]
+    check = rf_smoke.get_asset_check_evaluations()[0]
+    assert check.check_name == "beats_majority_baseline" and check.passed
+    meta = rf_smoke.get_asset_materialization_events()[0].materialization.metadata
+    assert "| test |" in meta["metrics"].value and meta["roc"].value.startswith("![roc](data:image/png")
+
+
+def test_rf_split_is_grouped_by_formula_and_model_reloads_without_pickle(topo_db_smoke, rf_smoke):
+    from matassets.training.random_forest import load_forest
+
+    folder = Layout(topo_db_smoke).model_dir("topo_classifier_rf", "smoke")
+    pred = pl.read_csv(folder / "predictions.csv")
+    sides = pred.group_by("formula").agg(pl.col("split").n_unique().alias("n"))
+    assert sides["n"].max() == 1  # no formula on two sides
+    assert pred.height == 800
+    with zipfile.ZipFile(folder / "model.skops") as zf:  # numpy arrays and JSON, no pickle stream
+        assert all(n.endswith((".npy", ".json")) for n in zf.namelist())
+    model = load_forest(folder)
+    test = pred.filter(pl.col("split") == "test")
+    prob = model.predict_proba(test["formula"].to_list(), test["spacegroup"].to_list())
+    np.testing.assert_allclose(prob, test["topo_label_prob"].to_numpy(), rtol=1e-12)
+
+
+def test_gnn_smoke_writes_metrics_plots_and_record_beside_baseline(topo_db_smoke, gnn_smoke):
+    folder = Layout(topo_db_smoke).model_dir("topo_classifier_gnn", "smoke")
+    for name in [
+        "model.pt",
+        "config.json",
+        "metrics.json",
+        "predictions.csv",
+        "confusion.png",
+        "confusion_threshold.png",
+        "roc.png",
+        "threshold.json",
+        "learning_curve.png",
+        "run_record.json",
+    ]:
+        assert (folder / name).stat().st_size > 0, name
+    config = json.loads((folder / "config.json").read_text())
+    assert config["architecture"]["family"] == "topognn" and config["objective"] == "binary"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    tuned = json.loads((folder / "threshold.json").read_text())
+    for split in ("val", "test"):
+        m = metrics[split]["topo_label"]
+        assert m["n"] >= 2 and 0.0 <= m["baseline_accuracy"] <= 1.0
+        assert tuned[split]["baseline_accuracy"] == m["baseline_accuracy"]
+    # the labelled crystals of the smoke partition, and nothing else, were used
+    clean = pl.read_parquet(Layout(topo_db_smoke).structures("smoke"))
+    n_labelled = clean["topo_label"].is_not_null().sum()
+    assert sum(metrics[s]["topo_label"]["n"] for s in ("train", "val", "test")) == n_labelled
+    record = json.loads((folder / "run_record.json").read_text())
+    assert record["phase"] == "phase4" and record["algorithm"] == "topognn"
+    assert "confusion.png" in record["plots"]
+    check = gnn_smoke.get_asset_check_evaluations()[0]
+    assert check.check_name == "beats_majority_baseline"
+    val = metrics["val"]["topo_label"]
+    expected = val["balanced_accuracy"] > 0.5  # the majority-class predictor's balanced accuracy
+    assert check.passed == expected and gnn_smoke.success == expected
+
+
+def test_topognn_pools_mean_and_max():
+    import torch
+
+    from matassets.models.registry import build_model
+    from matassets.models.topognn import max_pool
+
+    x = torch.tensor([[1.0, -2.0], [3.0, -1.0], [0.5, 0.5]])
+    out = max_pool(x, torch.tensor([0, 0, 1]), 2)
+    assert out.tolist() == [[3.0, -1.0], [0.5, 0.5]]
+    model = build_model(
+        {"family": "topognn", "hidden": 8, "n_layers": 1, "cutoff": 4.0, "gaussian_step": 0.5}
+    )
+    assert model.head[0].in_features == 16
