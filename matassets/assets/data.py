@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, table_metadata
+from matassets.assets.common import levels_partitions, table_metadata, versioned
 from matassets.levels import DATA, preset_metadata
 from matassets.resources import ProjectResource
 
@@ -34,7 +34,7 @@ def raw_structures(
     )
     version = build_raw(frame, layout, context.partition_key)
     counts = {c: frame.height - frame[c].null_count() for c in frame.columns}
-    return dg.MaterializeResult(
+    materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
             "rows": frame.height,
@@ -44,6 +44,7 @@ def raw_structures(
             "path": dg.MetadataValue.path(str(layout.raw(context.partition_key))),
         },
     )
+    return versioned(context, project, materialization)
 
 
 @dg.asset(
@@ -71,7 +72,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
             f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}"
         )
     version = frame_hash(result.clean)
-    yield dg.MaterializeResult(
+    materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
             "clean rows": result.clean.height,
@@ -83,6 +84,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
             "path": dg.MetadataValue.path(str(layout.structures(partition))),
         },
     )
+    yield versioned(context, project, materialization)
     yield dg.AssetCheckResult(
         check_name="quarantine_report",
         passed=not quarantined,
@@ -114,7 +116,7 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
 
     partition = context.partition_key
     manifest, report = build_splits(project.layout, partition, DATA[partition])
-    yield dg.MaterializeResult(
+    materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(manifest.hash),
         metadata={
             **{f"{k} size": v for k, v in manifest.sizes().items()},
@@ -125,6 +127,7 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
             "path": dg.MetadataValue.path(str(project.layout.split_manifest(partition))),
         },
     )
+    yield versioned(context, project, materialization)
     yield dg.AssetCheckResult(
         check_name="no_leakage",
         passed=not any(report.values()),
@@ -151,7 +154,7 @@ def crystal_graphs(
     context.log.info(
         f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}"
     )
-    return dg.MaterializeResult(
+    materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
         metadata={
             **stats,
@@ -160,3 +163,4 @@ def crystal_graphs(
             "path": dg.MetadataValue.path(str(path)),
         },
     )
+    return versioned(context, project, materialization)

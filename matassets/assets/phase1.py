@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions
+from matassets.assets.common import levels_partitions, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.levels import CGCNN, CGCNN_PROPERTIES, DATA
@@ -72,7 +72,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         )
         output = train_graph_model(project.layout, spec, log=context.log.info)
         val = output.metrics["val"][prop]
-        yield dg.MaterializeResult(
+        result = dg.MaterializeResult(
             metadata={
                 "metrics": regression_table(output.metrics, prop),
                 "val MAE": val["mae"],
@@ -82,6 +82,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
                 **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
             }
         )
+        yield versioned(context, project, result)
         yield dg.AssetCheckResult(
             check_name="beats_mean_baseline",
             passed=val["mae"] < val["baseline_mad"],

@@ -1,0 +1,265 @@
+"""``run`` (the runbook's phases), ``data`` and ``materialize`` (any asset): all through Dagster.
+
+The runbook's (phase, algorithm, property) resolve to asset names through :data:`RUNBOOK`; whether
+an asset exists is read from the Dagster definitions, so a phase whose assets are not installed
+gives a clear error instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+from matassets.cli import _common as common
+
+ORDER = 10
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One runbook command: the assets it materializes (``{property}`` is filled in)."""
+
+    phase: str
+    algorithm: str
+    assets: tuple[str, ...]  # what it materializes besides the data assets upstream
+    trains: tuple[str, ...]  # which of them are models (they receive --set overrides)
+    runbook: str  # the command it replaces
+
+    @property
+    def per_property(self) -> bool:
+        return any("{property}" in a for a in self.assets)
+
+
+RUNBOOK: tuple[Recipe, ...] = (
+    Recipe(
+        "phase1",
+        "cgcnn",
+        ("cgcnn_{property}",),
+        ("cgcnn_{property}",),
+        "run_phase1.py --level L --property P",
+    ),
+    Recipe(
+        "phase2",
+        "e3nn",
+        ("multitask_e3nn",),
+        ("multitask_e3nn",),
+        "run_phase2.py --algorithm e3nn --level L",
+    ),
+    Recipe(
+        "phase3",
+        "mace",
+        ("mace_training_data", "mace_potential"),
+        ("mace_potential",),
+        "run_phase3.py --algorithm mace --level L --prepare-mace-data",
+    ),
+    Recipe(
+        "phase3",
+        "equivariant",
+        ("specialist_{property}",),
+        ("specialist_{property}",),
+        "run_phase3.py --algorithm equivariant --level L --property P",
+    ),
+    Recipe(
+        "phase4",
+        "topognn",
+        ("topo_db", "topo_classifier_gnn"),
+        ("topo_classifier_gnn",),
+        "init_topo_db.py; run_phase4.py --algorithm topognn --level L",
+    ),
+    Recipe(
+        "phase4",
+        "rf",
+        ("topo_db", "topo_classifier_rf"),
+        ("topo_classifier_rf",),
+        "init_topo_db.py; run_phase4.py --algorithm rf --level L",
+    ),
+)
+PHASES = tuple(dict.fromkeys(r.phase for r in RUNBOOK))
+DATA_GROUP = "data"
+
+
+class SelectionError(ValueError):
+    """A wrong phase, algorithm or property, or an asset this installation lacks."""
+
+
+def recipes(phase: str, algorithm: str | None) -> list[Recipe]:
+    mine = [r for r in RUNBOOK if r.phase == phase]
+    if algorithm is None:
+        return mine
+    chosen = [r for r in mine if r.algorithm == algorithm]
+    if not chosen:
+        raise SelectionError(
+            f"{phase} has no algorithm {algorithm!r}: choose from {', '.join(r.algorithm for r in mine)}"
+        )
+    return chosen
+
+
+def properties(recipe: Recipe, installed) -> list[str]:
+    """The properties that have an asset of this recipe in this installation."""
+    template = next(a for a in recipe.assets if "{property}" in a)
+    prefix, suffix = template.split("{property}")
+    return [
+        name[len(prefix) : len(name) - len(suffix)]
+        for name in installed
+        if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix)
+    ]
+
+
+def resolve(phase: str, algorithm: str | None, prop: str | None, installed) -> tuple[list[str], list[str]]:
+    """(assets to materialize, the model assets among them) for a runbook command."""
+    targets: list[str] = []
+    models: list[str] = []
+    chosen = recipes(phase, algorithm)
+    if prop and not any(r.per_property for r in chosen):
+        raise SelectionError(
+            f"{phase} {'/'.join(r.algorithm for r in chosen)} takes no --property "
+            "(it trains every property it knows together)"
+        )
+    for recipe in chosen:
+        props: list[str | None] = [None]
+        if recipe.per_property:
+            known = properties(recipe, installed)
+            if prop is not None and prop not in known:
+                have = ", ".join(known) if known else "none are installed"
+                raise SelectionError(
+                    f"{phase} --algorithm {recipe.algorithm} has no model for property {prop!r}: "
+                    f"choose from {have}"
+                )
+            props = [prop] if prop is not None else known
+            if not props:
+                raise SelectionError(
+                    f"no {phase} {recipe.algorithm} model is in this installation "
+                    f"(assets named {recipe.assets[0]})"
+                )
+        for p in props:
+            names = [a.format(property=p) for a in recipe.assets]
+            for name in names:
+                if name not in installed:
+                    raise SelectionError(
+                        f"asset {name} is not in this installation "
+                        f"({phase} --algorithm {recipe.algorithm} needs it)"
+                    )
+            targets += [n for n in names if n not in targets]
+            models += [t.format(property=p) for t in recipe.trains]
+    return targets, models
+
+
+def with_upstream_data(targets: list[str], infos: dict, include_data: bool = True) -> list[str]:
+    """``targets`` plus every data-group asset upstream of them, in topological order."""
+    wanted = set(targets)
+    if include_data:
+        stack = list(targets)
+        while stack:
+            for parent in infos[stack.pop()].parents:
+                if parent in infos and infos[parent].group == DATA_GROUP and parent not in wanted:
+                    wanted.add(parent)
+                    stack.append(parent)
+    return [name for name in infos if name in wanted]
+
+
+def parse_sets(pairs: list[str]) -> dict:
+    """``--set epochs=5 --set lr=1e-3`` → {"epochs": 5, "lr": 0.001} (values read as JSON if they parse)."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SelectionError(f"--set takes key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def describe(selection: list[str], infos: dict, key: str, run_config: dict) -> str:
+    data = [a for a in selection if infos[a].group == DATA_GROUP]
+    rest = [a for a in selection if a not in data]
+    lines = [f"partition: {key}", f"assets ({len(selection)}): {', '.join(selection)}"]
+    if data:
+        lines.append(f"  data: {', '.join(data)}")
+    lines.append(f"  then: {', '.join(rest)}")
+    if run_config:
+        lines.append(f"run config: {json.dumps(run_config, sort_keys=True)}")
+    lines.append(
+        "same as: dagster asset materialize -m matassets.definitions "
+        f"--partition {key} --select '{','.join(selection)}'"
+        + (" --config-json '" + json.dumps(run_config) + "'" if run_config else "")
+    )
+    lines.append(f"run: {common.dagster_home_note()}")
+    return "\n".join(lines)
+
+
+def execute(selection: list[str], key: str, infos: dict, run_config: dict, dry_run: bool) -> int:
+    print(
+        ("dry run, would materialize:\n" if dry_run else "materialize:\n")
+        + describe(selection, infos, key, run_config)
+    )
+    if dry_run:
+        return 0
+    return 0 if common.materialize(selection, key, run_config) else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    key = common.partition(args)
+    infos = common.asset_infos()
+    try:
+        targets, models = resolve(args.phase, args.algorithm, args.property, infos)
+        overrides = parse_sets(args.set or [])
+    except SelectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    selection = with_upstream_data(targets, infos, include_data=not args.no_data)
+    run_config = {"ops": {m: {"config": overrides} for m in models}} if overrides else {}
+    return execute(selection, key, infos, run_config, args.dry_run)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    infos = common.asset_infos()
+    selection = [a for a, info in infos.items() if info.group == DATA_GROUP]
+    return execute(selection, common.partition(args), infos, {}, args.dry_run)
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    infos = common.asset_infos()
+    missing = [a for a in args.asset if a not in infos]
+    if missing:
+        print(f"error: asset {', '.join(missing)} is not in this installation", file=sys.stderr)
+        return 2
+    selection = with_upstream_data(args.asset, infos, include_data=args.with_upstream)
+    return execute(selection, common.partition(args), infos, {}, args.dry_run)
+
+
+def register(sub) -> None:
+    run = sub.add_parser(
+        "run",
+        help="the runbook's phases: train a phase's models (materializes their assets)",
+        description="Examples: run phase1 --level std --property formation_energy; "
+        "run phase2 --algorithm e3nn --level std; run phase3 --algorithm mace --level std; "
+        "run phase3 --algorithm equivariant --level pro --property band_gap; "
+        "run phase4 --algorithm topognn --level std; add --competition for the competition profile.",
+    )
+    run.add_argument("phase", choices=PHASES)
+    common.level_args(run)
+    algorithms = sorted({r.algorithm for r in RUNBOOK})
+    run.add_argument("--algorithm", help=f"one of {', '.join(algorithms)} (default: every one of the phase)")
+    run.add_argument("--property", help="the property of a per-property model (default: every one)")
+    run.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a preset field of the models"
+    )
+    run.add_argument("--no-data", action="store_true", help="do not re-materialize the data assets upstream")
+    run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    run.set_defaults(func=cmd_run)
+
+    data = sub.add_parser("data", help="materialize the data assets of a level")
+    common.level_args(data)
+    data.add_argument("--dry-run", action="store_true")
+    data.set_defaults(func=cmd_data)
+
+    mat = sub.add_parser("materialize", help="materialize named assets for one partition (dvc.yaml's stages)")
+    mat.add_argument("--asset", action="append", required=True, help="asset name (repeatable)")
+    common.level_args(mat)
+    mat.add_argument("--with-upstream", action="store_true", help="also the data assets upstream")
+    mat.add_argument("--dry-run", action="store_true")
+    mat.set_defaults(func=cmd_materialize)

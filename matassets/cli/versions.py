@@ -1,0 +1,115 @@
+"""DVC: ``dvc-yaml`` (write dvc.yaml from the asset graph), ``push`` and ``pull`` (the DVC remote)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from matassets.cli import _common as common
+
+ORDER = 70
+
+
+def asset_files() -> list:
+    """The Dagster asset graph as :class:`matassets.versioning.AssetFiles`, upstream first."""
+    from matassets.versioning import AssetFiles
+
+    out = []
+    for info in common.asset_infos().values():
+        declared = info.metadata.get("dvc_outs")
+        deps = info.metadata.get("dvc_deps") or ()
+        out.append(
+            AssetFiles(
+                name=info.name,
+                upstream=info.parents,
+                declared_outs=tuple(_plain(declared)) if declared is not None else None,
+                declared_deps=tuple(_plain(deps)),
+                partitioned=info.partitioned,
+            )
+        )
+    return out
+
+
+def _plain(value) -> list[str]:
+    """Metadata comes back wrapped (``JsonMetadataValue``/``TextMetadataValue``): unwrap to strings."""
+    value = getattr(value, "value", value)
+    if isinstance(value, str):
+        return [value]
+    return [str(getattr(v, "value", v)) for v in value]
+
+
+def dvc_yaml_text() -> str:
+    from matassets.versioning import build_stages, render_dvc_yaml
+
+    return render_dvc_yaml(build_stages(asset_files()))
+
+
+def cmd_dvc_yaml(args: argparse.Namespace) -> int:
+    from matassets.io import atomic_write
+    from matassets.paths import PROJECT_ROOT
+
+    path = Path(args.out) if args.out else PROJECT_ROOT / "dvc.yaml"
+    text = dvc_yaml_text()
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if args.check:
+        if current != text:
+            print(f"{path} is out of date with the asset graph: run `matassets dvc-yaml`", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    if current == text:
+        print(f"{path} is up to date")
+        return 0
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    print(f"wrote {path} ({text.count('matassets materialize')} stages)")
+    return 0
+
+
+def targets(args: argparse.Namespace) -> list[str]:
+    """Stage names for dvc: ``asset@level``, ``asset`` (every level), ``*@level`` or all (empty)."""
+    from matassets.paths import default_root
+
+    if args.asset:
+        return [f"{a}@{args.level}" if args.level else a for a in args.asset]
+    if args.level:
+        import yaml
+
+        stages = yaml.safe_load((default_root() / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+        return [f"{name}@{args.level}" for name in stages]
+    return []
+
+
+def _dvc(action: str, args: argparse.Namespace) -> int:
+    from matassets.paths import default_root
+    from matassets.versioning import dvc_repo, run_dvc
+
+    root = default_root()
+    if not dvc_repo(root):
+        print(f"error: {root} is not a DVC project with a dvc.yaml", file=sys.stderr)
+        return 2
+    cmd = [action, *(["--remote", args.remote] if args.remote else []), *targets(args)]
+    if action == "pull":
+        cmd.insert(1, "--allow-missing")  # levels never materialized have nothing to pull
+    print("dvc " + " ".join(cmd))
+    proc = run_dvc(root, *cmd, check=False)
+    print((proc.stdout + proc.stderr).strip())
+    return proc.returncode
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "dvc-yaml", help="write dvc.yaml from the Dagster asset graph (--check: is it current)"
+    )
+    p.add_argument("--check", action="store_true", help="exit 1 when dvc.yaml differs from the graph")
+    p.add_argument("--out", help="where to write (default: the checkout's dvc.yaml)")
+    p.set_defaults(func=cmd_dvc_yaml)
+    for action, text in (
+        ("push", "send committed data and models to the DVC remote"),
+        ("pull", "fetch data and models from the DVC remote into the workspace"),
+    ):
+        q = sub.add_parser(action, help=text)
+        q.add_argument("--asset", action="append", help="only this asset's stage (repeatable)")
+        q.add_argument("--level", help="only this partition")
+        q.add_argument("-r", "--remote", help="a named remote (default: the configured default)")
+        q.set_defaults(func=lambda args, action=action: _dvc(action, args))

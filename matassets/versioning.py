@@ -1,0 +1,282 @@
+"""DVC in step with the assets: the stages of ``dvc.yaml``, and a content hash per materialization.
+
+Every file-producing asset is one DVC stage with a ``matrix`` over the six partitions; the stage
+``<asset>@<partition>`` runs ``matassets materialize --asset <asset> --level <partition>``. Its outputs
+are the files the asset writes (``matassets/paths.py``), its dependencies the outputs of the assets
+upstream of it, so ``dvc.yaml`` and the Dagster asset graph say the same thing (a test checks).
+
+After an asset has written its files, :func:`record` runs ``dvc commit -f <asset>@<partition>`` (the
+files go to the DVC cache and their hashes to ``dvc.lock``) and returns the DVC content hash, which the
+asset hands to Dagster as its data version: staleness in the UI then follows the real content.
+
+Where an asset's files are, in this order:
+1. its Dagster metadata ``dvc_outs``: path templates relative to the root with ``{partition}``
+   (``[]``: the asset writes no files and gets no stage);
+2. :data:`DATA_OUTS` for the data assets;
+3. ``models/<asset>/<partition>/`` (``Layout.model_dir``), the convention of every model asset.
+Files an asset reads that no asset produces (an embedded snapshot in git) go in its ``dvc_deps``
+metadata, or :data:`SOURCE_DEPS`.
+
+No dagster import here; the Dagster side is ``matassets.assets.common.versioned``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matassets.levels import PARTITIONS
+from matassets.paths import Layout
+
+DVC_YAML = "dvc.yaml"
+DVC_LOCK = "dvc.lock"
+LEVEL = "${item.level}"  # the matrix variable in dvc.yaml
+HEADER = (
+    "# Generated from the Dagster asset graph by `matassets dvc-yaml`; do not edit by hand.\n"
+    "# One stage per file-producing asset, a matrix over the partitions: `dvc repro <asset>@<level>`.\n"
+)
+
+log = logging.getLogger(__name__)
+
+DATA_OUTS: dict[str, Callable[[Layout, str], list[Path]]] = {
+    "raw_structures": lambda layout, p: [layout.raw(p)],
+    "structures": lambda layout, p: [layout.structures(p), layout.quarantine(p)],
+    "splits": lambda layout, p: [layout.split_manifest(p)],
+    # the graph cache folder: current.json and the graph files it points at
+    "crystal_graphs": lambda layout, p: [layout.graphs_pointer(p).parent],
+    # matassets/topo/db.py topo_db_path
+    "topo_db": lambda layout, p: [layout.root / "data" / "topo" / p / "topo.db"],
+}
+
+# Inputs in git that no asset produces (a stage without dependencies would always be "changed").
+SOURCE_DEPS: dict[str, list[str]] = {
+    "raw_structures": ["data/embedded/mp_matminer_joined.json.gz"],
+    "topo_db": ["data/topogivity"],
+}
+
+
+class DvcError(RuntimeError):
+    """A dvc command failed; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class AssetFiles:
+    """What dvc.yaml needs to know of one asset (read from the Dagster asset graph by the CLI)."""
+
+    name: str
+    upstream: tuple[str, ...] = ()
+    declared_outs: tuple[str, ...] | None = None  # the asset's ``dvc_outs`` metadata
+    declared_deps: tuple[str, ...] = ()  # the asset's ``dvc_deps`` metadata
+    partitioned: bool = True
+
+
+def outs_for(layout: Layout, asset: str, partition: str, declared: Sequence[str] | None = None):
+    """The files and folders ``asset`` writes for ``partition`` (see the module docstring)."""
+    if declared is not None:
+        return [layout.root / t.format(partition=partition, asset=asset) for t in declared]
+    if asset in DATA_OUTS:
+        return DATA_OUTS[asset](layout, partition)
+    return [layout.model_dir(asset, partition)]
+
+
+@dataclass
+class Stage:
+    name: str
+    cmd: str
+    deps: list[str] = field(default_factory=list)
+    outs: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        body: dict = {"matrix": {"level": list(PARTITIONS)}, "cmd": self.cmd}
+        if self.deps:
+            body["deps"] = self.deps
+        body["outs"] = self.outs
+        return body
+
+
+def build_stages(assets: Sequence[AssetFiles]) -> list[Stage]:
+    """One stage per partitioned asset that writes files, in the given (topological) order."""
+    template = Layout(Path(""))
+    by_name = {a.name: a for a in assets}
+
+    def outs(a: AssetFiles) -> list[str]:
+        return [p.as_posix() for p in outs_for(template, a.name, LEVEL, a.declared_outs)]
+
+    stages = []
+    for a in assets:
+        if not a.partitioned or not outs(a):
+            continue
+        deps = list(a.declared_deps) or list(SOURCE_DEPS.get(a.name, []))
+        for up in a.upstream:
+            if up in by_name and by_name[up].partitioned:
+                deps += [d for d in outs(by_name[up]) if d not in deps]
+        stages.append(Stage(a.name, f"matassets materialize --asset {a.name} --level {LEVEL}", deps, outs(a)))
+    return stages
+
+
+class _Inline(list):
+    """A list written on one line (the matrix values)."""
+
+
+def render_dvc_yaml(stages: Sequence[Stage]) -> str:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(
+        _Inline, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+    )
+    data = {"stages": {s.name: s.as_dict() for s in stages}}
+    for body in data["stages"].values():
+        body["matrix"]["level"] = _Inline(body["matrix"]["level"])
+    text = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=110)
+    return HEADER + text
+
+
+# ---------------------------------------------------------------- runtime: commit and hash
+
+
+def dvc_repo(root: Path) -> bool:
+    """A DVC project with a dvc.yaml: where materializations are committed to DVC."""
+    return (Path(root) / ".dvc").is_dir() and (Path(root) / DVC_YAML).is_file()
+
+
+def dvc_executable() -> list[str]:
+    """The ``dvc`` beside this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("dvc")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("dvc")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "dvc"]
+
+
+def run_dvc(root: Path, *args: str, check: bool = True, timeout: float = 3600):
+    """Run ``dvc <args>`` in ``root`` with analytics off; raise :class:`DvcError` when it fails."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(
+        [*dvc_executable(), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise DvcError(f"dvc {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def stage_outs(root: Path, asset: str, partition: str) -> list[str] | None:
+    """The outputs that ``dvc.yaml`` in ``root`` lists for ``asset@partition`` (None: no stage)."""
+    import yaml
+
+    path = Path(root) / DVC_YAML
+    if not path.is_file():
+        return None
+    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    stage = stages.get(asset)
+    if stage is None:
+        return None
+    outs = []
+    for out in stage.get("outs", []):
+        text = next(iter(out)) if isinstance(out, dict) else str(out)
+        outs.append(text.replace(LEVEL, partition))
+    return outs
+
+
+def dvc_md5(path: Path) -> str:
+    """The hash DVC records for a file (``md5``) or a folder (``md5.dir``), computed without DVC's lock.
+
+    Uses DVC's own hashing library (dvc-data), so the value equals the one in ``dvc.lock``.
+    """
+    from dvc_data.hashfile.hash import file_md5
+    from dvc_data.hashfile.hash_info import HashInfo
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    path = Path(path)
+    if path.is_file():
+        return file_md5(str(path))
+    tree = Tree()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        tree.add(f.relative_to(path).parts, Meta(size=f.stat().st_size), HashInfo("md5", file_md5(str(f))))
+    tree.digest()
+    return tree.hash_info.value
+
+
+def combine(hashes: dict[str, str]) -> str:
+    """One version string for a stage: the md5 of its single output, or a digest of all of them."""
+    if len(hashes) == 1:
+        return next(iter(hashes.values()))
+    text = "".join(f"{path}={md5}\n" for path, md5 in sorted(hashes.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def lock_hashes(root: Path, stage: str) -> dict[str, str]:
+    """The output hashes ``dvc.lock`` records for ``stage`` (``asset@partition``)."""
+    import yaml
+
+    path = Path(root) / DVC_LOCK
+    if not path.is_file():
+        return {}
+    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    outs = (stages.get(stage) or {}).get("outs") or []
+    return {o["path"]: o["md5"] for o in outs if "md5" in o}
+
+
+@contextlib.contextmanager
+def _commit_lock(root: Path) -> Iterator[None]:
+    """Serialize this project's own commits (one run materializes several assets at once)."""
+    import fcntl
+
+    lock_dir = Path(root) / ".dvc" / "tmp"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "matassets-commit.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def commit(root: Path, stage: str) -> dict[str, str]:
+    """``dvc commit -f <stage>``: outputs into the cache, hashes into dvc.lock; returns those hashes."""
+    with _commit_lock(root):
+        run_dvc(root, "--wait-for-lock", "commit", "--force", "--no-relink", "--quiet", stage)
+    return lock_hashes(root, stage)
+
+
+def record(root: Path, asset: str, partition: str, warn: Callable[[str], None] = log.warning):
+    """After ``asset`` wrote its files for ``partition``: commit them to DVC, return the content hash.
+
+    Returns None (and says why through ``warn``) when dvc.yaml has no stage for the asset or an output
+    is missing. Inside ``dvc repro`` (``$DVC_STAGE`` set) DVC holds its lock and commits the outputs
+    itself after the command, so the hash is computed here with DVC's hashing instead.
+    """
+    root = Path(root)
+    outs = stage_outs(root, asset, partition)
+    if not outs:
+        warn(f"dvc.yaml has no stage for {asset}: run `matassets dvc-yaml` to regenerate it")
+        return None
+    missing = [o for o in outs if not (root / o).exists()]
+    if missing:
+        warn(
+            f"{asset} did not write {', '.join(missing)} which dvc.yaml lists: declare the asset's "
+            "files in its `dvc_outs` metadata and rerun `matassets dvc-yaml`"
+        )
+        return None
+    stage = f"{asset}@{partition}"
+    if os.environ.get("DVC_STAGE"):
+        return combine({o: dvc_md5(root / o) for o in outs})
+    return combine(commit(root, stage))

@@ -1,0 +1,215 @@
+"""DVC in step with the assets: dvc.yaml mirrors the asset graph, and a materialization in a git + DVC
+repository is committed, restorable bit-identical, and its DVC hash is the Dagster data version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import materialize
+
+from matassets.paths import PROJECT_ROOT, Layout
+from matassets.versioning import (
+    LEVEL,
+    SOURCE_DEPS,
+    AssetFiles,
+    build_stages,
+    dvc_md5,
+    lock_hashes,
+    outs_for,
+    record,
+    render_dvc_yaml,
+    run_dvc,
+    stage_outs,
+)
+
+SMOKE_STAGES = ["raw_structures", "structures", "splits", "crystal_graphs", "cgcnn_formation_energy"]
+
+
+def committed_stages() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+def test_committed_dvc_yaml_is_generated_from_the_current_asset_graph():
+    from matassets.cli.versions import dvc_yaml_text
+
+    assert (PROJECT_ROOT / "dvc.yaml").read_text(encoding="utf-8") == dvc_yaml_text(), (
+        "dvc.yaml is out of date with the asset graph: run `matassets dvc-yaml` and commit it"
+    )
+
+
+def test_dvc_yaml_and_the_asset_graph_have_the_same_outputs_and_dependencies():
+    from matassets.cli._common import asset_infos
+    from matassets.cli.versions import _plain
+    from matassets.levels import PARTITIONS
+
+    infos = asset_infos()
+    stages = committed_stages()
+    template = Layout(Path(""))
+
+    def declared(name: str, key: str) -> list[str] | None:
+        value = infos[name].metadata.get(key)
+        return None if value is None else [v.replace("{partition}", LEVEL) for v in _plain(value)]
+
+    def outs(name: str) -> list[str]:
+        explicit = declared(name, "dvc_outs")
+        return explicit if explicit is not None else [p.as_posix() for p in outs_for(template, name, LEVEL)]
+
+    assert set(stages) <= set(infos), "a stage for an asset that does not exist"
+    for name, info in infos.items():
+        if not outs(name):
+            assert name not in stages  # opted out (dvc_outs: []): writes no files
+            continue
+        stage = stages[name]
+        assert stage["matrix"] == {"level": list(PARTITIONS)}
+        assert stage["cmd"] == f"matassets materialize --asset {name} --level {LEVEL}"
+        assert stage["outs"] == outs(name)
+        sources = declared(name, "dvc_deps") or SOURCE_DEPS.get(name, [])
+        upstream = {d for parent in info.parents for d in outs(parent)}
+        assert set(stage.get("deps", [])) == upstream | set(sources), name
+
+
+def test_every_file_the_smoke_assets_wrote_is_an_output_of_a_stage(smoke_root, phase1_smoke):
+    """Outputs match the files on disk: each exists, and nothing under data/ or models/ is untracked."""
+    root = smoke_root
+    stages = committed_stages()
+
+    def smoke_outs(name: str) -> list[str]:
+        return [o.replace(LEVEL, "smoke") for o in stages[name]["outs"]]
+
+    tracked = [root / o for name in stages for o in smoke_outs(name)]
+    for name in SMOKE_STAGES:
+        for out in smoke_outs(name):
+            assert (root / out).exists(), f"{name}: dvc.yaml lists {out} but the asset did not write it"
+    written = [
+        p
+        for top in ("data", "models")
+        for p in (root / top).rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]  # hidden folders (.work/: locks, staging) are working state, not outputs
+    assert written
+    outside = [p for p in written if not any(p == t or t in p.parents for t in tracked)]
+    assert not outside, f"files no dvc.yaml stage tracks: {outside}"
+
+
+def test_stage_building_unit_cases_synthetic_graph():
+    """Synthetic asset graph (unit test): declared outputs, an opt-out, unpartitioned and sources."""
+    graph = [
+        AssetFiles("raw_structures"),
+        AssetFiles("model_a", upstream=("raw_structures",)),
+        AssetFiles("db", declared_outs=("data/db/{partition}/x.db",), declared_deps=("data/src",)),
+        AssetFiles("model_b", upstream=("db", "report")),
+        AssetFiles("report", declared_outs=()),
+        AssetFiles("global", partitioned=False),
+    ]
+    stages = {s.name: s for s in build_stages(graph)}
+    assert list(stages) == ["raw_structures", "model_a", "db", "model_b"]
+    assert stages["raw_structures"].deps == SOURCE_DEPS["raw_structures"]
+    assert stages["model_a"].outs == [f"models/model_a/{LEVEL}"]
+    assert stages["model_a"].deps == [f"data/raw/{LEVEL}/raw_structures.parquet"]
+    assert stages["db"].outs == [f"data/db/{LEVEL}/x.db"] and stages["db"].deps == ["data/src"]
+    assert stages["model_b"].deps == [f"data/db/{LEVEL}/x.db"]
+    text = render_dvc_yaml(stages.values())
+    assert yaml.safe_load(text)["stages"]["model_b"]["cmd"].endswith(f"--asset model_b --level {LEVEL}")
+
+
+# ---------------------------------------------------------------- a temporary git + DVC repository
+
+
+def git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, smoke_root, phase1_smoke) -> Path:
+    """The smoke data and model in a fresh git + DVC repository with the project's DVC set-up."""
+    root = tmp_path_factory.mktemp("dvcrepo") / "repo"
+    shutil.copytree(smoke_root, root)
+    embedded = "data/embedded/mp_matminer_joined.json.gz"
+    (root / embedded).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(PROJECT_ROOT / embedded, root / embedded)
+    for name in ("dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    (root / ".gitignore").write_text("/.dvc-remote/\n")
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "test@example.org")
+    git(root, "config", "user.name", "test")
+    git(root, "add", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".gitignore", embedded)
+    git(root, "commit", "-q", "-m", "project")
+    return root
+
+
+def test_commit_restore_push_pull_and_previous_version(repo, monkeypatch):
+    from matassets.assets.phase1 import cgcnn_asset
+    from matassets.cli import main
+
+    # 1. the hook commits a stage; its hash is DVC's hash of the outputs (one or several)
+    run_dvc(
+        repo, "commit", "--force", "--quiet", "raw_structures@smoke", "splits@smoke", "crystal_graphs@smoke"
+    )
+    versions = {name: record(repo, name, "smoke") for name in ("structures", "cgcnn_formation_energy")}
+    model_stage = "cgcnn_formation_energy@smoke"
+    model_dir = Layout(repo).model_dir("cgcnn_formation_energy", "smoke")
+    assert (
+        versions["cgcnn_formation_energy"]
+        == dvc_md5(model_dir)
+        == lock_hashes(repo, model_stage)["models/cgcnn_formation_energy/smoke"]
+    )
+    assert versions["cgcnn_formation_energy"].endswith(".dir")
+    structures_outs = stage_outs(repo, "structures", "smoke")
+    assert structures_outs == [
+        "data/structures/smoke/structures.parquet",
+        "data/structures/smoke/quarantine.parquet",
+    ]
+    assert set(lock_hashes(repo, "structures@smoke")) == set(structures_outs)
+    monkeypatch.setenv("DVC_STAGE", model_stage)  # inside `dvc repro`: hash without committing
+    assert record(repo, "cgcnn_formation_energy", "smoke") == versions["cgcnn_formation_energy"]
+    monkeypatch.delenv("DVC_STAGE")
+    git(repo, "add", "dvc.lock")
+    git(repo, "commit", "-q", "-m", "smoke data and model")
+    targets = [f"{name}@smoke" for name in SMOKE_STAGES]
+    assert json.loads(run_dvc(repo, "status", "--json", *targets).stdout) == {}
+
+    # 2. delete a model file: dvc checkout restores it bit-identical
+    weights = model_dir / "model.pt"
+    original = weights.read_bytes()
+    weights.unlink()
+    assert json.loads(run_dvc(repo, "status", "--json", model_stage).stdout) != {}
+    run_dvc(repo, "checkout", model_stage)
+    assert weights.read_bytes() == original
+
+    # 3. push to the default local remote, lose cache and file, pull them back
+    monkeypatch.setenv("MATASSETS_ROOT", str(repo))
+    assert main(["push", "--level", "smoke"]) == 0
+    assert (repo / ".dvc-remote" / "files" / "md5").is_dir()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    weights.unlink()
+    assert main(["pull", "--asset", "cgcnn_formation_energy", "--level", "smoke"]) == 0
+    assert weights.read_bytes() == original
+
+    # 4. re-materialize with a change through Dagster: the DVC hash is the data version, lock in step
+    result = materialize(
+        [cgcnn_asset("formation_energy")],
+        repo,
+        run_config={"ops": {"cgcnn_formation_energy": {"config": {"epochs": 1}}}},
+    )
+    assert result.success
+    event = result.get_asset_materialization_events()[0].materialization
+    new_version = lock_hashes(repo, model_stage)["models/cgcnn_formation_energy/smoke"]
+    assert new_version != versions["cgcnn_formation_energy"]
+    assert event.tags["dagster/data_version"] == new_version
+    assert event.metadata["dvc_md5"].value == new_version
+    assert weights.read_bytes() != original
+    assert json.loads(run_dvc(repo, "status", "--json", model_stage).stdout) == {}
+
+    # 5. the previous version is still restorable from its git commit
+    git(repo, "checkout", "-q", "HEAD", "--", "dvc.lock")
+    run_dvc(repo, "checkout", "--force", model_stage)
+    assert weights.read_bytes() == original
+    assert dvc_md5(model_dir) == versions["cgcnn_formation_energy"]
