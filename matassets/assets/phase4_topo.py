@@ -41,6 +41,15 @@ def classification_table(metrics: dict, task: str = "topo_label") -> dg.Metadata
     return dg.MetadataValue.md("\n".join(lines))
 
 
+PUBLISHED_ANCHORS = dg.MetadataValue.md(
+    "| model | accuracy | label / data caveat |\n|---|---|---|\n"
+    "| Topogivity (Ma et al., Nano Lett. 23, 772 (2023)) | ~0.80 | same Arsenal labels, composition "
+    "only, their own split |\n"
+    "| JARVIS spillage classifiers | 0.81-0.84 | spillage >= 0.5 label on JARVIS-DFT crystals: a "
+    "different label |"
+)
+
+
 def phase4_command(algorithm: str, partition: str) -> str:
     level = "--competition" if partition == "competition" else f"--level {partition}"
     return f"matassets run phase4 {level} --algorithm {algorithm}"
@@ -151,6 +160,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
             "test accuracy": test["accuracy"],
             "test majority baseline": test["baseline_accuracy"],
             "threshold (chosen on val)": out.threshold,
+            "published anchors": PUBLISHED_ANCHORS,
             "selection (val ROC-AUC)": table_metadata(out.selection),
             "preset": dg.MetadataValue.json(preset_metadata(preset)),
             "model path": dg.MetadataValue.path(str(out.model_dir)),
@@ -213,6 +223,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
             "metrics (threshold 0.5)": classification_table(out.metrics),
             "metrics (threshold chosen on val)": classification_table(tuned),
             "threshold (chosen on val)": tuned["threshold"],
+            "published anchors": PUBLISHED_ANCHORS,
             "val balanced accuracy": val["balanced_accuracy"],
             "test accuracy": out.metrics["test"]["topo_label"]["accuracy"],
             "test majority baseline": out.metrics["test"]["topo_label"]["baseline_accuracy"],

@@ -76,6 +76,7 @@ def test_rf_writes_model_metrics_plots_and_record(topo_db_smoke, rf_smoke):
     check = rf_smoke.get_asset_check_evaluations()[0]
     assert check.check_name == "beats_majority_baseline" and check.passed
     meta = rf_smoke.get_asset_materialization_events()[0].materialization.metadata
+    assert "Topogivity" in meta["published anchors"].value
     assert "| test |" in meta["metrics"].value and meta["roc"].value.startswith("![roc](data:image/png")
 
 
@@ -145,3 +146,13 @@ def test_topognn_pools_mean_and_max():
         {"family": "topognn", "hidden": 8, "n_layers": 1, "cutoff": 4.0, "gaussian_step": 0.5}
     )
     assert model.head[0].in_features == 16
+
+
+def test_presets_cover_every_partition_with_the_runbook_std_rows():
+    from matassets.levels import PARTITIONS, TOPO_GNN, TOPO_RF
+
+    assert tuple(TOPO_RF) == PARTITIONS and tuple(TOPO_GNN) == PARTITIONS
+    rf, gnn = TOPO_RF["std"], TOPO_GNN["std"]
+    assert (rf.n_estimators, rf.max_depth, rf.min_samples_leaf, rf.max_labels) == (600, 24, 2, None)
+    assert (gnn.epochs, gnn.hidden, gnn.n_layers, gnn.dropout) == (100, 128, 3, 0.2)
+    assert TOPO_RF["smoke"].n_estimators <= 50 and TOPO_GNN["smoke"].epochs <= 5
