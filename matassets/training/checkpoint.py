@@ -18,9 +18,36 @@ def _hash_path(path: Path) -> Path:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-    digest = sha256_file(path, length=64)
-    atomic_write(_hash_path(path), lambda tmp: tmp.write_text(digest + "\n"))
+    """Replace the checkpoint so that a crash at any instant leaves a pair that loads.
+
+    The ``.sha256`` file lists the digests a valid ``path`` may have: while the new file is put in
+    place it lists the new and the old one, afterwards only the new one. A ``kill -9`` between the
+    two renames leaves either file with its digest listed (the run resumes from it); a corrupted
+    file matches no listed digest and is refused.
+    """
+    hash_path = _hash_path(path)
+    current = sha256_file(path, length=64) if path.exists() else None
+    old = [current] if current in _listed(hash_path) else []
+    digest = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal digest
+        torch.save(state, tmp)
+        digest = sha256_file(tmp, length=64)
+        _write_digests(hash_path, [digest, *old])
+
+    atomic_write(path, write)
+    _write_digests(hash_path, [digest])
+
+
+def _write_digests(hash_path: Path, digests: list[str]) -> None:
+    atomic_write(hash_path, lambda tmp: tmp.write_text("\n".join(digests) + "\n"))
+
+
+def _listed(hash_path: Path) -> list[str]:
+    if not hash_path.exists():
+        return []
+    return [line.strip() for line in hash_path.read_text().splitlines() if line.strip()]
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -31,11 +58,12 @@ def load_checkpoint(path: Path) -> dict:
             f"{path}: no {hash_path.name} beside it; delete the checkpoint "
             "to start this run from scratch"
         )
-    expected = hash_path.read_text().strip()
+    expected = _listed(hash_path)
     actual = sha256_file(path, length=64)
-    if actual != expected:
+    if actual not in expected:
+        written = " or ".join(f"{e[:12]}…" for e in expected) or "nothing"
         raise CorruptCheckpointError(
-            f"{path} is corrupted (sha256 {actual[:12]}… but {expected[:12]}… was written); "
+            f"{path} is corrupted (sha256 {actual[:12]}… but {written} was written); "
             "delete it to start this run from scratch"
         )
     return torch.load(path, weights_only=True)

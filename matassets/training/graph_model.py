@@ -95,7 +95,28 @@ def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit
     return splits, info
 
 
+def run_lock_path(layout: Layout, spec: RunSpec) -> Path:
+    """The lock file of a run: one per asset partition (one per candidate in a tuning round)."""
+    name = getattr(spec, "output_tag", "") or spec.partition
+    return layout.model_dir(spec.asset, spec.partition).parent / ".work" / f"{name}.lock"
+
+
 def train_graph_model(
+    layout: Layout,
+    spec: RunSpec,
+    log: Callable[[str], None] = print,
+    stop: Callable[[int], bool] | None = None,
+) -> RunOutput:
+    """Train ``spec`` and write its model folder; a second run of the same asset partition
+    started meanwhile fails at once with ``RunInProgressError`` (it would share the checkpoint
+    and the staging folder)."""
+    from matassets.locks import run_lock
+
+    with run_lock(run_lock_path(layout, spec), f"{spec.asset} [{spec.partition}]"):
+        return _train_graph_model(layout, spec, log, stop)
+
+
+def _train_graph_model(
     layout: Layout,
     spec: RunSpec,
     log: Callable[[str], None] = print,

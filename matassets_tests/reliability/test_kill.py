@@ -1,0 +1,85 @@
+"""kill -9 of a real training process: the previous model version stays byte-for-byte intact and
+the next run resumes from the last good checkpoint, also after a kill between a checkpoint's rename
+and its digest update (a resume after a clean stop, a corrupted checkpoint and a failed run are
+covered in training/test_resume.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from train_child import Child, copy_data
+
+from matassets.paths import Layout
+from matassets.training.graph_model import train_graph_model
+
+
+def tree_bytes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def root(smoke_root, tmp_path) -> Path:
+    return copy_data(smoke_root, tmp_path / "project", ("smoke",))
+
+
+def test_kill_9_mid_epoch_keeps_the_model_and_resumes(root):
+    from train_child import spec
+
+    layout = Layout(root)
+    previous = train_graph_model(layout, spec("smoke", 2), log=lambda m: None)
+    model_dir = previous.model_dir
+    before = tree_bytes(model_dir)
+    assert {"model.pt", "metrics.json", "run_record.json"} <= set(before)
+
+    run = Child(root, "--epochs", "6", "--batch-sleep", "0.08")
+    try:
+        run.wait_for("saved epoch 3")
+        time.sleep(0.4)  # well inside epoch 4: ~12 batches of >= 0.08 s each
+        assert run.proc.poll() is None, run.output
+        run.proc.send_signal(signal.SIGKILL)
+        assert run.finish() == -signal.SIGKILL
+    finally:
+        run.kill()
+    assert "saved epoch 4" not in run.output
+    # the previous version is untouched and no half-written file sits beside it
+    assert tree_bytes(model_dir) == before
+    assert sorted(p.name for p in model_dir.parent.iterdir()) == [".work", "smoke"]
+    work = model_dir.parent / ".work" / "smoke"
+    assert (work / "checkpoint.pt").exists()
+
+    # the next run resumes from epoch 3 and is itself killed at the worst instant of epoch 5's
+    # checkpoint: the new file renamed into place, its digest not yet updated
+    second = Child(root, "--epochs", "6", "--die-in-save", "5")
+    try:
+        assert second.finish() == -signal.SIGKILL, second.output
+    finally:
+        second.kill()
+    assert f"resumed from {work / 'checkpoint.pt'} at epoch 3" in second.output
+    assert "saved epoch 4" in second.output and "saved epoch 5" not in second.output
+    assert tree_bytes(model_dir) == before
+
+    resumed = Child(root, "--epochs", "6")
+    try:
+        assert resumed.finish() == 0, resumed.output
+    finally:
+        resumed.kill()
+    assert "corrupted" not in resumed.output
+    assert f"resumed from {work / 'checkpoint.pt'} at epoch 5" in resumed.output
+    result = resumed.result()
+    assert (result["resumed_from"], result["epochs_run"]) == (5, 6)
+    assert result["model_dir"] == str(model_dir)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 6 and metrics["test"]["formation_energy"]["n"] > 0
+    history = (model_dir / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4", "5", "6"]
+    assert tree_bytes(model_dir) != before
+    assert not (work / "checkpoint.pt").exists()  # removed once the new version is written
