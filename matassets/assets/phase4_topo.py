@@ -7,7 +7,7 @@ trainer). The labels are symmetry-indicator classes, not the JARVIS spillage lab
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, table_metadata
+from matassets.assets.common import levels_partitions, table_metadata, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import image, model_metadata
 from matassets.assets.phase1 import TrainOverrides
@@ -84,7 +84,7 @@ def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
     report = build_for_partition(project.layout, context.partition_key)
     for row in report.unparsable[:20]:
         context.log.warning(f"unreadable label line {row}")
-    yield dg.MaterializeResult(
+    result = dg.MaterializeResult(
         data_version=dg.DataVersion(report.content_hash),
         metadata={
             "path": dg.MetadataValue.path(str(report.path)),
@@ -101,6 +101,7 @@ def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
             ),
         },
     )
+    yield versioned(context, project, result)
     check = report.canonical_check
     yield dg.AssetCheckResult(
         check_name="labels_match_canonical_table",
@@ -153,7 +154,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
     )
     val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
     record = out.record
-    yield dg.MaterializeResult(
+    result = dg.MaterializeResult(
         metadata={
             "metrics": classification_table(out.metrics),
             "val balanced accuracy": val["balanced_accuracy"],
@@ -172,6 +173,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
             "confusion": image(out.model_dir / "confusion.png"),
         }
     )
+    yield versioned(context, project, result)
     yield _baseline_check(val)
 
 
@@ -218,7 +220,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
     majority = json.loads((out.model_dir / "normalization.json").read_text())["majority"]
     tuned = threshold_report(out.model_dir, "topo_label", majority)
     val = out.metrics["val"]["topo_label"]
-    yield dg.MaterializeResult(
+    result = dg.MaterializeResult(
         metadata={
             "metrics (threshold 0.5)": classification_table(out.metrics),
             "metrics (threshold chosen on val)": classification_table(tuned),
@@ -232,6 +234,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
             ),
         }
     )
+    yield versioned(context, project, result)
     yield _baseline_check(val)
 
 

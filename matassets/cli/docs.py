@@ -163,12 +163,30 @@ def graph_layout(infos: dict) -> dict[str, tuple[float, float]]:
     return pos
 
 
+def direct_edges(infos: dict) -> list[tuple[str, str]]:
+    """Parent → child edges, without those implied by a longer path (a transitive reduction)."""
+    ancestors: dict[str, set[str]] = {}
+    for name, info in infos.items():  # topological order
+        ancestors[name] = set()
+        for parent in info.parents:
+            if parent in ancestors:
+                ancestors[name] |= {parent} | ancestors[parent]
+    edges = []
+    for name, info in infos.items():
+        parents = [p for p in info.parents if p in infos]
+        for parent in parents:
+            if not any(parent in ancestors[other] for other in parents if other != parent):
+                edges.append((parent, name))
+    return edges
+
+
 def render_graph(path: Path) -> list[str]:
     """Draw the Dagster asset graph (nodes coloured by group) to ``path``; returns the asset names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
 
     from matassets.cli._common import asset_infos
 
@@ -176,40 +194,40 @@ def render_graph(path: Path) -> list[str]:
     pos = graph_layout(infos)
     groups = sorted({i.group for i in infos.values()})
     colours = {g: plt.get_cmap("tab10")(k % 10) for k, g in enumerate(groups)}
-    width = 1 + max(x for x, _ in pos.values())
-    height = max(abs(y) for _, y in pos.values()) * 2 + 1
-    fig, ax = plt.subplots(figsize=(3.2 * width + 1, 0.7 * height + 1.5))
-    for name, info in infos.items():
-        for parent in info.parents:
-            if parent in pos:
-                ax.annotate(
-                    "",
-                    xy=pos[name],
-                    xytext=pos[parent],
-                    arrowprops={
-                        "arrowstyle": "-|>",
-                        "color": "0.55",
-                        "lw": 0.8,
-                        "shrinkA": 42,
-                        "shrinkB": 42,
-                    },
-                )
-    for name, (x, y) in pos.items():
-        ax.text(
-            x,
-            y,
-            name,
-            ha="center",
-            va="center",
-            fontsize=8,
-            bbox={"boxstyle": "round,pad=0.35", "fc": colours[infos[name].group], "alpha": 0.35, "ec": "0.3"},
+    columns = 1 + int(max(x for x, _ in pos.values()))
+    rows = max(abs(y) for _, y in pos.values()) * 2 + 1
+    box_w, box_h = 0.78, 0.5
+    fig, ax = plt.subplots(figsize=(2.7 * columns + 1.6, 0.55 * rows + 1.2))
+    for parent, child in direct_edges(infos):
+        (x0, y0), (x1, y1) = pos[parent], pos[child]
+        ax.annotate(
+            "",
+            xy=(x1 - box_w / 2, y1),
+            xytext=(x0 + box_w / 2, y0),
+            arrowprops={"arrowstyle": "-|>", "color": "0.45", "lw": 0.9, "shrinkA": 0, "shrinkB": 1},
         )
+    for name, (x, y) in pos.items():
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - box_w / 2, y - box_h / 2),
+                box_w,
+                box_h,
+                boxstyle="round,pad=0,rounding_size=0.08",
+                fc=(*colours[infos[name].group][:3], 0.35),
+                ec="0.35",
+                lw=0.8,
+            )
+        )
+        ax.text(x, y, name, ha="center", va="center", fontsize=7.5 if len(name) < 22 else 6.5)
     handles = [plt.Line2D([], [], marker="s", ls="", ms=10, color=colours[g], alpha=0.5) for g in groups]
     ax.legend(handles, groups, title="group", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set_xlim(-0.6, width - 0.4)
-    ax.set_ylim(-height / 2, height / 2)
+    ax.set_xlim(-0.5, columns - 0.5)
+    ax.set_ylim(-rows / 2, rows / 2)
     ax.axis("off")
-    ax.set_title("matassets asset graph (every asset partitioned by level)", fontsize=10)
+    ax.set_title(
+        "matassets asset graph: every asset partitioned by level (edges implied by a longer path omitted)",
+        fontsize=9,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130, metadata={"Software": None})

@@ -62,11 +62,13 @@ def check_torch() -> list[tuple[str, str, str]]:
         return [("torch runtime", FAIL, str(exc))]
     cores = os.cpu_count() or 1
     threads = torch.get_num_threads()
+    training = os.environ.get("MATASSETS_THREADS")
     rows = [
         (
             "torch threads",
             OK if threads >= min(cores, 2) else WARN,
-            f"{threads} intra-op threads on {cores} cores"
+            f"{threads} intra-op threads on {cores} cores; training uses "
+            + (f"MATASSETS_THREADS={training}" if training else f"{cores} (one per core)")
             + ("" if threads >= min(cores, 2) else " (OMP_NUM_THREADS or MKL_NUM_THREADS lowers it?)"),
         )
     ]
@@ -87,6 +89,21 @@ def check_commands() -> list[tuple[str, str, str]]:
         value = os.environ.get(var)
         rows.append((var, OK if value == want else WARN, value or f"unset (set {var}={want}: no telemetry)"))
     return rows
+
+
+def check_selection_grammar() -> tuple[str, str, str]:
+    """dvc's hydra can drag in the antlr4 4.9 runtime, which breaks Dagster's --select silently."""
+    import dagster as dg
+
+    try:
+        dg.AssetSelection.from_string("key:raw_structures")
+    except Exception as exc:  # the broken runtime raises TypeError deep in antlr
+        return (
+            "dagster --select grammar",
+            FAIL,
+            f"{type(exc).__name__}: {exc} (antlr4 runtime must be 4.13)",
+        )
+    return ("dagster --select grammar", OK, "parses (antlr4 runtime 4.13)")
 
 
 def check_data() -> list[tuple[str, str, str]]:
@@ -159,7 +176,7 @@ def collect() -> list[tuple[str, str, str]]:
     spec, deps = requirements()
     rows = [check_python(spec)]
     rows += [check_requirement(d) for d in deps]
-    rows += check_torch() + check_commands() + check_data() + check_places()
+    rows += check_torch() + check_commands() + [check_selection_grammar()] + check_data() + check_places()
     return rows
 
 

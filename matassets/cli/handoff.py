@@ -32,8 +32,20 @@ COLUMNS = (
     "output_dir",
     "notes",
 )
-# metric names shown in the summary, in this order of preference
-PREFERRED = ("mae", "energy_mae", "forces_mae", "f1", "accuracy", "roc_auc", "rmse", "r2")
+# metric names shown in the summary (at most three, each main metric beside its baseline)
+PREFERRED = (
+    "mae",
+    "baseline_mad",
+    "balanced_accuracy",
+    "accuracy",
+    "baseline_accuracy",
+    "f1",
+    "roc_auc",
+    "mae_e_per_atom",
+    "mae_f",
+    "rmse",
+    "r2",
+)
 
 
 def find_records(root: Path) -> list[Path]:
@@ -61,14 +73,15 @@ def metrics_summary(metrics: object) -> str:
         keys = [k for k in PREFERRED if isinstance(m.get(k), int | float)]
         if not keys:
             keys = [k for k, v in m.items() if isinstance(v, int | float) and k != "n"][:2]
-        return " ".join(f"{k}={_fmt(m[k])}" for k in keys[:2])
+        return " ".join(f"{k}={_fmt(m[k])}" for k in keys[:3])
 
     if all(isinstance(v, dict) for v in metrics.values()):
         return "; ".join(f"{task} {pick(m)}" for task, m in metrics.items())
     return pick(metrics)
 
 
-def row(record: dict, path: Path) -> dict[str, str]:
+def row(record: dict, path: Path, models: Path) -> dict[str, str]:
+    """One table row; the asset is the folder under ``models/`` (a tuning round's too)."""
     output_dir = Path(record.get("output_dir") or path.parent)
     sha = record.get("git_sha") or ""
     git = (sha[:8] + ("+dirty" if record.get("git_dirty") else "")) if sha else ""
@@ -77,7 +90,7 @@ def row(record: dict, path: Path) -> dict[str, str]:
         "finished_at": str(record.get("finished_at", "")),
         "phase": str(record.get("phase", "")),
         "algorithm": str(record.get("algorithm", "")),
-        "asset": output_dir.parent.name,
+        "asset": path.relative_to(models).parts[0],
         "mode": str(record.get("mode", "")),
         "level": str(record.get("level") or ""),
         "val": metrics_summary(record.get("val_metrics")),
@@ -103,7 +116,7 @@ def collect(root: Path, level: str | None = None, limit: int | None = None) -> l
             continue
         if level and record.get("partition", record.get("level")) != level:
             continue
-        rows.append(row(record, path))
+        rows.append(row(record, path, root / "models"))
     rows.sort(key=lambda r: r["finished_at"], reverse=True)
     return rows[:limit] if limit else rows
 

@@ -73,6 +73,26 @@ def test_dvc_yaml_and_the_asset_graph_have_the_same_outputs_and_dependencies():
         assert set(stage.get("deps", [])) == upstream | set(sources), name
 
 
+def test_every_file_producing_asset_calls_the_dvc_hook():
+    """Each asset with a dvc.yaml stage hands its result to ``versioned`` (dvc.lock stays in step)."""
+    import inspect
+
+    from matassets.definitions import defs
+
+    stages = committed_stages()
+    missing = []
+    for assets_def in defs.assets:
+        names = {k.to_user_string() for k in assets_def.keys}
+        if names & set(stages):
+            source = inspect.getsource(assets_def.op.compute_fn.decorated_fn)
+            if "versioned(context, project," not in source:
+                missing += sorted(names)
+    assert not missing, (
+        f"{missing}: yield versioned(context, project, result) (matassets/assets/common.py) "
+        "after writing the files"
+    )
+
+
 def test_every_file_the_smoke_assets_wrote_is_an_output_of_a_stage(smoke_root, phase1_smoke):
     """Outputs match the files on disk: each exists, and nothing under data/ or models/ is untracked."""
     root = smoke_root
