@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from matassets.levels import PARTITIONS
 
@@ -65,6 +66,14 @@ def dagster_home_note() -> str:
     return "DAGSTER_HOME is not set: the run is not recorded for the UI"
 
 
+def ensure_telemetry_off(home: Path) -> None:
+    """A new DAGSTER_HOME gets a dagster.yaml with telemetry disabled (an existing one is left alone)."""
+    config = home / "dagster.yaml"
+    if not config.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+
+
 def materialize(
     selection: list[str],
     partition_key: str,
@@ -75,7 +84,10 @@ def materialize(
     import dagster as dg
 
     definitions = defs()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        ensure_telemetry_off(Path(home))
+    instance = dg.DagsterInstance.get() if home else None
     result = dg.materialize(
         list(definitions.assets or []),
         selection=selection,

@@ -137,6 +137,7 @@ def test_real_smoke_run_goes_through_dagster_and_is_recorded(smoke_root, tmp_pat
     ]
     assert main(argv) == 0
     assert "succeeded" in capsys.readouterr().out
+    assert "enabled: false" in (home / "dagster.yaml").read_text()  # a new DAGSTER_HOME: telemetry off
     record = json.loads((root / "models/cgcnn_formation_energy/smoke/run_record.json").read_text())
     assert record["overrides"]["epochs"] == 1 and record["level"] == "smoke"
     with dg.DagsterInstance.get() as instance:
