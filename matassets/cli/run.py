@@ -180,6 +180,9 @@ def describe(selection: list[str], infos: dict, key: str, run_config: dict) -> s
     if data:
         lines.append(f"  data: {', '.join(data)}")
     lines.append(f"  then: {', '.join(rest)}")
+    reused = sorted({p for a in selection for p in infos[a].parents if p in infos and p not in selection})
+    if reused:
+        lines.append(f"  reads as they are on disk (not re-run): {', '.join(reused)}")
     if run_config:
         lines.append(f"run config: {json.dumps(run_config, sort_keys=True)}")
     lines.append(

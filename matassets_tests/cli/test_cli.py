@@ -112,6 +112,7 @@ def test_materialize_one_asset_is_what_dvc_stages_run(capsys):
     assert main(["materialize", "--asset", "cgcnn_band_gap", "--level", "max", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert selection_in(out) == ["cgcnn_band_gap"] and "partition: max" in out
+    assert "reads as they are on disk (not re-run): crystal_graphs, splits, structures" in out
 
 
 def test_real_smoke_run_goes_through_dagster_and_is_recorded(smoke_root, tmp_path, monkeypatch, capsys):
