@@ -47,7 +47,7 @@ def selection_in(out: str) -> list[str]:
     return line.split(": ", 1)[1].split(", ")
 
 
-@pytest.mark.parametrize("level", ["std", "pro", "competition"])
+@pytest.mark.parametrize("level", ["smoke", "std", "pro", "competition"])
 @pytest.mark.parametrize(
     ("argv", "targets"), RUNBOOK, ids=lambda v: "-".join(v) if isinstance(v, list) else None
 )
