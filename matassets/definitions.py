@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from matassets.assets import data, phase1, phase4_topo
+from matassets.assets import data, phase1, phase2, phase3_specialist, phase4_topo
 from matassets.resources import ProjectResource
 
 # Each phase's asset module; a new phase adds its module here and its job below.
-ASSET_MODULES = [data, phase1, phase4_topo]
+ASSET_MODULES = [data, phase1, phase2, phase3_specialist, phase4_topo]
 
 
 def phase_job(group: str, description: str):
@@ -19,6 +19,8 @@ def phase_job(group: str, description: str):
 JOBS = [
     phase_job("data", "raw data to validated structures, splits and graphs"),
     phase_job("phase1", "Phase 1: every CGCNN property model"),
+    phase_job("phase2", "Phase 2: the E(3)-equivariant multitask model"),
+    phase_job("phase3", "Phase 3: MACE potential and single-property e3nn specialists"),
     phase_job("phase4", "Phase 4: topological database, random forest and TopoGNN classifiers"),
 ]
 

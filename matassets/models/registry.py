@@ -16,4 +16,8 @@ def build_model(architecture: dict) -> nn.Module:
         from matassets.models.topognn import TopoGNN
 
         return TopoGNN(**kwargs)
+    if family == "e3nn":  # multitask_e3nn and the specialist_<property> models (Phases 2, 3)
+        from matassets.models.e3nn_multitask import E3nnMultitask
+
+        return E3nnMultitask(**kwargs)
     raise ValueError(f"unknown model family {family!r}")

@@ -47,6 +47,7 @@ class RunSpec:
     command: str
     overrides: dict = field(default_factory=dict)
     dagster_run_id: str | None = None
+    warm_start: str | None = None  # a trained model folder whose encoder initialises this model
 
 
 @dataclass
@@ -58,16 +59,21 @@ class RunOutput:
 
 
 def _set_threads() -> None:
+    """Torch threads = cores, or ``$MATASSETS_THREADS`` (on a machine shared with other jobs,
+    threads waiting on descheduled siblings made e3nn training 10-20x slower with 2 than with 1)."""
     import os
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(max(1, int(os.environ.get("MATASSETS_THREADS") or os.cpu_count() or 1)))
 
 
 def _objective(spec: RunSpec):
     if all(schema.TARGETS[t].kind == "binary" for t in spec.tasks):
         return BinaryObjective(spec.tasks)
     return RegressionObjective(
-        spec.tasks, loss=spec.preset.loss, huber_delta=spec.preset.huber_delta
+        spec.tasks,
+        loss=spec.preset.loss,
+        huber_delta=spec.preset.huber_delta,
+        task_weights=spec.preset.task_weights,
     )
 
 
@@ -129,11 +135,19 @@ def _train_graph_model(
     objective.fit(splits["train"].y)
     torch.manual_seed(spec.data.seed)
     model = build_model(spec.architecture)
+    warm = None
+    if spec.warm_start:
+        from matassets.training.warm_start import load_pretrained_encoder
+
+        warm = load_pretrained_encoder(model, Path(spec.warm_start), info["split_hash"])
+        log(f"warm start: {warm['tensors']} encoder tensors from {warm['source']}")
     final_dir = layout.model_dir(spec.asset, spec.partition)
     work_dir = final_dir.parent / ".work" / spec.partition
     run_key = sha256_text(
         json.dumps(
-            [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]], sort_keys=True
+            [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]]
+            + ([warm["model_sha256"]] if warm else []),
+            sort_keys=True,
         )
     )
     log(
@@ -173,6 +187,7 @@ def _train_graph_model(
             "preset": asdict(spec.preset),
             "graph": {"cutoff": spec.data.cutoff, "max_neighbors": spec.data.max_neighbors},
             "objective": objective.kind,
+            **({"warm_start": warm} if warm else {}),
             "partition": spec.partition,
         },
     )
@@ -208,6 +223,7 @@ def _train_graph_model(
             "sizes": info["sizes"],
             "best_epoch": fit.best_epoch,
             "plots": sorted(p.name for p in plots),
+            **({"warm_start": warm} if warm else {}),
         },
     )
     write_json(staging / "run_record.json", record)

@@ -10,14 +10,44 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from matassets.training.metrics import classification_metrics, regression_metrics
 
 
+class UncertaintyWeights(nn.Module):
+    r"""Task weights learned from homoscedastic uncertainty (Kendall, Gal & Cipolla, CVPR 2018,
+    Eq. 7), one log-variance :math:`s_t = \log \sigma_t^2` per task:
+
+    .. math::
+        L = \frac{1}{|T|} \sum_{t \in T} \tfrac12 e^{-s_t} L_t + \tfrac12 s_t
+
+    over the tasks :math:`T` labelled in the batch. A noisy or hard task earns a large
+    :math:`\sigma_t` and a small weight :math:`e^{-s_t}`; the :math:`s_t` term stops every
+    :math:`\sigma_t` from growing without bound. Starts at equal weights (:math:`s_t = 0`).
+    """
+
+    def __init__(self, n_tasks: int) -> None:
+        super().__init__()
+        self.log_var = nn.Parameter(torch.zeros(n_tasks))
+
+    def forward(self, per_task: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        s = self.log_var.to(per_task.dtype)[present]
+        return (0.5 * torch.exp(-s) * per_task[present] + 0.5 * s).mean()
+
+    def weights(self) -> list[float]:
+        """The current weights :math:`e^{-s_t}` (1.0 = the fixed-weight loss)."""
+        return torch.exp(-self.log_var.detach().cpu()).tolist()
+
+
 @dataclass
 class RegressionObjective:
-    """z-scored regression; the validation score is the mean over tasks of MAE / MAD (unit-free)."""
+    """z-scored regression; the validation score is the mean over tasks of MAE / MAD (unit-free).
+
+    ``task_weights="learned"`` weights the tasks by ``UncertaintyWeights``: its parameters are in
+    ``learnable``, which the trainer optimises together with the model.
+    """
 
     tasks: list[str]
     loss: str = "huber"
@@ -25,6 +55,14 @@ class RegressionObjective:
     mean: np.ndarray = field(default=None)  # type: ignore[assignment]
     std: np.ndarray = field(default=None)  # type: ignore[assignment]
     kind: str = "regression"
+    task_weights: str = "fixed"
+    learnable: nn.Module | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.task_weights not in ("fixed", "learned"):
+            raise ValueError(f"task_weights must be 'fixed' or 'learned', not {self.task_weights!r}")
+        if self.task_weights == "learned":
+            self.learnable = UncertaintyWeights(len(self.tasks))
 
     def fit(self, y_train: np.ndarray) -> None:
         """Normalisation statistics from the training targets only."""
@@ -34,7 +72,10 @@ class RegressionObjective:
         self.std[~(self.std > 0)] = 1.0
 
     def state(self) -> dict:
-        return {"tasks": self.tasks, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        state = {"tasks": self.tasks, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.learnable is not None:
+            state["task_weights"] = dict(zip(self.tasks, self.learnable.weights(), strict=True))
+        return state
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
         return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(
@@ -55,6 +96,8 @@ class RegressionObjective:
         # mean per task over its labelled rows, then mean over tasks present in the batch
         count = mask.sum(0)
         present = count > 0
+        if self.learnable is not None:
+            return self.learnable(per.sum(0) / count.clamp(min=1), present)
         return (per.sum(0)[present] / count[present]).mean()
 
     def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:

@@ -148,7 +148,11 @@ class Trainer:
         that simulate a crash, and by callers that want to cancel).
         """
         p = self.preset
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        groups = [{"params": list(self.model.parameters())}]
+        learnable = self._learnable()
+        if learnable is not None:  # the objective's own parameters (e.g. learned task weights)
+            groups.append({"params": list(learnable.parameters()), "weight_decay": 0.0})
+        optimizer = torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
         steps = math.ceil(len(train) / p.batch_size)
         scheduler = self._scheduler(optimizer, steps)
         ema = EMA(self.model, p.ema_decay) if p.ema_decay else None
@@ -210,6 +214,9 @@ class Trainer:
                     if k in ("mae", "balanced_accuracy")
                 }
             )
+            if learnable is not None:  # e.g. the learned task weights, epoch by epoch
+                weights = self.objective.state().get("task_weights", {})
+                row.update({f"weight_{t}": w for t, w in weights.items()})
             state["history"].append(row)
             improved = score < state["best_score"]
             if improved:
@@ -257,7 +264,13 @@ class Trainer:
             time.perf_counter() - start,
         )
 
+    def _learnable(self) -> nn.Module | None:
+        """The objective's trainable parameters as a module on this device, or None."""
+        learnable = getattr(self.objective, "learnable", None)
+        return learnable.to(self.device) if learnable is not None else None
+
     def _save(self, optimizer, scheduler, ema, state: dict) -> None:
+        learnable = self._learnable()
         save_checkpoint(
             self.checkpoint_path,
             {
@@ -266,6 +279,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "ema": ema.shadow.state_dict() if ema else None,
+                "objective": learnable.state_dict() if learnable is not None else None,
                 "preset": asdict(self.preset),
                 **state,
             },
@@ -286,6 +300,9 @@ class Trainer:
             scheduler.load_state_dict(saved["scheduler"])
         if ema and saved["ema"] is not None:
             ema.shadow.load_state_dict(saved["ema"])
+        learnable = self._learnable()
+        if learnable is not None and saved.get("objective") is not None:
+            learnable.load_state_dict(saved["objective"])
         for key in ("epoch", "best_score", "best_epoch", "history", "best_state", "elapsed"):
             state[key] = saved[key]
         self.log(f"resumed from {self.checkpoint_path} at epoch {state['epoch']}")

@@ -1,0 +1,145 @@
+"""Phase 2: ``multitask_e3nn``, one E(3)-equivariant model for a group of properties."""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.data import crystal_graphs, splits, structures
+from matassets.assets.metadata import model_metadata, regression_table
+from matassets.levels import DATA, E3NN_MULTITASK, MULTITASK_PROPERTIES
+from matassets.resources import ProjectResource
+
+
+class E3nnOverrides(dg.Config):
+    """Optional overrides of the partition's preset (0 / "" = keep the preset's value)."""
+
+    epochs: int = 0
+    lr: float = 0.0
+    batch_size: int = 0
+    irreps: str = ""
+    n_layers: int = 0
+    task_weights: str = ""  # "fixed" or "learned"
+
+    def apply(self, preset):
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(preset)}
+        changes = {k: v for k, v in self.model_dump().items() if v and k in names}
+        return dataclasses.replace(preset, **changes), changes
+
+
+class MultitaskConfig(E3nnOverrides):
+    """The property group (canonical target names) and optional preset overrides."""
+
+    properties: list[str] = list(MULTITASK_PROPERTIES)
+
+    def tasks(self) -> list[str]:
+        from matassets.data import schema
+
+        bad = [
+            p for p in self.properties if p not in schema.TARGETS or schema.TARGETS[p].kind != "regression"
+        ]
+        if bad or not self.properties or len(set(self.properties)) != len(self.properties):
+            known = [t for t, v in schema.TARGETS.items() if v.kind == "regression"]
+            raise dg.Failure(f"properties must be distinct regression targets {known}; got {bad}")
+        return list(self.properties)
+
+
+def level_flag(partition: str) -> str:
+    return "--competition" if partition == "competition" else f"--level {partition}"
+
+
+def unit_free_score(val_metrics: dict) -> float:
+    """Mean over tasks of validation MAE / MAD: the score model selection uses (lower is better)."""
+    ratios = [m["mae"] / m["baseline_mad"] for m in val_metrics.values() if m.get("n")]
+    return sum(ratios) / len(ratios) if ratios else float("nan")
+
+
+def task_table(metrics: dict, tasks: list[str], weights: dict | None) -> dg.MetadataValue:
+    """One row per property: labelled counts, validation / test MAE beside the mean predictor."""
+    from matassets.data.schema import TARGETS
+
+    head = "| property | unit | n train/val/test | val MAE | val MAD | val MAE/MAD | test MAE "
+    head += "| test MAD | test R² | learned weight |"
+    lines = [head, "|" + "---|" * 10]
+    for t in tasks:
+        val, test = metrics["val"][t], metrics["test"][t]
+        n = "/".join(str(metrics[s][t].get("n", 0)) for s in ("train", "val", "test"))
+        w = f"{weights[t]:.3g}" if weights else "fixed (1)"
+        lines.append(
+            f"| {t} | {TARGETS[t].unit} | {n} | {val['mae']:.4g} | {val['baseline_mad']:.4g} "
+            f"| {val['mae'] / val['baseline_mad']:.3f} | {test['mae']:.4g} "
+            f"| {test['baseline_mad']:.4g} | {test['r2']:.3f} | {w} |"
+        )
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def e3nn_metadata(output, preset, tasks: list[str]) -> dict:
+    """Per-task tables and plots, the unit-free score and the learned task weights."""
+    import json
+
+    norm = json.loads((output.model_dir / "normalization.json").read_text(encoding="utf-8"))
+    weights = norm.get("task_weights")
+    parity = ["parity.png"] if len(tasks) == 1 else [f"parity_{t}.png" for t in tasks]
+    meta = {
+        "tasks": task_table(output.metrics, tasks, weights),
+        "val score (mean MAE/MAD)": unit_free_score(output.metrics["val"]),
+        "test score (mean MAE/MAD)": unit_free_score(output.metrics["test"]),
+        **{f"metrics {t}": regression_table(output.metrics, t) for t in tasks},
+        **model_metadata(output, preset, parity + ["learning_curve.png"]),
+    }
+    if weights:
+        meta["learned task weights"] = dg.MetadataValue.json(weights)
+    return meta
+
+
+def baseline_check(asset: str, metrics: dict) -> dg.AssetCheckResult:
+    """Passes when the unit-free validation score beats the mean predictor (score < 1)."""
+    score = unit_free_score(metrics["val"])
+    ratios = {t: m["mae"] / m["baseline_mad"] for t, m in metrics["val"].items() if m.get("n")}
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name="beats_mean_baseline",
+        passed=score < 1.0,
+        description=f"validation mean MAE/MAD {score:.3f} (1 = mean predictor); "
+        + ", ".join(f"{t} {r:.3f}" for t, r in ratios.items()),
+        metadata={"val_score": score, **{f"val_mae_over_mad_{t}": r for t, r in ratios.items()}},
+    )
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase2",
+    deps=[structures, splits, crystal_graphs],
+    kinds={"pytorch"},
+    tags={"phase": "phase2"},
+    check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset="multitask_e3nn", blocking=True)],
+)
+def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, project: ProjectResource):
+    """E(3)-equivariant e3nn network, one head per property, trained with a masked loss: a crystal
+    missing a property still trains the others. Files in ``models/multitask_e3nn/<level>/``."""
+    from matassets.models.e3nn_multitask import architecture
+    from matassets.training.graph_model import RunSpec, train_graph_model
+
+    partition = context.partition_key
+    data = DATA[partition]
+    tasks = config.tasks()
+    preset, overrides = config.apply(E3NN_MULTITASK[partition])
+    if tasks != list(MULTITASK_PROPERTIES):
+        overrides["properties"] = tasks
+    spec = RunSpec(
+        asset="multitask_e3nn",
+        phase="phase2",
+        algorithm="e3nn",
+        tasks=tasks,
+        partition=partition,
+        architecture=architecture(preset, data.cutoff, data.max_neighbors, len(tasks)),
+        preset=preset,
+        data=data,
+        command=f"matassets run phase2 --algorithm e3nn {level_flag(partition)}",
+        overrides=overrides,
+        dagster_run_id=context.run.run_id,
+    )
+    output = train_graph_model(project.layout, spec, log=context.log.info)
+    result = dg.MaterializeResult(metadata=e3nn_metadata(output, preset, tasks))
+    yield versioned(context, project, result)
+    yield baseline_check("multitask_e3nn", output.metrics)

@@ -1,0 +1,85 @@
+"""Phase 3: ``specialist_<property>``, a wider single-property e3nn model per property.
+
+With warm start (the default) its first blocks are ``multitask_e3nn``'s trained encoder of the same
+partition, and further blocks of the specialist's own irreps sit on top; the multitask model is
+therefore upstream in the lineage. Both use the partition's one split manifest, and the warm start
+is refused if the multitask model was trained on another split, so none of the crystals the
+encoder learned from can be in the specialist's test set.
+"""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.data import crystal_graphs, splits, structures
+from matassets.assets.phase2 import E3nnOverrides, baseline_check, e3nn_metadata, level_flag, multitask_e3nn
+from matassets.levels import DATA, SPECIALIST, SPECIALIST_PROPERTIES
+from matassets.resources import ProjectResource
+
+
+class SpecialistConfig(E3nnOverrides):
+    """Warm start from ``multitask_e3nn`` (same partition), and optional preset overrides."""
+
+    warm_start: bool = True
+
+
+def specialist_asset(prop: str) -> dg.AssetsDefinition:
+    name = f"specialist_{prop}"
+
+    @dg.asset(
+        name=name,
+        partitions_def=levels_partitions,
+        group_name="phase3",
+        deps=[structures, splits, crystal_graphs, multitask_e3nn],
+        kinds={"pytorch"},
+        tags={"phase": "phase3"},
+        check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
+        description=f"e3nn specialist for {prop}, warm-started from multitask_e3nn of the same "
+        f"level; files in models/{name}/<level>/",
+    )
+    def _asset(context: dg.AssetExecutionContext, config: SpecialistConfig, project: ProjectResource):
+        import json
+
+        from matassets.models.e3nn_multitask import architecture, warm_architecture
+        from matassets.training.graph_model import RunSpec, train_graph_model
+
+        partition = context.partition_key
+        data = DATA[partition]
+        preset, overrides = config.apply(SPECIALIST[partition])
+        source = project.layout.model_dir("multitask_e3nn", partition)
+        if config.warm_start:
+            if not (source / "config.json").exists():
+                raise dg.Failure(
+                    f"warm start needs multitask_e3nn [{partition}] (nothing in {source}): "
+                    "materialize it first, or run with warm_start: false"
+                )
+            encoder = json.loads((source / "config.json").read_text(encoding="utf-8"))["architecture"]
+            arch = warm_architecture(encoder, preset, n_out=1)
+        else:
+            overrides["warm_start"] = False
+            arch = architecture(preset, data.cutoff, data.max_neighbors, n_out=1)
+        spec = RunSpec(
+            asset=name,
+            phase="phase3",
+            algorithm="equivariant",
+            tasks=[prop],
+            partition=partition,
+            architecture=arch,
+            preset=preset,
+            data=data,
+            command=f"matassets run phase3 --algorithm equivariant {level_flag(partition)} --property {prop}",
+            overrides=overrides,
+            dagster_run_id=context.run.run_id,
+            warm_start=str(source) if config.warm_start else None,
+        )
+        output = train_graph_model(project.layout, spec, log=context.log.info)
+        meta = e3nn_metadata(output, preset, [prop])
+        meta["val MAE"] = output.metrics["val"][prop]["mae"]
+        meta["test MAE"] = output.metrics["test"][prop]["mae"]
+        meta["warm start"] = dg.MetadataValue.json(output.record.get("warm_start") or {"from": None})
+        yield versioned(context, project, dg.MaterializeResult(metadata=meta))
+        yield baseline_check(name, output.metrics)
+
+    return _asset
+
+
+specialist_assets = [specialist_asset(prop) for prop in SPECIALIST_PROPERTIES]
