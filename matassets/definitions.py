@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from matassets.assets import data, phase1, phase2, phase3_specialist, phase4_topo
+from matassets.assets import data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo
 from matassets.resources import ProjectResource
 
 # Each phase's asset module; a new phase adds its module here and its job below.
-ASSET_MODULES = [data, phase1, phase2, phase3_specialist, phase4_topo]
+ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo]
 
 
 def phase_job(group: str, description: str):

@@ -347,3 +347,73 @@ SPECIALIST: dict[str, E3nnPreset] = {
         time_budget_s=3600.0,
     ),
 }
+
+
+@dataclass(frozen=True)
+class MacePreset:
+    """One ``mace_run_train`` run (Phase 3 interatomic potential) and the data caps it trains on."""
+
+    epochs: int  # --max_num_epochs
+    batch_size: int
+    lr: float
+    r_max: float  # Å
+    num_channels: int
+    max_L: int  # 0: invariant messages (fast); 1 or 2: equivariant
+    correlation: int  # body order of the product basis minus one
+    max_ell: int = 3  # spherical harmonics of the edges
+    num_interactions: int = 2
+    num_radial_basis: int = 8
+    radial_mlp: tuple[int, ...] = (64, 64, 64)
+    energy_weight: float = 1.0  # MACE's stage-one defaults for energy and forces
+    forces_weight: float = 100.0
+    stress_weight: float = 10.0
+    patience: int = 50  # epochs without a better validation loss before MACE stops
+    ema_decay: float | None = None
+    stage_two_from: int | None = None  # epoch where MACE's stage two (--swa, energy weight 1000) starts
+    val_fraction: float = 0.1  # carved per element from configs minus the official test
+    max_train_per_element: int | None = None  # None = all
+    max_val_per_element: int | None = None
+    max_test_per_element: int | None = None  # None = the whole official test (all but smoke)
+    eval_batch_size: int = 16
+    elements: tuple[str, ...] = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
+    seed: int = SEED
+
+
+# Phase 3 MACE on the mlearn DFT data (docs/phase3_mace.md). One model covers all six elements.
+# - smoke: 3 configurations per element, a 16-channel invariant model, 4 epochs of 6 small steps (the
+#   forces start to be learnt in the last ones, enough for the relaxation test): it proves the whole
+#   path (data, MACE's own trainer, evaluation, files, calculator) in about 30 CPU-seconds of
+#   training; its numbers mean nothing. Its test set is capped at 2 configurations per element.
+# - lite: a real but small run (a few CPU-minutes per epoch on 2 cores).
+# - std: the runbook's row (300 epochs, batch 32, lr 3e-4, r_max 5 Å) with a 64-channel L=1 model,
+#   EMA, and MACE's stage two (energy weight 1000) over the last quarter.
+# - pro / max: MACE-paper-sized models (128 channels, L=1 / L=2) for machines with a GPU.
+# - competition: a mid-size model with a higher learning rate and stage two.
+MACE: dict[str, MacePreset] = {
+    "smoke": MacePreset(
+        epochs=4, batch_size=3, lr=2e-2, r_max=4.0, num_channels=16, max_L=0, correlation=2,
+        max_ell=1, num_radial_basis=4, radial_mlp=(16, 16), max_train_per_element=3,
+        max_val_per_element=1, max_test_per_element=2, patience=5,
+    ),
+    "lite": MacePreset(
+        epochs=10, batch_size=8, lr=1e-2, r_max=5.0, num_channels=16, max_L=0, correlation=2,
+        max_ell=2, num_radial_basis=6, radial_mlp=(32, 32), max_train_per_element=30,
+        max_val_per_element=8, patience=10,
+    ),
+    "std": MacePreset(
+        epochs=300, batch_size=32, lr=3e-4, r_max=5.0, num_channels=64, max_L=1, correlation=3,
+        ema_decay=0.99, stage_two_from=225,
+    ),
+    "pro": MacePreset(
+        epochs=600, batch_size=16, lr=1e-3, r_max=5.0, num_channels=128, max_L=1, correlation=3,
+        ema_decay=0.99, stage_two_from=450, patience=100,
+    ),
+    "max": MacePreset(
+        epochs=1000, batch_size=16, lr=1e-3, r_max=6.0, num_channels=128, max_L=2, correlation=3,
+        ema_decay=0.995, stage_two_from=750, patience=150,
+    ),
+    "competition": MacePreset(
+        epochs=400, batch_size=16, lr=5e-3, r_max=5.0, num_channels=96, max_L=1, correlation=3,
+        ema_decay=0.99, stage_two_from=300, patience=80,
+    ),
+}

@@ -1,0 +1,176 @@
+"""Phase 3: a MACE interatomic potential on the mlearn DFT data, partitioned by level.
+
+``mace_training_data`` writes ``data/mace/<level>/{train,val,test}.xyz`` and ``manifest.json``
+(units, E0s, dedupe report); ``mace_potential`` trains one MACE model for all six elements with
+mace-torch's own trainer in a subprocess and writes ``models/mace_potential/<level>/``.
+docs/phase3_mace.md explains the choices.
+"""
+
+import dagster as dg
+
+from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.metadata import image
+from matassets.levels import MACE, preset_metadata
+from matassets.resources import ProjectResource
+
+MACE_DATA_OUT = "data/mace/{partition}"
+METRIC_COLUMNS = (
+    ("n_configs", "configs", "{}"),
+    ("energy_mae_meV_per_atom", "E MAE meV/atom", "{:.2f}"),
+    ("energy_baseline_mae_meV_per_atom", "E0-only MAE", "{:.1f}"),
+    ("force_mae_meV_per_A", "F MAE meV/Å", "{:.1f}"),
+    ("force_baseline_mae_meV_per_A", "zero-F MAE", "{:.0f}"),
+    ("stress_mae_GPa", "σ MAE GPa", "{:.3f}"),
+    ("stress_baseline_mae_GPa", "zero-σ MAE", "{:.2f}"),
+)
+REFERENCE_NOTE = (
+    "Published references on the same official test set: Zuo et al., J. Phys. Chem. A 124, 731 "
+    "(2020), GAP / MTP / NNP / SNAP / qSNAP, one potential per element. See docs/phase3_mace.md "
+    "for how to compare (our training set drops the test configs' symmetry-equivalent twins)."
+)
+
+
+def mace_data_dir(project: ProjectResource, partition: str):
+    return project.layout.root / MACE_DATA_OUT.format(partition=partition)
+
+
+def metrics_table(split_metrics: dict) -> dg.MetadataValue:
+    """One row per element (and 'all') of a split's errors, baselines beside them."""
+    header = "| element | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
+    lines = [header, "|---|" + "---|" * len(METRIC_COLUMNS)]
+    for element, m in sorted(split_metrics.items(), key=lambda kv: (kv[0] != "all", kv[0])):
+        cells = [fmt.format(m[key]) if key in m else "" for key, _, fmt in METRIC_COLUMNS]
+        lines.append(f"| {element} | " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase3",
+    kinds={"python"},
+    tags={"phase": "phase3"},
+    metadata={"dvc_outs": [MACE_DATA_OUT], "dvc_deps": ["data/mlearn"]},
+)
+def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResource):
+    """mlearn DFT energies/forces/stresses (Cu Ge Li Mo Ni Si) checked, deduplicated and split
+    (test = the official mlearn test); extended XYZ with REF_energy/REF_forces/REF_stress in
+    data/mace/<level>/."""
+    from matassets.data.mlearn import build_mace_data, source_root
+
+    partition = context.partition_key
+    p = MACE[partition]
+    manifest = build_mace_data(
+        source_root(project.layout.root),
+        mace_data_dir(project, partition),
+        elements=p.elements,
+        val_fraction=p.val_fraction,
+        seed=p.seed,
+        max_train_per_element=p.max_train_per_element,
+        max_val_per_element=p.max_val_per_element,
+        max_test_per_element=p.max_test_per_element,
+    )
+    dedupe = [{"element": el, **r} for el, r in manifest["dedupe"].items()]
+    result = dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(mace_data_dir(project, partition))),
+            "sizes": dg.MetadataValue.json(manifest["sizes"]),
+            "E0s (eV)": dg.MetadataValue.json(manifest["e0s_eV"]),
+            "E0s method": manifest["e0s_method"],
+            "units": dg.MetadataValue.json(manifest["units"]),
+            "dedupe and checks": dg.MetadataValue.json(dedupe),
+            "records kept out of training": len(manifest["dropped"]),
+            "data_hash": manifest["data_hash"],
+            "split_hash": manifest["split_hash"],
+        }
+    )
+    return versioned(context, project, result)
+
+
+class MaceOverrides(dg.Config):
+    """Optional overrides of the partition's MACE preset (0 = keep the preset's value)."""
+
+    epochs: int = 0
+    lr: float = 0.0
+    batch_size: int = 0
+    num_channels: int = 0
+    r_max: float = 0.0
+    seed: int = 0
+
+    def apply(self, preset):
+        import dataclasses
+
+        changes = {k: v for k, v in self.model_dump().items() if v}
+        return dataclasses.replace(preset, **changes), changes
+
+
+def phase3_command(partition: str) -> str:
+    level = "--competition" if partition == "competition" else f"--level {partition}"
+    return f"matassets run phase3 --algorithm mace {level}"
+
+
+@dg.asset(
+    partitions_def=levels_partitions,
+    group_name="phase3",
+    deps=[mace_training_data],
+    kinds={"pytorch"},
+    tags={"phase": "phase3"},
+    pool="training",
+    check_specs=[dg.AssetCheckSpec("beats_trivial_baselines", asset="mace_potential")],
+)
+def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, project: ProjectResource):
+    """MACE (Batatia et al. 2022) trained with mace-torch's run_train on all six mlearn elements;
+    evaluated per element on the official mlearn test; files in models/mace_potential/<level>/."""
+    from matassets.training.mace_runner import train_potential
+
+    partition = context.partition_key
+    preset, overrides = config.apply(MACE[partition])
+    out = train_potential(
+        mace_data_dir(project, partition),
+        project.layout.model_dir("mace_potential", partition),
+        preset,
+        partition=partition,
+        command=phase3_command(partition),
+        overrides=overrides,
+        dagster_run_id=context.run.run_id,
+        log=context.log.info,
+    )
+    val, test = out.metrics["val"]["all"], out.metrics["test"]["all"]
+    plots = {
+        name: out.model_dir / f"{name}.png" for name in ("parity_energy", "parity_forces", "learning_curve")
+    }
+    result = dg.MaterializeResult(
+        metadata={
+            "test errors per element": metrics_table(out.metrics["test"]),
+            "validation errors per element": metrics_table(out.metrics["val"]),
+            "test energy MAE (meV/atom)": test["energy_mae_meV_per_atom"],
+            "test force MAE (meV/Å)": test["force_mae_meV_per_A"],
+            "test stress MAE (GPa)": test.get("stress_mae_GPa", float("nan")),
+            "published references": dg.MetadataValue.md(REFERENCE_NOTE),
+            "preset": dg.MetadataValue.json(preset_metadata(preset)),
+            "model path": dg.MetadataValue.path(str(out.model_dir)),
+            "mace command": dg.MetadataValue.text(" ".join(out.run.command[1:])),
+            "train s": round(out.run.seconds, 1),
+            "duration s": out.record["duration_s"],
+            "data_hash": out.record["data_hash"],
+            "split_hash": out.record["split_hash"],
+            "run record": dg.MetadataValue.path(str(out.model_dir / "run_record.json")),
+            **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
+        }
+    )
+    yield versioned(context, project, result)
+    passed = (
+        val["energy_mae_meV_per_atom"] < val["energy_baseline_mae_meV_per_atom"]
+        and val["force_mae_meV_per_A"] < val["force_baseline_mae_meV_per_A"]
+    )
+    yield dg.AssetCheckResult(
+        check_name="beats_trivial_baselines",
+        passed=bool(passed),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"validation energy MAE {val['energy_mae_meV_per_atom']:.1f} vs E0-only "
+        f"{val['energy_baseline_mae_meV_per_atom']:.1f} meV/atom; force MAE "
+        f"{val['force_mae_meV_per_A']:.0f} vs zero-force {val['force_baseline_mae_meV_per_A']:.0f} meV/Å",
+        metadata={k: v for k, v in val.items() if isinstance(v, int | float)},
+    )
+
+
+phase3_mace_assets = [mace_training_data, mace_potential]

@@ -1,0 +1,411 @@
+"""Train a MACE potential with mace-torch's own entry point, in a subprocess, streaming its log.
+
+MACE is not re-implemented here. This module turns a :class:`~matassets.levels.MacePreset` into a
+``python -m mace.cli.run_train`` command line, runs it in a child process (``import mace`` sets
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` for its whole process, so it never runs in ours), hands every
+line of its log to a callback as it is printed (the Dagster log in an asset), and reads back the
+per-epoch validation errors MACE prints.
+
+Model selection is MACE's: it keeps the checkpoint with the lowest validation loss and writes that
+one as ``<name>.model`` (pickled module) and ``<name>_compiled.model`` (TorchScript). The test set is
+never given to ``run_train``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matassets.levels import MacePreset
+
+MODEL_NAME = "mace_potential"
+
+# Lines MACE's dependencies print on every start that say nothing about this run.
+NOISE = (
+    "return visitor(node)",
+    "UserWarning",
+    "FutureWarning",
+    "warnings.warn",
+    "_Jd, _W3j_flat, _W3j_indices",
+    "cuequivariance or cuequivariance_torch is not available",
+    "super().__init__(loader)",
+    "torch.load(f=checkpoint_info.path",
+)
+
+_EPOCH = re.compile(r"\b(Epoch (\d+)|Initial):")
+_VALUE = re.compile(r"(\w+)=\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+
+
+class MaceTrainingError(RuntimeError):
+    """``run_train`` exited with an error; the message carries the end of its log."""
+
+
+@dataclass
+class MaceRun:
+    model: Path  # pickled torch module, as MACE writes it
+    compiled: Path | None  # TorchScript version (None if MACE did not write one)
+    history: list[dict]  # one row per validation evaluation: epoch, loss, mae_e, mae_f, mae_stress
+    command: list[str]
+    seconds: float
+    log_path: Path
+    resumed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def e0s_argument(e0s: dict[str, float]) -> str:
+    """``--E0s`` as MACE parses it: a Python dict literal {Z: eV}."""
+    from ase.data import atomic_numbers
+
+    return "{" + ", ".join(f"{atomic_numbers[el]}: {e0s[el]!r}" for el in sorted(e0s)) + "}"
+
+
+def build_command(
+    preset: MacePreset,
+    train_xyz: Path,
+    val_xyz: Path,
+    e0s: dict[str, float],
+    work_dir: Path,
+    name: str = MODEL_NAME,
+    restart: bool = False,
+    python: str = sys.executable,
+) -> list[str]:
+    """The ``run_train`` command for one preset (float32 on CPU, E0s given, stress trained)."""
+    p = preset
+    cmd = [
+        python, "-m", "mace.cli.run_train",
+        "--name", name,
+        "--seed", str(p.seed),
+        "--work_dir", str(work_dir),
+        "--device", "cpu",
+        "--default_dtype", "float32",
+        "--train_file", str(train_xyz),
+        "--valid_file", str(val_xyz),
+        "--energy_key", "REF_energy",
+        "--forces_key", "REF_forces",
+        "--stress_key", "REF_stress",
+        "--E0s", e0s_argument(e0s),
+        "--model", "MACE",
+        "--r_max", str(p.r_max),
+        "--num_channels", str(p.num_channels),
+        "--max_L", str(p.max_L),
+        "--max_ell", str(p.max_ell),
+        "--correlation", str(p.correlation),
+        "--num_interactions", str(p.num_interactions),
+        "--num_radial_basis", str(p.num_radial_basis),
+        "--radial_MLP", json.dumps(list(p.radial_mlp)),
+        "--loss", "stress",
+        "--compute_stress", "True",
+        "--energy_weight", str(p.energy_weight),
+        "--forces_weight", str(p.forces_weight),
+        "--stress_weight", str(p.stress_weight),
+        "--batch_size", str(p.batch_size),
+        "--valid_batch_size", str(p.eval_batch_size),
+        "--lr", str(p.lr),
+        "--max_num_epochs", str(p.epochs),
+        "--patience", str(p.patience),
+        "--eval_interval", "1",
+        "--error_table", "PerAtomMAEstressvirials",
+        "--plot", "False",
+        "--save_cpu",
+    ]  # fmt: skip
+    if p.ema_decay is not None:
+        cmd += ["--ema", "--ema_decay", str(p.ema_decay)]
+    if p.stage_two_from is not None and p.stage_two_from < p.epochs:
+        cmd += ["--swa", "--start_swa", str(p.stage_two_from)]
+    if restart:
+        cmd.append("--restart_latest")
+    return cmd
+
+
+def threads_for_children() -> int:
+    """Torch threads of a MACE child process: ``$MATASSETS_THREADS``, else one per core (as the
+    shared trainer). On a machine shared with other jobs use 1: a smoke MACE epoch took 10 s with
+    two threads on two busy cores against 1 s with one (threads spin-wait on descheduled siblings)."""
+    return max(1, int(os.environ.get("MATASSETS_THREADS") or os.cpu_count() or 1))
+
+
+def run_streaming(
+    cmd: list[str],
+    log: Callable[[str], None],
+    log_file: Path | None = None,
+    cwd: Path | None = None,
+    noise: Iterable[str] = NOISE,
+) -> tuple[int, list[str]]:
+    """Run ``cmd``; every line of its stdout+stderr goes to ``log`` as it arrives (noise skipped)
+    and, unfiltered, to ``log_file``. Returns (exit code, all lines)."""
+    threads = str(threads_for_children())
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
+    lines: list[str] = []
+    sink = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
+    try:
+        with subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        ) as proc:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.rstrip("\n")
+                lines.append(line)
+                if sink:
+                    sink.write(line + "\n")
+                    sink.flush()
+                if line.strip() and not any(n in line for n in noise):
+                    log(line)
+            rc = proc.wait()
+    finally:
+        if sink:
+            sink.close()
+    return rc, lines
+
+
+def parse_history(lines: Iterable[str]) -> list[dict]:
+    """MACE's per-evaluation validation lines → rows {epoch, loss, mae_e_per_atom_meV, ...}.
+
+    ``Initial:`` is epoch -1. The keys keep MACE's names, lower-cased (MAE_E_per_atom → mae_e_per_atom).
+    """
+    rows = []
+    for line in lines:
+        match = _EPOCH.search(line)
+        if not match or "loss=" not in line:
+            continue
+        row: dict = {"epoch": int(match.group(2)) if match.group(2) else -1}
+        for key, value in _VALUE.findall(line[match.end() :]):
+            row[key.lower()] = float(value)
+        rows.append(row)
+    return rows
+
+
+def train_mace(
+    preset: MacePreset,
+    train_xyz: Path,
+    val_xyz: Path,
+    e0s: dict[str, float],
+    work_dir: Path,
+    log: Callable[[str], None] = print,
+    name: str = MODEL_NAME,
+) -> MaceRun:
+    """Run ``mace.cli.run_train`` in ``work_dir``; resume from its checkpoints when they exist.
+
+    ``work_dir`` should be specific to (preset, data): the caller keys it by their hash, so an
+    interrupted run of the same inputs resumes (``--restart_latest``) and anything else starts fresh.
+    """
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = work_dir / "checkpoints"
+    restart = checkpoints.is_dir() and any(checkpoints.glob(f"{name}_run-*_epoch-*.pt"))
+    cmd = build_command(preset, train_xyz, val_xyz, e0s, work_dir, name, restart)
+    log_path = work_dir / "mace_run_train.log"
+    log(("resuming" if restart else "starting") + " MACE: " + " ".join(cmd[1:]))
+    start = time.perf_counter()
+    rc, lines = run_streaming(cmd, log, log_path)
+    seconds = time.perf_counter() - start
+    if rc != 0:
+        tail = "\n".join(lines[-25:])
+        raise MaceTrainingError(f"mace run_train exited with {rc}; last lines:\n{tail}")
+    model = work_dir / f"{name}.model"
+    compiled = work_dir / f"{name}_compiled.model"
+    if preset.stage_two_from is not None and (work_dir / f"{name}_stagetwo.model").exists():
+        model = work_dir / f"{name}_stagetwo.model"
+        compiled = work_dir / f"{name}_stagetwo_compiled.model"
+    if not model.exists():
+        raise MaceTrainingError(f"mace run_train finished but wrote no {model.name} in {work_dir}")
+    history = parse_history(lines)
+    notes = []
+    if history and history[-1]["epoch"] < preset.epochs - 1:
+        notes.append(
+            f"MACE stopped after epoch {history[-1]['epoch']} of {preset.epochs} "
+            f"(patience {preset.patience} on the validation loss)"
+        )
+    return MaceRun(
+        model=model,
+        compiled=compiled if compiled.exists() else None,
+        history=history,
+        command=cmd,
+        seconds=seconds,
+        log_path=log_path,
+        resumed=restart,
+        notes=notes,
+    )
+
+
+@dataclass
+class PotentialOutput:
+    model_dir: Path
+    metrics: dict  # {"val": {"all": {...}, "<El>": {...}}, "test": {...}, ...}
+    record: dict
+    run: MaceRun
+
+
+def _write_predictions_csv(path: Path, preds) -> None:
+    import csv
+
+    from matassets.io import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            out = csv.writer(fh)
+            out.writerow(["uid", "split", "element", "n_atoms", "energy_true_eV_per_atom",
+                          "energy_pred_eV_per_atom", "force_mae_eV_per_A"])  # fmt: skip
+            for p in preds:
+                out.writerow([
+                    p.uid, p.split, p.element, p.n_atoms, p.energy_ref / p.n_atoms,
+                    p.energy_pred / p.n_atoms, float(abs(p.forces_pred - p.forces_ref).mean()),
+                ])  # fmt: skip
+
+    atomic_write(path, write)
+
+
+def train_potential(
+    data_dir: Path,
+    final_dir: Path,
+    preset: MacePreset,
+    *,
+    partition: str,
+    command: str,
+    overrides: dict | None = None,
+    dagster_run_id: str | None = None,
+    log: Callable[[str], None] = print,
+) -> PotentialOutput:
+    """Train on ``data_dir``'s train/val files, evaluate val and test once, write the model folder.
+
+    ``final_dir`` receives (atomically, replacing the previous version only when complete): MACE's
+    model file and its TorchScript export, ``metrics.json`` (per split and element), ``history.csv``,
+    ``predictions.csv``, parity plots for energy and forces, the learning curve, MACE's full log,
+    ``e0s.json`` and ``run_record.json``.
+    """
+    import csv
+    import shutil
+    from dataclasses import asdict
+
+    from matassets.data.mlearn import read_manifest
+    from matassets.io import atomic_write, replace_dir, sha256_text, write_json
+    from matassets.plots import parity_plot
+    from matassets.run_record import build_run_record
+    from matassets.training.potential_eval import evaluate_potential, history_plot, parity_series
+
+    start = time.perf_counter()
+    data_dir, final_dir = Path(data_dir), Path(final_dir)
+    manifest = read_manifest(data_dir)
+    e0s = manifest["e0s_eV"]
+    run_key = sha256_text(json.dumps([asdict(preset), manifest["data_hash"]], sort_keys=True))
+    work_dir = final_dir.parent / ".work" / partition / run_key
+    log(
+        f"mace_potential [{partition}]: {manifest['sizes']['train']} train / "
+        f"{manifest['sizes']['val']} val configurations per element; E0s {e0s}"
+    )
+    run = train_mace(preset, data_dir / "train.xyz", data_dir / "val.xyz", e0s, work_dir, log)
+    # The only time the test set is touched: after training, with the model MACE selected on val.
+    evaluation = evaluate_potential(
+        run.model,
+        [data_dir / "val.xyz", data_dir / "test.xyz"],
+        work_dir / "eval",
+        e0s,
+        log,
+        preset.eval_batch_size,
+    )
+    metrics = evaluation.metrics
+
+    staging = work_dir / "staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    shutil.copy2(run.model, staging / f"{MODEL_NAME}.model")
+    if run.compiled is not None:
+        shutil.copy2(run.compiled, staging / f"{MODEL_NAME}_compiled.model")
+    shutil.copy2(run.log_path, staging / "mace_run_train.log")
+    write_json(staging / "e0s.json", {"e0s_eV": e0s, "method": manifest["e0s_method"]})
+    write_json(
+        staging / "metrics.json",
+        {
+            **metrics,
+            "units": {"energy": "meV/atom", "forces": "meV/Å", "stress": "GPa"},
+            "epochs_logged": len([h for h in run.history if h["epoch"] >= 0]),
+            "train_seconds": round(run.seconds, 1),
+            "eval_seconds": round(evaluation.seconds, 1),
+            "caveat": "smoke/lite train on capped subsets and are not comparable to published numbers"
+            if manifest["caps"]["max_train_per_element"]
+            else "official mlearn test set; training set = mlearn configs minus test copies and "
+            "their symmetry-equivalent twins",
+        },
+    )
+    columns = sorted({k for h in run.history for k in h}, key=lambda k: (k != "epoch", k))
+
+    def write_history(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(run.history)
+
+    atomic_write(staging / "history.csv", write_history)
+    _write_predictions_csv(staging / "predictions.csv", evaluation.predictions)
+    plots = [
+        parity_plot(
+            parity_series(evaluation.predictions, "energy"),
+            "energy (eV/atom)",
+            staging / "parity_energy.png",
+        ),
+        parity_plot(
+            parity_series(evaluation.predictions, "forces"),
+            "force component (eV/Å)",
+            staging / "parity_forces.png",
+        ),
+        history_plot(run.history, staging / "learning_curve.png"),
+    ]
+    notes = list(run.notes)
+    if run.resumed:
+        notes.append("resumed from MACE's latest checkpoint (--restart_latest)")
+    if run.compiled is None:
+        notes.append("MACE wrote no TorchScript export; the calculator needs one")
+    dropped = len(manifest.get("dropped", []))
+    if dropped:
+        notes.append(
+            f"{dropped} mlearn records kept out of training (duplicates, test copies, test twins; "
+            "see data manifest)"
+        )
+    record = build_run_record(
+        phase="phase3",
+        algorithm="mace",
+        partition=partition,
+        command=command,
+        overrides=overrides or {},
+        output_dir=str(final_dir),
+        metrics={"val": metrics.get("val"), "test": metrics.get("test")},
+        notes=notes,
+        data_hash=manifest["data_hash"],
+        split_hash=manifest["split_hash"],
+        seed=preset.seed,
+        seconds=time.perf_counter() - start,
+        dagster_run_id=dagster_run_id,
+        extra={
+            "mace_command": run.command,
+            "preset": asdict(preset),
+            "sizes": manifest["sizes"],
+            "e0s_eV": e0s,
+            "train_seconds": round(run.seconds, 1),
+            "plots": sorted(p.name for p in plots),
+            "model_files": sorted(p.name for p in staging.glob("*.model")),
+        },
+    )
+    write_json(staging / "run_record.json", record)
+    replace_dir(staging, final_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only serve an interrupted run
+    return PotentialOutput(final_dir, metrics, record, run)
