@@ -1,0 +1,239 @@
+"""The Dagster UI in a real browser: ``dagster dev`` on a free loopback port with a temporary
+DAGSTER_HOME, driven by Playwright through Debian's chromium.
+
+The data assets of the ``smoke`` partition are materialized in-process into the same instance
+first; then, from the UI: the asset graph shows the assets, the model asset shows its six
+partitions, a ``smoke`` materialization of ``cgcnn_formation_energy`` is launched and waited for,
+and its materialization shows the metrics table and the parity plot. Screenshots go to
+``test-output/ui/``. Skips (with the reason) only where chromium cannot be installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "test-output" / "ui"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCATION = "matassets.definitions"
+MODEL = "cgcnn_formation_energy"
+PARTITIONS = ("smoke", "lite", "std", "pro", "max", "competition")
+DATA_ASSETS = ("raw_structures", "structures", "splits", "crystal_graphs")
+MODEL_ASSETS = ("cgcnn_formation_energy", "cgcnn_band_gap", "cgcnn_K_VRH", "cgcnn_G_VRH")
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing; skip only if that cannot work."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        pytest.skip("chromium is not installed, and apt-get as root is not available to install it")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["apt-get", *args], capture_output=True, text=True, env=env, timeout=900)
+
+    out = apt("install", "-y", "chromium")
+    if not shutil.which("chromium"):  # an old or missing package list: refresh it once
+        apt("update")
+        out = apt("install", "-y", "chromium")
+    found = shutil.which("chromium")
+    if not found:
+        pytest.skip(f"chromium cannot be installed: {(out.stderr or out.stdout).strip()[-300:]}")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM to the server's process group, then SIGKILL if it has not ended in time."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def dagster_ui(tmp_path):
+    """A fresh instance with the smoke data assets materialized, served by ``dagster dev``."""
+    import dagster as dg
+
+    from matassets.assets.data import crystal_graphs, raw_structures, splits, structures
+    from matassets.resources import ProjectResource
+
+    home, root = tmp_path / "dagster_home", tmp_path / "project"
+    home.mkdir()
+    root.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dg.materialize(
+            [raw_structures, structures, splits, crystal_graphs],
+            partition_key="smoke",
+            instance=instance,
+            resources={"project": ProjectResource(root=str(root))},
+            raise_on_error=False,
+        )
+    assert result.success
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "MATASSETS_ROOT": str(root),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+    }
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - closed below
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.Popen(
+        [str(dagster), "dev", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(base + "/server_info", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "dagster dev did not answer within 120 s"
+            time.sleep(1)
+        yield base, root, tmp_path / "dagster_dev.log"
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def test_asset_graph_partitions_and_a_materialization_from_the_ui(dagster_ui):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (dev extra) missing")
+    executable = _chromium()
+    base, root, server_log = dagster_ui
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    expect = sync_api.expect
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+        try:
+            # the asset graph: the global lineage shows the groups, each group its assets
+            page.goto(base + "/asset-groups")
+            skip = page.get_by_role("button", name="Skip")  # a fresh instance's welcome dialog
+            try:
+                skip.click(timeout=15_000)
+            except sync_api.TimeoutError:
+                pass
+            expect(page.get_by_text("Global asset lineage")).to_be_visible()
+            for group in ("data", "phase1"):
+                expect(page.get_by_text(group, exact=True).first).to_be_visible()
+            page.screenshot(path=SHOTS / "01_global_lineage.png")
+            for group, names in (("data", DATA_ASSETS), ("phase1", MODEL_ASSETS)):
+                page.goto(f"{base}/locations/{LOCATION}/asset-groups/{group}")
+                for name in names:
+                    expect(page.get_by_text(name, exact=True).first).to_be_visible()
+                expect(page.get_by_text("6 partitions").first).to_be_visible()  # every node
+                page.screenshot(path=SHOTS / f"02_group_{group}.png")
+
+            # the model asset's six partitions
+            page.goto(f"{base}/assets/{MODEL}?view=partitions")
+            expect(page.get_by_text("Missing (6)")).to_be_visible()
+            for key in PARTITIONS:
+                expect(page.get_by_text(key, exact=True).first).to_be_visible()
+            page.screenshot(path=SHOTS / "03_partitions.png")
+
+            # launch a smoke materialization from the UI
+            page.get_by_role("button", name="Materialize…").first.click()
+            dialog = page.locator(".dagster-dialog")
+            expect(dialog.get_by_text(f"Launch runs to materialize {MODEL}")).to_be_visible()
+            dialog.get_by_text("Select a partition or create one").click()
+            page.keyboard.type("smoke")
+            page.locator(".dagster-popover").get_by_text("smoke", exact=True).first.click()
+            dialog.get_by_text(f"Launch runs to materialize {MODEL}").click()  # close the list
+            expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+            page.screenshot(path=SHOTS / "04_launch_dialog.png")
+            dialog.get_by_role("button", name="Launch 1 run").click()
+            expect(page.get_by_text("Materializing (1)")).to_be_visible()
+
+            # wait for the run to succeed (the page polls; reload to be sure)
+            events = f"{base}/assets/{MODEL}?view=events&partition=smoke"
+            done = page.get_by_text("materialized in run")
+            deadline = time.monotonic() + 150
+            while True:
+                page.goto(events)
+                try:
+                    expect(done).to_be_visible(timeout=10_000)
+                    break
+                except AssertionError:
+                    page.goto(f"{base}/assets/{MODEL}?view=partitions")
+                    expect(page.get_by_text("6 Partitions Selected")).to_be_visible()
+                    failed = page.get_by_text("Failed (1)").is_visible()
+                    assert not failed, "the run failed:\n" + server_log.read_text()[-3000:]
+                    assert time.monotonic() < deadline, "no materialization within 150 s"
+
+            # the materialization's metadata: metrics table and the plots
+            metadata = page.locator("table").filter(has_text="val baseline MAD").first
+            for text in ("metrics", "val MAE", "test MAE", "mae", "baseline_mad", "mad_mae_ratio"):
+                expect(metadata.get_by_text(text, exact=True).first).to_be_visible()
+            for split in ("train", "val", "test"):
+                expect(metadata.get_by_text(split, exact=True).first).to_be_visible()
+            for text in ("model path", "preset", "data_hash", "split_hash", "published references"):
+                expect(metadata.get_by_text(text, exact=True).first).to_be_visible()
+            page.screenshot(path=SHOTS / "05_materialization.png", full_page=True)
+            for plot in ("parity", "learning curve"):
+                row = page.locator("tr", has=page.get_by_text(plot, exact=True))
+                row.get_by_text("[Show Markdown]").click()
+                image = page.locator(".dagster-dialog img")
+                expect(image).to_be_visible()
+                assert image.get_attribute("src").startswith("data:image/png;base64,")
+                width, height = image.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+                assert width > 200 and height > 200  # a decoded PNG, not a broken image
+                page.screenshot(path=SHOTS / f"06_{plot.replace(' ', '_')}.png")
+                page.locator(".dagster-dialog").get_by_role("button", name="Close").click()
+                expect(image).to_have_count(0)
+        except Exception:
+            page.screenshot(path=SHOTS / "failure.png", full_page=True)
+            raise
+        finally:
+            browser.close()
+    model_dir = root / "models" / MODEL / "smoke"
+    assert (model_dir / "metrics.json").exists() and (model_dir / "parity.png").exists()
