@@ -16,7 +16,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,15 @@ def predict(
         for b in batches(len(split), batch_size, None)
     ]
     return torch.cat(outs).numpy() if outs else np.zeros((0, split.y.shape[1]), np.float32)
+
+
+def same_preset(saved: dict | None, preset: TrainPreset) -> bool:
+    """Whether a checkpoint's preset is ``preset``; a field added to ``TrainPreset`` after the
+    checkpoint was written counts as equal when ``preset`` leaves it at its default."""
+    if saved is None:
+        return False
+    defaults = {f.name: f.default for f in fields(preset)}
+    return all(saved.get(k, defaults[k]) == v for k, v in asdict(preset).items())
 
 
 class Trainer:
@@ -289,7 +298,7 @@ class Trainer:
         if not self.checkpoint_path.exists():
             return 0
         saved = load_checkpoint(self.checkpoint_path)
-        if saved.get("run_key") != self.run_key or saved.get("preset") != asdict(self.preset):
+        if saved.get("run_key") != self.run_key or not same_preset(saved.get("preset"), self.preset):
             self.log(
                 f"ignoring {self.checkpoint_path}: it belongs to a different data, split or preset"
             )

@@ -82,3 +82,15 @@ def test_failed_run_keeps_the_previous_model(smoke_root):
         train_graph_model(layout, bad, log=lambda m: None)
     assert (first.model_dir / "metrics.json").read_text() == before
     assert json.loads(before)["test"]["formation_energy"]["n"] > 0
+
+
+def test_checkpoint_from_before_a_new_preset_field_still_resumes():
+    from matassets.training.trainer import same_preset
+
+    preset = spec("x").preset
+    saved = dataclasses.asdict(preset)
+    assert same_preset(saved, preset)
+    del saved["task_weights"]  # a checkpoint written before the field existed
+    assert same_preset(saved, preset)
+    assert not same_preset(saved, dataclasses.replace(preset, task_weights="learned"))
+    assert not same_preset({**saved, "lr": 1.0}, preset)
