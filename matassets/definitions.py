@@ -3,7 +3,10 @@
 import dagster as dg
 
 from matassets.assets import data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo
+from matassets.assets.tuning import tuning_job, tuning_rounds_job
 from matassets.resources import ProjectResource
+from matassets.schedules import SCHEDULES, nightly_smoke_job
+from matassets.sensors import SENSORS, incoming_data_job, std_retrain_job
 
 # Each phase's asset module; a new phase adds its module here and its job below.
 ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo]
@@ -26,6 +29,8 @@ JOBS = [
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
-    jobs=JOBS,
+    jobs=JOBS + [tuning_job, tuning_rounds_job, incoming_data_job, std_retrain_job, nightly_smoke_job],
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={"project": ProjectResource()},
 )

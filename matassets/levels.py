@@ -13,6 +13,19 @@ from typing import Literal
 PARTITIONS: tuple[str, ...] = ("smoke", "lite", "std", "pro", "max", "competition")
 SEED = 42
 
+# The longest one run of a level may take before Dagster's run monitoring cancels it: the
+# ``dagster/max_runtime`` tag on scheduled, sensor and tuning runs (needs ``run_monitoring`` enabled
+# in dagster.yaml; docs/automation.md). Sized for every phase's models of the level on a small CPU
+# machine; competition: about ten models under their own one-hour training budgets.
+RUN_TIME_LIMIT_S: dict[str, int] = {
+    "smoke": 3600,
+    "lite": 4 * 3600,
+    "std": 24 * 3600,
+    "pro": 72 * 3600,
+    "max": 168 * 3600,
+    "competition": 12 * 3600,
+}
+
 
 @dataclass(frozen=True)
 class DataPreset:

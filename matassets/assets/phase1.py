@@ -11,19 +11,33 @@ from matassets.resources import ProjectResource
 
 
 class TrainOverrides(dg.Config):
-    """Optional overrides of the partition's preset (0 = keep the preset's value)."""
+    """Optional overrides of the partition's preset (0 / empty = keep the preset's value).
+
+    ``seed`` (training seed: initialisation and shuffling; the split never changes) and
+    ``output_tag`` (write the model to ``models/<asset>/tuning/<tag>/``, leaving the current version
+    alone: what tuning rounds use) are run options; ``RunSpec`` reads both from the overrides.
+    """
 
     epochs: int = 0
     lr: float = 0.0
     batch_size: int = 0
     hidden: int = 0
     n_layers: int = 0
+    weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
+    dropout: float | None = None  # None = the preset's (0 is a valid value here)
+    seed: int = 0
+    output_tag: str = ""
 
     def apply(self, preset):
         import dataclasses
 
-        changes = {k: v for k, v in self.model_dump().items() if v}
-        return dataclasses.replace(preset, **changes), changes
+        names = {f.name for f in dataclasses.fields(preset)}
+        changes = {
+            k: v
+            for k, v in self.model_dump().items()
+            if (v is not None if k in ("weight_decay", "dropout") else bool(v))
+        }
+        return dataclasses.replace(preset, **{k: v for k, v in changes.items() if k in names}), changes
 
 
 def phase1_command(prop: str, partition: str) -> str:
@@ -41,6 +55,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         deps=[structures, splits, crystal_graphs],
         kinds={"pytorch"},
         tags={"phase": "phase1"},
+        pool="training",  # heavy training shares one concurrency pool (docs/automation.md)
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
     )
@@ -80,9 +95,11 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
                 "val baseline MAD": val["baseline_mad"],
                 "published references": dg.MetadataValue.md(references_markdown(prop)),
                 **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
+                **({"tuning candidate": spec.output_tag} if spec.output_tag else {}),
             }
         )
-        yield versioned(context, project, result)
+        # a tuning round's candidate is not a new version of the asset's files
+        yield result if spec.output_tag else versioned(context, project, result)
         yield dg.AssetCheckResult(
             check_name="beats_mean_baseline",
             passed=val["mae"] < val["baseline_mad"],

@@ -47,7 +47,17 @@ class RunSpec:
     command: str
     overrides: dict = field(default_factory=dict)
     dagster_run_id: str | None = None
+    output_tag: str = ""  # set: write to models/<asset>/tuning/<tag>/ (a tuning round's candidate)
     warm_start: str | None = None  # a trained model folder whose encoder initialises this model
+
+    def __post_init__(self) -> None:
+        # run options an asset's config may carry in its overrides (TrainOverrides): a tuning
+        # round's candidate folder and its training seed (the split manifest never changes)
+        self.output_tag = self.output_tag or str(self.overrides.get("output_tag") or "")
+        if self.overrides.get("seed"):
+            from dataclasses import replace
+
+            self.data = replace(self.data, seed=int(self.overrides["seed"]))
 
 
 @dataclass
@@ -141,8 +151,12 @@ def _train_graph_model(
 
         warm = load_pretrained_encoder(model, Path(spec.warm_start), info["split_hash"])
         log(f"warm start: {warm['tensors']} encoder tensors from {warm['source']}")
-    final_dir = layout.model_dir(spec.asset, spec.partition)
-    work_dir = final_dir.parent / ".work" / spec.partition
+    if spec.output_tag:  # a tuning round: a candidate folder; the current version stays as it is
+        final_dir = layout.tuning_model_dir(spec.asset, spec.output_tag)
+        work_dir = final_dir.parent / ".work" / final_dir.name
+    else:
+        final_dir = layout.model_dir(spec.asset, spec.partition)
+        work_dir = final_dir.parent / ".work" / spec.partition
     run_key = sha256_text(
         json.dumps(
             [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]]

@@ -1,0 +1,247 @@
+"""Adaptive tuning in Dagster: a job that starts a session, one tagged run per round.
+
+``tuning_job`` (config: phase, rounds, property, level) writes the session's plan; the run-status
+sensors in ``matassets.sensors`` then launch round 1, and round N+1 whenever round N finishes, each
+as its own run of ``tuning_rounds_job`` tagged ``matassets/tuning_session`` and
+``matassets/tuning_round``. ``run_session_in_process`` runs the same rounds one after another without
+a daemon (``matassets tune``). The rules themselves live in ``matassets.tuning``.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+import dagster as dg
+
+from matassets.levels import PARTITIONS, RUN_TIME_LIMIT_S
+from matassets.resources import ProjectResource
+from matassets.tuning import PHASES, Promotion, RoundPlan, TuningSession
+
+SESSION_TAG = "matassets/tuning_session"
+ROUND_TAG = "matassets/tuning_round"
+ASSET_TAG = "matassets/tuning_asset"
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # honoured when run monitoring is enabled
+
+
+def config_fields(assets_defs: Iterable[dg.AssetsDefinition]) -> dict[str, set[str]]:
+    """Each asset's name and the names of its run-config fields (what a round may override)."""
+    out: dict[str, set[str]] = {}
+    for a in assets_defs:
+        schema = a.op.config_schema
+        fields = set(getattr(schema.config_type, "fields", {}) or {}) if schema else set()
+        for key in a.keys:
+            out[key.to_user_string()] = fields
+    return out
+
+
+def defined_config_fields() -> dict[str, set[str]]:
+    from matassets.definitions import defs
+
+    return config_fields(a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition))
+
+
+def round_tags(plan: RoundPlan) -> dict[str, str]:
+    return {
+        SESSION_TAG: plan.session,
+        ROUND_TAG: str(plan.round),
+        ASSET_TAG: plan.asset,
+        MAX_RUNTIME_TAG: str(RUN_TIME_LIMIT_S[plan.partition]),
+    }
+
+
+def round_request(plan: RoundPlan) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=f"{plan.session}/{plan.asset}/{plan.round}",
+        job_name=tuning_rounds_job.name,
+        asset_selection=[dg.AssetKey(plan.asset)],
+        partition_key=plan.partition,
+        run_config=plan.run_config,
+        tags=round_tags(plan),
+    )
+
+
+def report_promotion(
+    instance: dg.DagsterInstance, project: ProjectResource, session: str, promotion: Promotion
+) -> None:
+    """A promoted round becomes the asset's current version: record that as a materialization
+    (with DVC on, commit the new files first and make their hash the data version)."""
+    if not promotion.promoted:
+        return
+    tags = {SESSION_TAG: session}
+    if project.dvc_enabled:
+        from matassets.versioning import DvcError, record
+
+        try:
+            version = record(project.layout.root, promotion.asset, promotion.partition)
+        except (DvcError, OSError) as exc:
+            version = None
+            logging.getLogger(__name__).warning(f"DVC commit of the promoted {promotion.asset} failed: {exc}")
+        if version:
+            tags["dagster/data_version"] = version
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=promotion.asset,
+            partition=promotion.partition,
+            description=f"promoted from tuning session {session}, round {promotion.round}",
+            metadata={
+                "promoted from": dg.MetadataValue.path(promotion.source),
+                "model path": dg.MetadataValue.path(promotion.model_dir),
+                "val score": promotion.val_score,
+                "reason": promotion.reason,
+            },
+            tags=tags,
+        )
+    )
+
+
+# --- the start job ---------------------------------------------------------------------------------
+
+
+class TuningConfig(dg.Config):
+    """What to tune: ``phase`` (phase1..phase4 or all), ``rounds``, ``property``, ``level``."""
+
+    phase: str = "phase1"
+    rounds: int = 3
+    property: str = ""  # empty: every property of the phase
+    level: str = "smoke"
+    measure_noise: bool = False  # round 2 repeats round 1 with another seed to measure noise
+    session: str = ""  # empty: <UTC time>-<phase>-<level>-<random>
+    start: str = ""  # JSON object of round 1's parameters, e.g. {"epochs": 1} (empty: the preset)
+
+
+def start_session(
+    project: ProjectResource, config: TuningConfig, available: Mapping[str, set[str]]
+) -> TuningSession:
+    if config.phase not in (*PHASES, "all") or config.level not in PARTITIONS:
+        raise dg.Failure(f"phase must be one of {PHASES} or all, level one of {PARTITIONS}")
+    layout = project.layout
+    missing = [
+        str(p)
+        for p in (layout.split_manifest(config.level), layout.graphs_pointer(config.level))
+        if not p.exists()
+    ]
+    if missing:
+        raise dg.Failure(
+            f"the {config.level} data is not materialized ({', '.join(missing)} missing): "
+            f"materialize data_job for {config.level} first"
+        )
+    try:
+        start = json.loads(config.start) if config.start else None
+        if start is not None and not isinstance(start, dict):
+            raise ValueError(f"start must be a JSON object, got {config.start!r}")
+        return TuningSession.create(
+            layout,
+            config.phase,
+            config.level,
+            config.rounds,
+            available,
+            prop=config.property or None,
+            measure_noise=config.measure_noise,
+            session=config.session or None,
+            start=start,
+        )
+    except (ValueError, FileExistsError) as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+@dg.op(description="Write a tuning session's plan; the tuning sensors then launch its rounds.")
+def start_tuning_session(context: dg.OpExecutionContext, config: TuningConfig, project: ProjectResource):
+    session = start_session(project, config, defined_config_fields())
+    context.instance.add_run_tags(context.run_id, {SESSION_TAG: session.session})
+    for line in [f"{t.asset}: round 1 = {t.preset}" for t in session.targets] + session.skipped:
+        context.log.info(line)
+    return session.session
+
+
+@dg.job(
+    description="Adaptive tuning: pick phase, rounds, property and level; turn on the "
+    "tuning_round_sensor and tuning_failure_sensor, which run one round per run."
+)
+def tuning_job():
+    start_tuning_session()
+
+
+# Every model asset a round may target; a RunRequest narrows it to one asset and one partition.
+tuning_rounds_job = dg.define_asset_job(
+    "tuning_rounds_job",
+    selection=dg.AssetSelection.groups(*PHASES),
+    description="One adaptive tuning round (launched by the tuning sensors, one asset per run)",
+)
+
+
+def advance_session(
+    instance: dg.DagsterInstance, project: ProjectResource, run: dg.DagsterRun, success: bool
+) -> dg.RunRequest | dg.SkipReason:
+    """A tuning run ended: start round 1 (start job) or record the round and request the next."""
+    name = run.tags.get(SESSION_TAG)
+    if not name:
+        return dg.SkipReason(f"run {run.run_id} has no {SESSION_TAG} tag")
+    session = TuningSession.load(project.layout, name)
+    if run.job_name == tuning_job.name:
+        if not success:
+            return dg.SkipReason(f"tuning session {name} did not start")
+        plan = session.first_plan()
+    else:
+        round_ = int(run.tags[ROUND_TAG])
+        asset = run.tags[ASSET_TAG]
+        stats = instance.get_run_stats(run.run_id)
+        seconds = (stats.end_time or 0.0) - (stats.start_time or 0.0) if stats else 0.0
+        try:
+            step = session.record(session.plan(asset, round_), run.run_id, 0 if success else 1, seconds)
+        except ValueError as exc:  # already recorded: a repeated sensor evaluation
+            return dg.SkipReason(str(exc))
+        if step.promotion:
+            report_promotion(instance, project, name, step.promotion)
+        plan = step.next
+    if plan is None:
+        return dg.SkipReason(f"tuning session {name} finished: {session.folder / 'summary.csv'}")
+    return round_request(plan)
+
+
+# --- without a daemon ------------------------------------------------------------------------------
+
+
+def materialize_round(
+    plan: RoundPlan, assets: list, resources: Mapping, instance: dg.DagsterInstance | None
+) -> tuple[str, int, float]:
+    """Materialize one round in-process; (run id, return code, seconds)."""
+    start = time.perf_counter()
+    try:
+        result = dg.materialize(
+            assets,
+            selection=[plan.asset],
+            partition_key=plan.partition,
+            run_config=plan.run_config,
+            tags=round_tags(plan),
+            instance=instance,
+            resources=dict(resources),
+            raise_on_error=False,
+        )
+    except dg.DagsterError:
+        return "", 2, time.perf_counter() - start
+    return result.run_id, 0 if result.success else 1, time.perf_counter() - start
+
+
+def run_session_in_process(
+    session: TuningSession,
+    assets: list,
+    resources: Mapping,
+    instance: dg.DagsterInstance,
+    log: Callable[[str], None] = print,
+) -> TuningSession:
+    """Every round of ``session``, one after another, each a Dagster materialization."""
+    project = resources.get("project") or ProjectResource()
+    plan = session.first_plan()
+    while plan is not None:
+        log(f"{plan.asset} round {plan.round} ({plan.move}): {plan.params}")
+        run_id, code, seconds = materialize_round(plan, assets, resources, instance)
+        step = session.record(plan, run_id, code, seconds)
+        log(
+            f"  return code {code}, {seconds:.1f}s, score {step.row['score']}; {step.row['auto_tune_reason']}"
+        )
+        if step.promotion:
+            report_promotion(instance, project, session.session, step.promotion)
+            log(f"  {step.promotion.asset}: promoted={step.promotion.promoted} ({step.promotion.reason})")
+        plan = step.next
+    return session
