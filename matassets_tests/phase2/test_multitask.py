@@ -196,3 +196,27 @@ def test_reloaded_multitask_model_reproduces_its_predictions(smoke_root, multita
     pred = model.predict_store(store)[store.index_of(saved["id"].to_list())]
     for t, task in enumerate(TASKS):
         np.testing.assert_allclose(pred[:, t], saved[f"{task}_pred"].to_numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_presets_cover_every_level_and_follow_the_runbook():
+    from matassets.levels import PARTITIONS, SPECIALIST
+    from matassets.models._e3nn import o3
+
+    for table in (E3NN_MULTITASK, SPECIALIST):
+        assert tuple(table) == PARTITIONS
+        for preset in table.values():
+            o3.Irreps(preset.irreps)  # parses
+            assert preset.lmax >= max(ir.l for _, ir in o3.Irreps(preset.irreps))
+    std = E3NN_MULTITASK["std"]
+    assert (std.epochs, std.batch_size, std.lr, std.irreps, std.n_layers) == (
+        100,
+        16,
+        1e-3,
+        "64x0e+32x1o+16x2e",
+        3,
+    )
+    spec = SPECIALIST["std"]
+    assert (spec.irreps, spec.lmax, spec.n_layers, spec.ema_decay) == ("128x0e+64x1o+32x2e", 2, 4, 0.999)
+    assert all(p.task_weights == "learned" for p in E3NN_MULTITASK.values())
+    smoke = E3NN_MULTITASK["smoke"]
+    assert smoke.epochs <= 3 and o3.Irreps(smoke.irreps).dim <= 32
