@@ -232,14 +232,16 @@ def _fingerprint(c: Config, cutoff: float = 4.0) -> np.ndarray:
     return np.concatenate([np.sqrt(metric), np.sort(dist)])
 
 
-def symmetry_families(configs: list[Config], tol: float = 1e-3) -> None:
+def symmetry_families(configs: list[Config], tol: float = 1e-3, energy_tol: float = 1e-3) -> None:
     """Set ``family`` on each config: equal for cells that are the same structure up to a rotation,
     reflection or atom relabelling (e.g. the xy-, yz- and zx-sheared copies of one elastic strain).
 
-    Such cells have equal DFT energies, so candidates are cells of equal size and composition whose
-    total energies agree to 1e-5 eV; a candidate joins a family when its cell-metric eigenvalues and
-    its sorted list of interatomic distances up to 4 Å agree with the family's first member to
-    ``tol`` Å. An invariant model sees such cells as one input, so they must share a split.
+    Such cells have the same DFT energy up to numerical noise (mirror-related sheared Cu cells here
+    differ by 0.5 meV/atom), so candidates are cells of equal size and composition whose energies
+    agree to ``energy_tol`` eV/atom; a pair is equivalent when the cell-metric eigenvalues and the
+    sorted interatomic distances up to 4 Å agree to ``tol`` Å. Families are the connected groups of
+    equivalent pairs; each is named by its first member in input order. An invariant model sees such
+    cells as one input, so they must share a split.
     """
     prints: dict[int, np.ndarray] = {}
 
@@ -248,19 +250,28 @@ def symmetry_families(configs: list[Config], tol: float = 1e-3) -> None:
             prints[id(c)] = _fingerprint(c)
         return prints[id(c)]
 
-    for c in configs:
-        c.family = c.uid
-    ordered = sorted(configs, key=lambda c: (c.n_atoms, c.energy))
+    order = {id(c): k for k, c in enumerate(configs)}
+    parent = list(range(len(configs)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    ordered = sorted(configs, key=lambda c: (c.n_atoms, c.energy / c.n_atoms))
     for i, c in enumerate(ordered):
         for prev in reversed(ordered[:i]):
-            if prev.n_atoms != c.n_atoms or c.energy - prev.energy > 1e-5:
+            if prev.n_atoms != c.n_atoms or (c.energy - prev.energy) / c.n_atoms > energy_tol:
                 break
             if sorted(prev.symbols) != sorted(c.symbols):
                 continue
             a, b = fingerprint(prev), fingerprint(c)
             if a.shape == b.shape and np.abs(a - b).max() < tol:
-                c.family = prev.family
-                break
+                ra, rb = root(order[id(prev)]), root(order[id(c)])
+                parent[max(ra, rb)] = min(ra, rb)
+    for k, c in enumerate(configs):
+        c.family = configs[root(k)].uid
 
 
 @dataclass

@@ -118,7 +118,13 @@ def build_command(
     if p.ema_decay is not None:
         cmd += ["--ema", "--ema_decay", str(p.ema_decay)]
     if p.stage_two_from is not None and p.stage_two_from < p.epochs:
-        cmd += ["--swa", "--start_swa", str(p.stage_two_from)]
+        cmd += [
+            "--swa",
+            "--start_swa", str(p.stage_two_from),
+            "--swa_energy_weight", str(p.stage_two_energy_weight),
+            "--swa_forces_weight", str(p.stage_two_forces_weight),
+            "--swa_stress_weight", str(p.stage_two_stress_weight),
+        ]  # fmt: skip
     if restart:
         cmd.append("--restart_latest")
     return cmd
