@@ -396,6 +396,7 @@ class MacePreset:
     eval_batch_size: int = 16
     elements: tuple[str, ...] = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
     seed: int = SEED
+    device: Literal["cpu", "cuda"] = "cpu"  # float32 either way; cuda for std and up on a GPU
 
 
 # Phase 3 MACE on the mlearn DFT data (docs/phase3_mace.md). One model covers all six elements.

@@ -87,7 +87,7 @@ def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResour
 
 
 class MaceOverrides(dg.Config):
-    """Optional overrides of the partition's MACE preset (0 = keep the preset's value)."""
+    """Optional overrides of the partition's MACE preset (0 / empty = keep the preset's value)."""
 
     epochs: int = 0
     lr: float = 0.0
@@ -95,6 +95,7 @@ class MaceOverrides(dg.Config):
     num_channels: int = 0
     r_max: float = 0.0
     seed: int = 0
+    device: str = ""  # "cuda" to train and evaluate on a GPU (still float32)
 
     def apply(self, preset):
         import dataclasses

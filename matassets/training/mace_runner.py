@@ -76,14 +76,14 @@ def build_command(
     restart: bool = False,
     python: str = sys.executable,
 ) -> list[str]:
-    """The ``run_train`` command for one preset (float32 on CPU, E0s given, stress trained)."""
+    """The ``run_train`` command for one preset (float32, E0s given, stress trained)."""
     p = preset
     cmd = [
         python, "-m", "mace.cli.run_train",
         "--name", name,
         "--seed", str(p.seed),
         "--work_dir", str(work_dir),
-        "--device", "cpu",
+        "--device", p.device,
         "--default_dtype", "float32",
         "--train_file", str(train_xyz),
         "--valid_file", str(val_xyz),
@@ -327,6 +327,7 @@ def train_potential(
         e0s,
         log,
         preset.eval_batch_size,
+        preset.device,
     )
     metrics = evaluation.metrics
 

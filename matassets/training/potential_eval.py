@@ -51,8 +51,9 @@ def predict_with_mace(
     output: Path,
     log: Callable[[str], None] = print,
     batch_size: int = 16,
+    device: str = "cpu",
 ) -> Path:
-    """``python -m mace.cli.eval_configs`` on ``configs`` (float32, CPU, with stress) → ``output``."""
+    """``python -m mace.cli.eval_configs`` on ``configs`` (float32, with stress) → ``output``."""
     import sys
 
     cmd = [
@@ -60,7 +61,7 @@ def predict_with_mace(
         "--configs", str(configs),
         "--model", str(model),
         "--output", str(output),
-        "--device", "cpu",
+        "--device", device,
         "--default_dtype", "float32",
         "--batch_size", str(batch_size),
         "--compute_stress",
@@ -167,6 +168,7 @@ def evaluate_potential(
     e0s: dict[str, float],
     log: Callable[[str], None] = print,
     batch_size: int = 16,
+    device: str = "cpu",
 ) -> Evaluation:
     """Predict every frame of ``files`` (split named in each frame's ``split``) with one MACE call."""
     from ase.io import write
@@ -177,7 +179,7 @@ def evaluate_potential(
     frames = [atoms for f in files for atoms in read_extxyz(f)]
     joined = work_dir / "eval_input.xyz"
     write(str(joined), frames, format="extxyz")
-    output = predict_with_mace(model, joined, work_dir / "eval_predictions.xyz", log, batch_size)
+    output = predict_with_mace(model, joined, work_dir / "eval_predictions.xyz", log, batch_size, device)
     preds = read_predictions(output)
     return Evaluation(metrics_by_split_and_element(preds, e0s), preds, time.perf_counter() - start)
 
