@@ -9,6 +9,7 @@ are synthetic unit-test inputs, made to be broken.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import hashlib
 import json
@@ -319,7 +320,8 @@ def test_whole_file_errors_name_the_file_and_leave_stored_data_alone(tmp_path):
 
 # ---------------------------------------------------------------- properties (hypothesis)
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="matassets-bad-input-"))
+_SCRATCH = Path(tempfile.mkdtemp(prefix="matassets-bad-input-"))  # hypothesis reuses one folder
+atexit.register(shutil.rmtree, _SCRATCH, True)
 _TOKENS = ["nan", "inf", "-inf", "1e308", "0", "-0", "", "abc", "Xx", "1e-300", "\x00", "Ö"]
 
 

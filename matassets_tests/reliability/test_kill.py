@@ -35,51 +35,51 @@ def test_kill_9_mid_epoch_keeps_the_model_and_resumes(root):
     from train_child import spec
 
     layout = Layout(root)
-    previous = train_graph_model(layout, spec("smoke", 2), log=lambda m: None)
+    previous = train_graph_model(layout, spec("smoke", 1), log=lambda m: None)
     model_dir = previous.model_dir
     before = tree_bytes(model_dir)
     assert {"model.pt", "metrics.json", "run_record.json"} <= set(before)
 
-    run = Child(root, "--epochs", "6", "--batch-sleep", "0.08")
+    run = Child(root, "--epochs", "3", "--batch-sleep", "0.15")
     try:
-        run.wait_for("saved epoch 3")
-        time.sleep(0.4)  # well inside epoch 4: ~12 batches of >= 0.08 s each
+        run.wait_for("saved epoch 1")
+        time.sleep(0.4)  # well inside epoch 2: 6 batches (5 train, 1 val) of >= 0.15 s each
         assert run.proc.poll() is None, run.output
         run.proc.send_signal(signal.SIGKILL)
         assert run.finish() == -signal.SIGKILL
     finally:
         run.kill()
-    assert "saved epoch 4" not in run.output
+    assert "saved epoch 2" not in run.output
     # the previous version is untouched and no half-written file sits beside it
     assert tree_bytes(model_dir) == before
     assert sorted(p.name for p in model_dir.parent.iterdir()) == [".work", "smoke"]
     work = model_dir.parent / ".work" / "smoke"
     assert (work / "checkpoint.pt").exists()
 
-    # the next run resumes from epoch 3 and is itself killed at the worst instant of epoch 5's
+    # the next run resumes from epoch 1 and is itself killed at the worst instant of epoch 2's
     # checkpoint: the new file renamed into place, its digest not yet updated
-    second = Child(root, "--epochs", "6", "--die-in-save", "5")
+    second = Child(root, "--epochs", "3", "--die-in-save", "2")
     try:
         assert second.finish() == -signal.SIGKILL, second.output
     finally:
         second.kill()
-    assert f"resumed from {work / 'checkpoint.pt'} at epoch 3" in second.output
-    assert "saved epoch 4" in second.output and "saved epoch 5" not in second.output
+    assert f"resumed from {work / 'checkpoint.pt'} at epoch 1" in second.output
+    assert "epoch 2/3" in second.output and "saved epoch 2" not in second.output
     assert tree_bytes(model_dir) == before
 
-    resumed = Child(root, "--epochs", "6")
+    resumed = Child(root, "--epochs", "3")
     try:
         assert resumed.finish() == 0, resumed.output
     finally:
         resumed.kill()
     assert "corrupted" not in resumed.output
-    assert f"resumed from {work / 'checkpoint.pt'} at epoch 5" in resumed.output
+    assert f"resumed from {work / 'checkpoint.pt'} at epoch 2" in resumed.output
     result = resumed.result()
-    assert (result["resumed_from"], result["epochs_run"]) == (5, 6)
+    assert (result["resumed_from"], result["epochs_run"]) == (2, 3)
     assert result["model_dir"] == str(model_dir)
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 6 and metrics["test"]["formation_energy"]["n"] > 0
+    assert metrics["epochs_run"] == 3 and metrics["test"]["formation_energy"]["n"] > 0
     history = (model_dir / "history.csv").read_text().splitlines()
-    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4", "5", "6"]
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
     assert tree_bytes(model_dir) != before
     assert not (work / "checkpoint.pt").exists()  # removed once the new version is written

@@ -110,7 +110,10 @@ def spec(partition: str, epochs: int):
     from matassets.training.graph_model import RunSpec
 
     data = DATA["smoke"]
-    preset = dataclasses.replace(CGCNN["smoke"], epochs=epochs, patience=100, hidden=32)
+    # a small network, so that three short processes cost little; the smoke data as it is
+    preset = dataclasses.replace(
+        CGCNN["smoke"], epochs=epochs, patience=100, hidden=16, n_layers=1, batch_size=32
+    )
     return RunSpec(
         asset=ASSET,
         phase="phase1",
@@ -122,8 +125,8 @@ def spec(partition: str, epochs: int):
         command="reliability test",
         architecture={
             "family": "cgcnn",
-            "hidden": 32,
-            "n_layers": 2,
+            "hidden": 16,
+            "n_layers": 1,
             "cutoff": data.cutoff,
             "gaussian_step": data.gaussian_step,
         },
