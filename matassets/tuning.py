@@ -442,7 +442,7 @@ def next_round(
             f"round {n} failed ({why}): retry from round {base.round}'s parameters with lr ×0.5",
         )
 
-    if measure_noise and n == 1:
+    if measure_noise and n == 1 and "seed" in last.params:
         params = dict(last.params)
         params["seed"] = int(params.get("seed", levels.SEED)) + 1
         return Decision(

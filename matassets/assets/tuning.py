@@ -105,7 +105,7 @@ class TuningConfig(dg.Config):
     rounds: int = 3
     property: str = ""  # empty: every property of the phase
     level: str = "smoke"
-    measure_noise: bool = False  # round 2 repeats round 1 with another seed to measure noise
+    measure_noise: bool = True  # round 2 repeats round 1 with another seed to measure noise
     session: str = ""  # empty: <UTC time>-<phase>-<level>-<random>
     start: str = ""  # JSON object of round 1's parameters, e.g. {"epochs": 1} (empty: the preset)
 

@@ -118,8 +118,10 @@ def register(sub) -> None:
     common.level_args(p)
     p.add_argument(
         "--measure-noise",
-        action="store_true",
-        help="round 2 repeats round 1 with another seed; improvements must beat that difference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="round 2 repeats round 1 with another training seed and improvements must beat that "
+        "difference (default on; --no-measure-noise judges against the 2%% floor only)",
     )
     p.add_argument("--session", help="session name (default: UTC time, phase, level)")
     p.add_argument(

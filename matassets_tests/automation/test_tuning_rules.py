@@ -220,3 +220,20 @@ def test_summary_files_have_every_runbook_column(tmp_path):
         "command",
     ):
         assert name in SUMMARY_COLUMNS
+
+
+def test_graph_model_competition_rows_spend_a_time_budget():
+    """Every TrainPreset family's competition row: a wall-clock budget, one-cycle and EMA
+    (docs/competition.md)."""
+    from matassets import levels
+
+    tables = {
+        name: rows
+        for name, rows in vars(levels).items()
+        if isinstance(rows, dict) and isinstance(rows.get("competition"), levels.TrainPreset)
+    }
+    assert {"CGCNN", "E3NN_MULTITASK", "SPECIALIST", "TOPO_GNN"} <= set(tables)
+    for name, rows in tables.items():
+        row = rows["competition"]
+        assert row.time_budget_s and row.time_budget_s > 0, name
+        assert row.scheduler == "onecycle" and row.ema_decay, name

@@ -70,7 +70,9 @@ def sensor_session(root):
     instance = dg.DagsterInstance.ephemeral()
     project = ProjectResource(root=str(root))
     config = {"phase": "phase1", "property": "formation_energy", "rounds": 3, "level": "smoke"}
-    config |= {"session": "ui", "start": json.dumps({"epochs": 1})}
+    # measure_noise off: round 2 is then derived from round 1's validation metrics (with it on,
+    # round 2 would repeat round 1 with another seed; the rules test covers that path)
+    config |= {"session": "ui", "start": json.dumps({"epochs": 1}), "measure_noise": False}
     start = tuning_job.execute_in_process(
         run_config={"ops": {"start_tuning_session": {"config": config}}},
         instance=instance,
@@ -150,6 +152,7 @@ def test_cli_session_promotes_only_a_better_validation_score(root, sensor_sessio
     monkeypatch.setenv("MATASSETS_ROOT", str(root))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     argv = ["tune", "--phase", "phase1", "--property", "formation_energy", "--rounds", "1"]
+    argv += ["--no-measure-noise"]
     assert main(argv + ["--level", "smoke", "--session", "cli", "--start", "epochs=1"]) == 0
     summary = json.loads((layout.tuning_session_dir("cli") / "summary.json").read_text())
     (row,) = summary["rows"]
@@ -173,7 +176,7 @@ def test_failed_round_is_recorded_and_retried_by_the_failure_sensor(root, sensor
     asset = "cgcnn_band_gap"
     fields = {asset: {"lr", "epochs", "hidden", "weight_decay", "dropout", "seed", "output_tag"}}
     start = json.dumps({"epochs": 1, "lr": 1e-6})
-    config = TuningConfig(property="band_gap", session="fails", start=start)
+    config = TuningConfig(property="band_gap", session="fails", start=start, measure_noise=False)
     plan = start_session(project, config, fields).first_plan()
     # a learning rate of 1e-6 for one epoch leaves the model at its initialisation, worse than
     # the mean predictor: the blocking check fails the run, so the round counts as failed
