@@ -66,18 +66,23 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> int:
     return 0
 
 
-def targets(args: argparse.Namespace) -> list[str]:
-    """Stage names for dvc: ``asset@level``, ``asset`` (every level), ``*@level`` or all (empty)."""
-    from matassets.paths import default_root
+def targets(root: Path, args: argparse.Namespace) -> list[str]:
+    """The stages to push or pull: those ``dvc.lock`` records, narrowed by ``--asset``/``--level``.
 
-    if args.asset:
-        return [f"{a}@{args.level}" if args.level else a for a in args.asset]
-    if args.level:
-        import yaml
+    Stages without a recorded version are left out: there is nothing to send, and pulling one would
+    make DVC refuse to overwrite its uncommitted files in the workspace.
+    """
+    import yaml
 
-        stages = yaml.safe_load((default_root() / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-        return [f"{name}@{args.level}" for name in stages]
-    return []
+    lock = root / "dvc.lock"
+    data = yaml.safe_load(lock.read_text(encoding="utf-8")) if lock.is_file() else None
+    recorded = list((data or {}).get("stages") or {})
+    chosen = []
+    for stage in recorded:
+        asset, _, level = stage.partition("@")
+        if (not args.asset or asset in args.asset) and (not args.level or level == args.level):
+            chosen.append(stage)
+    return chosen
 
 
 def _dvc(action: str, args: argparse.Namespace) -> int:
@@ -88,9 +93,13 @@ def _dvc(action: str, args: argparse.Namespace) -> int:
     if not dvc_repo(root):
         print(f"error: {root} is not a DVC project with a dvc.yaml", file=sys.stderr)
         return 2
-    cmd = [action, *(["--remote", args.remote] if args.remote else []), *targets(args)]
+    stages = targets(root, args)
+    if not stages:
+        print(f"dvc.lock in {root} records no matching stage: nothing to {action}")
+        return 0
+    cmd = [action, *(["--remote", args.remote] if args.remote else []), *stages]
     if action == "pull":
-        cmd.insert(1, "--allow-missing")  # levels never materialized have nothing to pull
+        cmd.insert(1, "--allow-missing")  # files never pushed are skipped, not an error
     print("dvc " + " ".join(cmd))
     proc = run_dvc(root, *cmd, check=False)
     print((proc.stdout + proc.stderr).strip())
