@@ -44,3 +44,13 @@ def phase1_smoke(smoke_root: Path):
     result = materialize([cgcnn_asset("formation_energy")], smoke_root)
     assert result.success
     return result
+
+
+@pytest.fixture
+def smoke_copy(smoke_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the smoke data (not the models), for tests that write model folders of
+    their own and must not leave them in the shared root."""
+    import shutil
+
+    shutil.copytree(smoke_root / "data", tmp_path / "data")
+    return tmp_path

@@ -58,7 +58,7 @@ class CGCNN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.register_buffer("features", torch.from_numpy(element_features()))
+        self.register_buffer("features", torch.tensor(element_features()))  # a copy, not a view
         self.expand = GaussianExpansion(cutoff, gaussian_step)
         self.embed = nn.Linear(N_FEATURES, hidden)
         self.convs = nn.ModuleList(

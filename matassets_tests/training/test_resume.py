@@ -34,8 +34,8 @@ def spec(asset: str) -> RunSpec:
     )
 
 
-def test_resume_matches_uninterrupted(smoke_root):
-    layout = Layout(smoke_root)
+def test_resume_matches_uninterrupted(smoke_copy):
+    layout = Layout(smoke_copy)
     full = train_graph_model(layout, spec("resume_full"), log=lambda m: None)
     interrupted = train_graph_model(
         layout, spec("resume_cut"), log=lambda m: None, stop=lambda epoch: epoch == 2
@@ -60,8 +60,8 @@ def test_resume_matches_uninterrupted(smoke_root):
     ).exists()
 
 
-def test_corrupted_checkpoint_is_refused(smoke_root):
-    layout = Layout(smoke_root)
+def test_corrupted_checkpoint_is_refused(smoke_copy):
+    layout = Layout(smoke_copy)
     train_graph_model(layout, spec("resume_corrupt"), log=lambda m: None, stop=lambda e: e == 1)
     path = layout.model_dir("resume_corrupt", "smoke").parent / ".work/smoke/checkpoint.pt"
     data = bytearray(path.read_bytes())
@@ -71,8 +71,8 @@ def test_corrupted_checkpoint_is_refused(smoke_root):
         train_graph_model(layout, spec("resume_corrupt"), log=lambda m: None)
 
 
-def test_failed_run_keeps_the_previous_model(smoke_root):
-    layout = Layout(smoke_root)
+def test_failed_run_keeps_the_previous_model(smoke_copy):
+    layout = Layout(smoke_copy)
     first = train_graph_model(layout, spec("keep_previous"), log=lambda m: None)
     before = (first.model_dir / "metrics.json").read_text()
     bad = dataclasses.replace(
