@@ -199,7 +199,10 @@ def test_docs_levels_md_is_generated_from_levels_py():
     assert (PROJECT_ROOT / "docs/levels.md").read_text(encoding="utf-8") == text, (
         "docs/levels.md is out of date with matassets/levels.py: run `matassets levels-md`"
     )
-    assert "## `CGCNN` (TrainPreset)" in text and "| `epochs` | 3 | 10 | 150 |" in text
+    from matassets.levels import CGCNN, PARTITIONS
+
+    epochs = " | ".join(str(CGCNN[p].epochs) for p in PARTITIONS)
+    assert "## `CGCNN` (TrainPreset)" in text and f"| `epochs` | {epochs} |" in text
 
 
 def test_graph_png_draws_every_asset(tmp_path, capsys):
