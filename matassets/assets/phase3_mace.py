@@ -96,12 +96,15 @@ class MaceOverrides(dg.Config):
     r_max: float = 0.0
     seed: int = 0
     device: str = ""  # "cuda" to train and evaluate on a GPU (still float32)
+    # a tuning round: write to models/mace_potential/tuning/<tag>/, leaving the current model alone
+    output_tag: str = ""
 
     def apply(self, preset):
         import dataclasses
 
+        names = {f.name for f in dataclasses.fields(preset)}
         changes = {k: v for k, v in self.model_dump().items() if v}
-        return dataclasses.replace(preset, **changes), changes
+        return dataclasses.replace(preset, **{k: v for k, v in changes.items() if k in names}), changes
 
 
 def phase3_command(partition: str) -> str:
@@ -125,9 +128,13 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
 
     partition = context.partition_key
     preset, overrides = config.apply(MACE[partition])
+    layout = project.layout
+    tag = config.output_tag
     out = train_potential(
         mace_data_dir(project, partition),
-        project.layout.model_dir("mace_potential", partition),
+        layout.tuning_model_dir("mace_potential", tag)
+        if tag
+        else layout.model_dir("mace_potential", partition),
         preset,
         partition=partition,
         command=phase3_command(partition),
@@ -158,7 +165,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
             **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
         }
     )
-    yield versioned(context, project, result)
+    yield result if tag else versioned(context, project, result)
     passed = (
         val["energy_mae_meV_per_atom"] < val["energy_baseline_mae_meV_per_atom"]
         and val["force_mae_meV_per_A"] < val["force_baseline_mae_meV_per_A"]

@@ -330,6 +330,9 @@ def train_potential(
         preset.device,
     )
     metrics = evaluation.metrics
+    epochs = [h for h in run.history if h["epoch"] >= 0 and "loss" in h]
+    epochs_run = max((h["epoch"] for h in epochs), default=-1) + 1
+    best_epoch = min(epochs, key=lambda h: h["loss"])["epoch"] if epochs else None
 
     staging = work_dir / "staging"
     if staging.exists():
@@ -345,7 +348,11 @@ def train_potential(
         {
             **metrics,
             "units": {"energy": "meV/atom", "forces": "meV/Å", "stress": "GPa"},
-            "epochs_logged": len([h for h in run.history if h["epoch"] >= 0]),
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,  # lowest validation loss MACE printed (stage two reweights it)
+            "stop_reason": "early stop (validation loss patience)"
+            if epochs_run < preset.epochs
+            else "max epochs",
             "train_seconds": round(run.seconds, 1),
             "eval_seconds": round(evaluation.seconds, 1),
             "caveat": "smoke/lite train on capped subsets and are not comparable to published numbers"

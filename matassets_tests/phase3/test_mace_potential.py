@@ -109,6 +109,8 @@ def test_model_folder_has_every_file(model_dir):
 def test_metrics_are_per_element_with_baselines(model_dir):
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["units"] == {"energy": "meV/atom", "forces": "meV/Å", "stress": "GPa"}
+    assert metrics["epochs_run"] == 4 and 0 <= metrics["best_epoch"] <= 3  # what tuning rounds read
+    assert metrics["stop_reason"] == "max epochs"
     for split, per_config in (("val", 1), ("test", 2)):  # smoke caps: 1 val, 2 test per element
         assert set(metrics[split]) == {"all", *ELEMENTS}
         for el in ELEMENTS:
@@ -222,3 +224,12 @@ def test_loading_the_calculator_leaves_weights_only_loading_on(model_dir, monkey
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ and "mace" in sys.modules
     with pytest.raises(Exception, match="[Ww]eights only load failed"):
         torch.load(model_dir / "mace_potential.model")  # the pickled module stays refused
+
+
+def test_run_config_overrides_the_preset_and_tuning_tags_are_run_options():
+    from matassets.assets.phase3_mace import MaceOverrides
+    from matassets.levels import MACE
+
+    preset, changes = MaceOverrides(epochs=7, lr=1e-3, output_tag="s1/round_2").apply(MACE["lite"])
+    assert (preset.epochs, preset.lr, preset.batch_size) == (7, 1e-3, MACE["lite"].batch_size)
+    assert changes == {"epochs": 7, "lr": 1e-3, "output_tag": "s1/round_2"}
