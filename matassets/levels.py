@@ -82,16 +82,16 @@ DATA: dict[str, DataPreset] = {
 # Phase 1 CGCNN. Start: the runbook's table (original-pipeline.md §3). Changes, with reasons:
 # - smoke runs 3 epochs (runbook 2) so the learning curve and early-stopping path have something
 #   to show; it still finishes in seconds on ~160 training crystals.
-# - std keeps the runbook's capacity (128 hidden, 3 conv, batch 64) but runs 150 epochs / patience 30
-#   with lr 2e-3 on a cosine schedule instead of 300 / 50: on the embedded 6.3k crystals the
-#   validation MAE flattens well before that (docs/benchmarks.md), and 300 epochs would cost about an
-#   hour per property on 2 CPU cores for no measured gain.
+# - std keeps the runbook's capacity (128 hidden, 3 conv, batch 64) but runs 100 epochs / patience 25
+#   with lr 2e-3 on a cosine schedule instead of 300 / 50: on the embedded 6.3k crystals a 150-epoch
+#   run had reached validation MAE 0.089 eV/atom by epoch 53 and was still annealing; a shorter
+#   cosine anneals sooner, and 300 epochs would cost about an hour per property on 2 CPU cores.
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - competition: a fixed wall-clock budget with one-cycle schedule and EMA (best score per time).
 CGCNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=5e-3, hidden=64, n_layers=2, patience=5),
     "lite": TrainPreset(epochs=10, batch_size=32, lr=5e-3, hidden=64, n_layers=2, patience=5),
-    "std": TrainPreset(epochs=150, batch_size=64, lr=2e-3, hidden=128, n_layers=3, patience=30),
+    "std": TrainPreset(epochs=100, batch_size=64, lr=2e-3, hidden=128, n_layers=3, patience=25),
     "pro": TrainPreset(
         epochs=2000, batch_size=64, lr=1e-3, hidden=512, n_layers=5, patience=200, ema_decay=0.999
     ),
@@ -119,69 +119,6 @@ CGCNN_PROPERTIES: tuple[str, ...] = ("formation_energy", "band_gap", "K_VRH", "G
 def preset_metadata(preset: object) -> dict[str, object]:
     """A preset as a flat dict (for Dagster metadata and run records)."""
     return asdict(preset)  # type: ignore[call-overload]
-
-
-# Phase 4: the topological classifiers.
-@dataclass(frozen=True)
-class ForestPreset:
-    """The composition random forest. Candidates in tuples are chosen on the validation split."""
-
-    n_estimators: int
-    max_depth: int | None
-    min_samples_leaf: int
-    max_features: tuple[str | float, ...] = ("sqrt",)  # candidates
-    class_weight: tuple[str | None, ...] = (None, "balanced")  # candidates
-    max_labels: int | None = None  # cap on Arsenal labels (whole formulas sampled); None = all
-    spacegroup_features: bool = True  # add space-group number, crystal system, inversion
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # grouped by reduced formula
-    seed: int = SEED
-
-
-# Random forest: the runbook's std row (600 trees, depth 24, min leaf 2) with max_features and
-# class_weight chosen on validation. smoke/lite sample whole formulas from the ~10.8k labels so they
-# finish in seconds; std and up use all of them.
-TOPO_RF: dict[str, ForestPreset] = {
-    "smoke": ForestPreset(n_estimators=30, max_depth=12, min_samples_leaf=2, max_labels=800),
-    "lite": ForestPreset(
-        n_estimators=150, max_depth=16, min_samples_leaf=2, max_features=("sqrt", 0.3), max_labels=3000
-    ),
-    "std": ForestPreset(n_estimators=600, max_depth=24, min_samples_leaf=2, max_features=("sqrt", 0.3)),
-    "pro": ForestPreset(
-        n_estimators=1000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.4)
-    ),
-    "max": ForestPreset(
-        n_estimators=2000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.33, 0.5)
-    ),
-    "competition": ForestPreset(
-        n_estimators=800, max_depth=32, min_samples_leaf=1, max_features=("sqrt", 0.3)
-    ),
-}
-
-# TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std is the runbook's row
-# (100 epochs, hidden 128, 3 layers, dropout 0.2); smoke is tiny so it runs in seconds.
-TOPO_GNN: dict[str, TrainPreset] = {
-    "smoke": TrainPreset(
-        epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2
-    ),
-    "lite": TrainPreset(
-        epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2
-    ),
-    "std": TrainPreset(
-        epochs=100, batch_size=64, lr=1e-3, hidden=128, n_layers=3, patience=25, dropout=0.2
-    ),
-    "pro": TrainPreset(
-        epochs=300, batch_size=64, lr=1e-3, hidden=256, n_layers=4, patience=60, dropout=0.2,
-        ema_decay=0.999,
-    ),
-    "max": TrainPreset(
-        epochs=500, batch_size=48, lr=7e-4, hidden=384, n_layers=5, patience=100, dropout=0.2,
-        ema_decay=0.999,
-    ),
-    "competition": TrainPreset(
-        epochs=200, batch_size=48, lr=1e-3, hidden=192, n_layers=4, patience=50, dropout=0.2,
-        scheduler="onecycle", warmup_fraction=0.3, ema_decay=0.999, time_budget_s=1800.0,
-    ),
-}
 
 
 # Phase 2 / Phase 3: the E(3)-equivariant e3nn model (matassets/models/e3nn_multitask.py).
@@ -358,6 +295,69 @@ SPECIALIST: dict[str, E3nnPreset] = {
         warmup_fraction=0.3,
         ema_decay=0.999,
         time_budget_s=3600.0,
+    ),
+}
+
+
+# Phase 4: the topological classifiers.
+@dataclass(frozen=True)
+class ForestPreset:
+    """The composition random forest. Candidates in tuples are chosen on the validation split."""
+
+    n_estimators: int
+    max_depth: int | None
+    min_samples_leaf: int
+    max_features: tuple[str | float, ...] = ("sqrt",)  # candidates
+    class_weight: tuple[str | None, ...] = (None, "balanced")  # candidates
+    max_labels: int | None = None  # cap on Arsenal labels (whole formulas sampled); None = all
+    spacegroup_features: bool = True  # add space-group number, crystal system, inversion
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # grouped by reduced formula
+    seed: int = SEED
+
+
+# Random forest: the runbook's std row (600 trees, depth 24, min leaf 2) with max_features and
+# class_weight chosen on validation. smoke/lite sample whole formulas from the ~10.8k labels so they
+# finish in seconds; std and up use all of them.
+TOPO_RF: dict[str, ForestPreset] = {
+    "smoke": ForestPreset(n_estimators=30, max_depth=12, min_samples_leaf=2, max_labels=800),
+    "lite": ForestPreset(
+        n_estimators=150, max_depth=16, min_samples_leaf=2, max_features=("sqrt", 0.3), max_labels=3000
+    ),
+    "std": ForestPreset(n_estimators=600, max_depth=24, min_samples_leaf=2, max_features=("sqrt", 0.3)),
+    "pro": ForestPreset(
+        n_estimators=1000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.4)
+    ),
+    "max": ForestPreset(
+        n_estimators=2000, max_depth=None, min_samples_leaf=1, max_features=("sqrt", 0.2, 0.33, 0.5)
+    ),
+    "competition": ForestPreset(
+        n_estimators=800, max_depth=32, min_samples_leaf=1, max_features=("sqrt", 0.3)
+    ),
+}
+
+# TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std is the runbook's row
+# (100 epochs, hidden 128, 3 layers, dropout 0.2); smoke is tiny so it runs in seconds.
+TOPO_GNN: dict[str, TrainPreset] = {
+    "smoke": TrainPreset(
+        epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2
+    ),
+    "lite": TrainPreset(
+        epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2
+    ),
+    "std": TrainPreset(
+        epochs=100, batch_size=64, lr=1e-3, hidden=128, n_layers=3, patience=25, dropout=0.2
+    ),
+    "pro": TrainPreset(
+        epochs=300, batch_size=64, lr=1e-3, hidden=256, n_layers=4, patience=60, dropout=0.2,
+        ema_decay=0.999,
+    ),
+    "max": TrainPreset(
+        epochs=500, batch_size=48, lr=7e-4, hidden=384, n_layers=5, patience=100, dropout=0.2,
+        ema_decay=0.999,
+    ),
+    "competition": TrainPreset(
+        epochs=200, batch_size=48, lr=1e-3, hidden=192, n_layers=4, patience=50, dropout=0.2,
+        scheduler="onecycle", warmup_fraction=0.3, ema_decay=0.999, time_budget_s=1800.0,
     ),
 }
 
