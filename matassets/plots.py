@@ -43,13 +43,13 @@ def parity_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], label: str, pa
     return _save(fig, path)
 
 
-def learning_curve(history: list[dict], path: Path) -> Path:
+def learning_curve(history: list[dict], path: Path, score_label: str = "validation score (MAE/MAD)") -> Path:
     """Training loss and validation score per epoch (log scale), best epoch marked."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
     ax.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    ax.plot(epochs, [h["val_score"] for h in history], label="validation score (MAE/MAD)")
+    ax.plot(epochs, [h["val_score"] for h in history], label=score_label)
     if history:
         best = min(history, key=lambda h: h["val_score"])
         ax.axvline(best["epoch"], color="grey", ls=":", label=f"best epoch {best['epoch']}")
@@ -64,9 +64,11 @@ def confusion_plot(matrix: list[list[int]], labels: list[str], path: Path) -> Pa
     plt = _figure()
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.imshow(matrix, cmap="Blues")
+    top = max((v for row in matrix for v in row), default=0)
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center")
+            color = "white" if v > top / 2 else "black"  # readable on dark and light cells
+            ax.text(j, i, str(v), ha="center", va="center", color=color)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")

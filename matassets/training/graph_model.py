@@ -168,9 +168,7 @@ def _train_graph_model(
         f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters"
     )
-    trainer = Trainer(
-        model, objective, spec.preset, work_dir, spec.data.seed, log=log, run_key=run_key
-    )
+    trainer = Trainer(model, objective, spec.preset, work_dir, spec.data.seed, log=log, run_key=run_key)
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
         return RunOutput(final_dir, {}, {}, fit)
@@ -189,9 +187,7 @@ def _train_graph_model(
 
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    atomic_write(
-        staging / "model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp)
-    )
+    atomic_write(staging / "model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
     write_json(
         staging / "config.json",
         {
@@ -254,9 +250,7 @@ def _anomalies(fit, layout: Layout, spec: RunSpec) -> list[str]:
     if quarantine.exists():
         n = pl.read_parquet(quarantine).height
         if n:
-            notes.append(
-                f"{n} quarantined entries in this partition's data (see quarantine.parquet)"
-            )
+            notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
     return notes
 
 
@@ -287,7 +281,8 @@ def _write_predictions(
 
 
 def _plots(folder: Path, spec: RunSpec, splits, outputs, fit, kind: str) -> list[Path]:
-    plots = [learning_curve(fit.history, folder / "learning_curve.png")]
+    label = "validation 1 - balanced accuracy" if kind == "binary" else "validation score (MAE/MAD)"
+    plots = [learning_curve(fit.history, folder / "learning_curve.png", score_label=label)]
     if kind == "binary":  # test-split confusion matrix at the 0.5 probability threshold
         from matassets.plots import confusion_plot
 
