@@ -4,6 +4,7 @@ import dagster as dg
 
 from matassets.assets import data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo
 from matassets.assets.tuning import tuning_job, tuning_rounds_job
+from matassets.cluster import K8S_CONFIG_TAG, k8s_config
 from matassets.resources import ProjectResource
 from matassets.schedules import SCHEDULES, nightly_smoke_job
 from matassets.sensors import SENSORS, incoming_data_job, std_retrain_job
@@ -13,9 +14,14 @@ ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_to
 
 
 def phase_job(group: str, description: str):
-    """A job that materializes one asset group and everything upstream of it."""
+    """A job that materializes one asset group and everything upstream of it.
+
+    Tagged with the group's cpu/memory/GPU needs for the K8sRunLauncher (matassets/cluster.py)."""
     return dg.define_asset_job(
-        f"{group}_job", selection=dg.AssetSelection.groups(group).upstream(), description=description
+        f"{group}_job",
+        selection=dg.AssetSelection.groups(group).upstream(),
+        description=description,
+        tags={K8S_CONFIG_TAG: k8s_config(group)},
     )
 
 
