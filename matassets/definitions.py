@@ -2,7 +2,15 @@
 
 import dagster as dg
 
-from matassets.assets import data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo
+from matassets.assets import (
+    data,
+    leaderboard,
+    phase1,
+    phase2,
+    phase3_mace,
+    phase3_specialist,
+    phase4_topo,
+)
 from matassets.assets.tuning import tuning_job, tuning_rounds_job
 from matassets.cluster import K8S_CONFIG_TAG, k8s_config
 from matassets.resources import ProjectResource
@@ -10,7 +18,7 @@ from matassets.schedules import SCHEDULES, nightly_smoke_job
 from matassets.sensors import SENSORS, incoming_data_job, std_retrain_job
 
 # Each phase's asset module; a new phase adds its module here and its job below.
-ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo]
+ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo, leaderboard]
 
 
 def phase_job(group: str, description: str):

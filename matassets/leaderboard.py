@@ -1,0 +1,241 @@
+"""The model leaderboard: every model and partition materialized so far, read from the files on disk.
+
+Walks ``models/<asset>/<partition>/metrics.json`` (and ``run_record.json`` beside it) under a project
+root, skipping working state (``.work``, hidden folders), tuning candidates (``tuning/``) and folders
+without ``metrics.json``. Each model gives one row per property it predicts:
+
+- regression (CGCNN, the e3nn multitask model and specialists): test MAE beside the mean predictor's
+  MAE (``baseline_mad``, the training mean applied to the test set);
+- binary classification (random forest, TopoGNN): test balanced accuracy beside 0.5, the balanced
+  accuracy of any constant predictor (the majority class included); ROC-AUC is reported too;
+- the MACE potential: energy, force and stress MAE over all elements, each beside its trivial baseline
+  (E0-only energy, zero force, zero stress; matassets/training/potential_eval.py).
+
+``relative_error`` puts them on one unit-free scale, lower is better and 1 = the baseline:
+MAE / baseline for regression, (1 - balanced accuracy) / 0.5 for classification. The best model for a
+property is the lowest ``relative_error`` among models of the same partition (the same data and test
+set); :func:`best_per_property` reports it for the largest partition that has the property.
+
+No dagster import; the asset is ``matassets.assets.leaderboard``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+from matassets.io import atomic_write
+from matassets.levels import PARTITIONS
+
+COLUMNS = (
+    "property",
+    "kind",
+    "asset",
+    "partition",
+    "metric",
+    "test",
+    "baseline",
+    "ratio",
+    "relative_error",
+    "val",
+    "roc_auc",
+    "n_test",
+    "duration_s",
+    "finished_at",
+    "best",
+)
+
+# MACE: (property, metric key, baseline key) in metrics["<split>"]["all"]
+_POTENTIAL = (
+    ("energy (meV/atom)", "energy_mae_meV_per_atom", "energy_baseline_mae_meV_per_atom"),
+    ("forces (meV/Å)", "force_mae_meV_per_A", "force_baseline_mae_meV_per_A"),
+    ("stress (GPa)", "stress_mae_GPa", "stress_baseline_mae_GPa"),
+)
+_SKIP = {"tuning", "leaderboard"}
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def rows_from_metrics(metrics: dict) -> list[dict]:
+    """The leaderboard rows (without asset, partition or run details) one ``metrics.json`` gives.
+
+    Unknown shapes give no rows rather than an error: the leaderboard reads whatever is on disk.
+    """
+    test, val = metrics.get("test"), metrics.get("val")
+    if not isinstance(test, dict):
+        return []
+    val = val if isinstance(val, dict) else {}
+    rows = []
+    if isinstance(test.get("all"), dict):  # the MACE potential: per split, per element and "all"
+        t_all, v_all = test["all"], val.get("all") if isinstance(val.get("all"), dict) else {}
+        for prop, key, base in _POTENTIAL:
+            if _number(t_all.get(key)) is not None:
+                rows.append(_row(prop, "potential", "MAE", t_all.get(key), t_all.get(base), v_all.get(key)))
+        return rows
+    for task, m in test.items():
+        if not isinstance(m, dict) or not m.get("n"):
+            continue
+        v = val.get(task) if isinstance(val.get(task), dict) else {}
+        if _number(m.get("mae")) is not None:
+            rows.append(_row(task, "regression", "MAE", m["mae"], m.get("baseline_mad"), v.get("mae")))
+        elif _number(m.get("balanced_accuracy")) is not None:
+            row = _row(
+                task,
+                "classification",
+                "balanced accuracy",
+                m["balanced_accuracy"],
+                0.5,
+                v.get("balanced_accuracy"),
+            )
+            row["roc_auc"] = _number(m.get("roc_auc"))
+            rows.append(row)
+    return rows
+
+
+def _row(prop, kind, metric, test, baseline, val) -> dict:
+    test, baseline, val = _number(test), _number(baseline), _number(val)
+    ratio = test / baseline if test is not None and baseline else None
+    if kind == "classification":
+        relative = (1.0 - test) / 0.5 if test is not None else None
+    else:
+        relative = ratio
+    return {
+        "property": prop,
+        "kind": kind,
+        "metric": metric,
+        "test": test,
+        "baseline": baseline,
+        "ratio": ratio,
+        "relative_error": relative,
+        "val": val,
+        "roc_auc": None,
+    }
+
+
+def gather(root: Path) -> list[dict]:
+    """Every model's rows under ``root/models``, sorted by property, partition, relative error;
+    ``best`` marks the lowest relative error per (property, partition)."""
+    models = Path(root) / "models"
+    rows: list[dict] = []
+    if not models.is_dir():
+        return rows
+    for asset_dir in sorted(p for p in models.iterdir() if p.is_dir()):
+        if asset_dir.name.startswith(".") or asset_dir.name in _SKIP:
+            continue
+        for part_dir in sorted(p for p in asset_dir.iterdir() if p.is_dir()):
+            name = part_dir.name
+            if name.startswith(".") or name in _SKIP or name.endswith(".previous"):
+                continue
+            metrics = _read_json(part_dir / "metrics.json")
+            if metrics is None:
+                continue
+            record = _read_json(part_dir / "run_record.json") or {}
+            for row in rows_from_metrics(metrics):
+                rows.append(
+                    {
+                        **row,
+                        "asset": asset_dir.name,
+                        "partition": name,
+                        "n_test": (metrics["test"].get(row["property"]) or {}).get("n")
+                        if row["kind"] != "potential"
+                        else None,
+                        "duration_s": _number(record.get("duration_s")),
+                        "finished_at": record.get("finished_at"),
+                    }
+                )
+    order = {p: i for i, p in enumerate(PARTITIONS)}
+    rows.sort(
+        key=lambda r: (
+            r["property"],
+            order.get(r["partition"], len(order)),
+            r["partition"],
+            r["relative_error"] if r["relative_error"] is not None else math.inf,
+            r["asset"],
+        )
+    )
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        key = (r["property"], r["partition"])
+        r["best"] = r["relative_error"] is not None and key not in seen
+        if r["best"]:
+            seen.add(key)
+    return [{c: r.get(c) for c in COLUMNS} for r in rows]
+
+
+def best_per_property(rows: list[dict]) -> dict[str, dict]:
+    """Property → the best row of the largest partition (PARTITIONS order) that has the property."""
+    order = {p: i for i, p in enumerate(PARTITIONS)}
+    out: dict[str, dict] = {}
+    for r in rows:
+        if not r["best"]:
+            continue
+        current = out.get(r["property"])
+        rank = order.get(r["partition"], -1)
+        if current is None or rank > order.get(current["partition"], -1):
+            out[r["property"]] = r
+    return out
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "★" if value else ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown(rows: list[dict], columns=COLUMNS) -> str:
+    if not rows:
+        return "_no trained models under models/ yet_"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r.get(c)).replace("|", "/") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+            writer.writeheader()
+            writer.writerows({c: "" if r.get(c) is None else r[c] for c in COLUMNS} for r in rows)
+
+    return atomic_write(path, write)
+
+
+def plot(rows: list[dict], path: Path) -> Path:
+    """Horizontal bars: relative error (test metric vs its baseline, 1 = baseline) per model."""
+    from matassets.plots import _figure, _save
+
+    plt = _figure()
+    shown = [r for r in rows if r["relative_error"] is not None]
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(shown) + 1)))
+    labels = [f"{r['property']} · {r['asset']} [{r['partition']}]" for r in shown]
+    values = [r["relative_error"] for r in shown]
+    colors = ["tab:green" if r["best"] else "tab:blue" for r in shown]
+    ax.barh(range(len(shown)), values, color=colors)
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="grey", ls="--", lw=1, label="baseline")
+    ax.set_xlabel("test error / baseline (MAE / mean predictor; (1 - bal. acc.) / 0.5); lower is better")
+    ax.set_title("model leaderboard (green: best per property and partition)")
+    if not shown:
+        ax.text(0.5, 0.5, "no trained models yet", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="lower right", fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,86 @@
+"""The model_leaderboard asset and the gathering behind it (matassets/leaderboard.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from conftest import materialize
+
+
+def _synthetic_model(root: Path, asset: str, partition: str, mae: float, mad: float) -> None:
+    """Synthetic fixture: a hand-written metrics.json of a regression model (no real training)."""
+    folder = root / "models" / asset / partition
+    folder.mkdir(parents=True)
+    task = {"n": 10, "mae": mae, "rmse": mae * 1.3, "baseline_mad": mad}
+    metrics = {"train": {"band_gap": task}, "val": {"band_gap": task}, "test": {"band_gap": task}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "run_record.json").write_text(
+        json.dumps({"duration_s": 12.5, "finished_at": "2026-11-25T00:00:00+00:00"})
+    )
+
+
+def test_gather_picks_the_best_model_per_property_on_synthetic_metrics(tmp_path):
+    from matassets.leaderboard import best_per_property, gather, rows_from_metrics
+
+    _synthetic_model(tmp_path, "synthetic_worse", "smoke", mae=0.8, mad=1.0)
+    _synthetic_model(tmp_path, "synthetic_better", "smoke", mae=0.3, mad=1.0)
+    # skipped: working state, a tuning candidate, a folder without metrics.json
+    _synthetic_model(tmp_path, "synthetic_better", "tuning", mae=0.01, mad=1.0)
+    _synthetic_model(tmp_path, "synthetic_better", ".work", mae=0.01, mad=1.0)
+    (tmp_path / "models" / "synthetic_empty" / "smoke").mkdir(parents=True)
+
+    rows = gather(tmp_path)
+    assert [(r["asset"], r["best"]) for r in rows] == [
+        ("synthetic_better", True),
+        ("synthetic_worse", False),
+    ]
+    assert rows[0]["test"] == 0.3 and rows[0]["baseline"] == 1.0 and rows[0]["ratio"] == 0.3
+    assert rows[0]["duration_s"] == 12.5 and rows[0]["finished_at"].startswith("2026-11-25")
+    assert best_per_property(rows)["band_gap"]["asset"] == "synthetic_better"
+
+    # the other shapes: a classifier (higher is better) and the MACE potential (per element + "all")
+    clf = {"n": 20, "balanced_accuracy": 0.75, "roc_auc": 0.8, "baseline_accuracy": 0.6}
+    (row,) = rows_from_metrics({"val": {"topo_label": clf}, "test": {"topo_label": clf}, "threshold": 0.4})
+    assert row["kind"] == "classification" and row["relative_error"] == 0.5 and row["roc_auc"] == 0.8
+    mace = {
+        "energy_mae_meV_per_atom": 5.0,
+        "energy_baseline_mae_meV_per_atom": 50.0,
+        "force_mae_meV_per_A": 100.0,
+        "force_baseline_mae_meV_per_A": 400.0,
+    }
+    rows = rows_from_metrics({"val": {"all": mace}, "test": {"all": mace, "Cu": mace}, "units": {}})
+    assert [(r["property"], r["ratio"]) for r in rows] == [
+        ("energy (meV/atom)", 0.1),
+        ("forces (meV/Å)", 0.25),
+    ]
+    assert rows_from_metrics({"test": "not a dict"}) == [] and rows_from_metrics({}) == []
+
+
+def test_leaderboard_asset_shows_the_smoke_cgcnn_model(smoke_root, phase1_smoke):
+    from matassets.assets.leaderboard import model_leaderboard
+
+    result = materialize([model_leaderboard], smoke_root, partition=None)
+    assert result.success
+    metrics = json.loads(
+        (smoke_root / "models/cgcnn_formation_energy/smoke/metrics.json").read_text(encoding="utf-8")
+    )
+    test = metrics["test"]["formation_energy"]
+
+    out = smoke_root / "models" / "leaderboard"
+    with open(out / "leaderboard.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    (row,) = [r for r in rows if r["asset"] == "cgcnn_formation_energy" and r["partition"] == "smoke"]
+    assert row["property"] == "formation_energy" and row["kind"] == "regression"
+    assert float(row["test"]) == test["mae"]
+    assert float(row["baseline"]) == test["baseline_mad"]
+    assert abs(float(row["ratio"]) - test["mae"] / test["baseline_mad"]) < 1e-12
+    assert float(row["val"]) == metrics["val"]["formation_energy"]["mae"]
+    assert float(row["duration_s"]) > 0 and row["finished_at"]
+    assert (out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    (materialization,) = result.asset_materializations_for_node("model_leaderboard")
+    table = materialization.metadata["leaderboard"].value
+    assert "cgcnn_formation_energy" in table and f"{test['mae']:.4g}" in table
+    assert "data:image/png;base64" in materialization.metadata["plot"].value
