@@ -15,7 +15,7 @@ def run() -> dict:
     from matassets.levels import CGCNN, DATA
     from matassets.paths import Layout
     from matassets.resources import ProjectResource
-    from matassets.training.graph_model import RunSpec, train_graph_model
+    from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
     root = Path(tempfile.mkdtemp(prefix="bench-orch-"))
     resources = {"project": ProjectResource(root=str(root))}
@@ -33,14 +33,7 @@ def run() -> dict:
         preset=preset,
         data=data,
         command=phase1_command("formation_energy", "smoke"),
-        architecture={
-            "family": "cgcnn",
-            "hidden": preset.hidden,
-            "n_layers": preset.n_layers,
-            "cutoff": data.cutoff,
-            "gaussian_step": data.gaussian_step,
-            "dropout": preset.dropout,
-        },
+        architecture=invariant_architecture("cgcnn", preset, data),
     )
     train_graph_model(Layout(root), spec, log=lambda m: None)  # warm caches and imports
     direct, dagster = [], []

@@ -60,7 +60,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
     )
     def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
-        from matassets.training.graph_model import RunSpec, train_graph_model
+        from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
         partition = context.partition_key
         data = DATA[partition]
@@ -71,14 +71,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
             algorithm="cgcnn",
             tasks=[prop],
             partition=partition,
-            architecture={
-                "family": "cgcnn",
-                "hidden": preset.hidden,
-                "n_layers": preset.n_layers,
-                "cutoff": data.cutoff,
-                "gaussian_step": data.gaussian_step,
-                "dropout": preset.dropout,
-            },
+            architecture=invariant_architecture("cgcnn", preset, data),
             preset=preset,
             data=data,
             command=phase1_command(prop, partition),

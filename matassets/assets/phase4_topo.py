@@ -191,7 +191,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
     import json
 
     from matassets.training.classification import threshold_report
-    from matassets.training.graph_model import RunSpec, train_graph_model
+    from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
     partition = context.partition_key
     data = DATA[partition]
@@ -202,14 +202,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
         algorithm="topognn",
         tasks=["topo_label"],
         partition=partition,
-        architecture={
-            "family": "topognn",
-            "hidden": preset.hidden,
-            "n_layers": preset.n_layers,
-            "cutoff": data.cutoff,
-            "gaussian_step": data.gaussian_step,
-            "dropout": preset.dropout,
-        },
+        architecture=invariant_architecture("topognn", preset, data),
         preset=preset,
         data=data,
         command=phase4_command("topognn", partition),

@@ -34,6 +34,18 @@ from matassets.training.trainer import GraphSplit, Trainer, predict
 MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
 
 
+def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -> dict:
+    """The ``architecture`` block of an invariant message-passing model (CGCNN, TopoGNN)."""
+    return {
+        "family": family,
+        "hidden": preset.hidden,
+        "n_layers": preset.n_layers,
+        "cutoff": data.cutoff,
+        "gaussian_step": data.gaussian_step,
+        "dropout": preset.dropout,
+    }
+
+
 @dataclass
 class RunSpec:
     asset: str
