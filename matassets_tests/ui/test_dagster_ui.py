@@ -192,7 +192,9 @@ def test_asset_graph_partitions_and_a_materialization_from_the_ui(dagster_ui):
             expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
             page.screenshot(path=SHOTS / "04_launch_dialog.png")
             dialog.get_by_role("button", name="Launch 1 run").click()
-            expect(page.get_by_text("Materializing (1)")).to_be_visible()
+            # the transient "Materializing (1)" banner can come and go within Playwright's 5 s
+            # expect window on a loaded machine; the run's success below is what proves the launch
+            expect(dialog).to_be_hidden(timeout=30_000)
 
             # wait for the run to succeed (the page polls; reload to be sure)
             events = f"{base}/assets/{MODEL}?view=events&partition=smoke"
