@@ -64,7 +64,7 @@ class TrainPreset:
     ema_decay: float | None = None
     dropout: float = 0.0
     checkpoint_every: int = 1
-    time_budget_s: float | None = None  # stop (keeping the best-on-validation weights) after this
+    time_budget_s: float | None = None  # s; after epoch 1 the schedule shrinks to fit, then stops
     # multitask loss: "fixed" = equal weights; "learned" = homoscedastic-uncertainty weights
     # (Kendall, Gal & Cipolla, CVPR 2018), optimised with the model
     task_weights: Literal["fixed", "learned"] = "fixed"

@@ -4,7 +4,7 @@ A model family brings an ``nn.Module`` mapping a ``GraphBatch`` to ``(num_graphs
 an objective (``training.objectives``) and a ``TrainPreset`` row. The trainer does the rest:
 AdamW, the preset's schedule, gradient clipping, optional EMA of the weights, early stopping and
 checkpoint choice on the VALIDATION split only, a checkpoint every ``checkpoint_every`` epochs that a
-later run resumes from, progress lines (epoch, loss, validation MAE, time left) and the history.
+later run resumes from, a wall-clock budget that sizes the schedule after epoch 1, progress lines (epoch, loss, validation MAE, time left) and the history.
 
 Runs are reproducible: each epoch's shuffle and dropout are seeded from (seed, epoch), so a run
 resumed from a checkpoint follows the same path as one that was never interrupted.
@@ -63,9 +63,7 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for avg, new in zip(
-            self.shadow.state_dict().values(), model.state_dict().values(), strict=True
-        ):
+        for avg, new in zip(self.shadow.state_dict().values(), model.state_dict().values(), strict=True):
             if avg.dtype.is_floating_point:
                 avg.mul_(self.decay).add_(new, alpha=1.0 - self.decay)
             else:
@@ -80,9 +78,7 @@ def batches(n: int, batch_size: int, shuffle_seed: int | None) -> list[np.ndarra
 
 
 @torch.no_grad()
-def predict(
-    model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device
-) -> np.ndarray:
+def predict(model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device) -> np.ndarray:
     """Raw model outputs (normalised units) for every graph of ``split``, in order."""
     model.eval()
     outs = [
@@ -90,6 +86,33 @@ def predict(
         for b in batches(len(split), batch_size, None)
     ]
     return torch.cat(outs).numpy() if outs else np.zeros((0, split.y.shape[1]), np.float32)
+
+
+def lr_factor_cosine(step: int, total: int, warmup_fraction: float) -> float:
+    """Linear warm-up over ``warmup_fraction`` of the steps, then a cosine from 1 to 0."""
+    warm = int(warmup_fraction * total)
+    if step < warm:
+        return (step + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+
+def lr_factor_onecycle(step: int, total: int, warmup_fraction: float) -> float:
+    """Smith's one-cycle shape as torch's ``OneCycleLR`` draws it: cosine from lr/25 up to lr over
+    ``warmup_fraction`` of the steps, then cosine down to lr/(25·10⁴)."""
+    start, end = 1 / 25, 1 / 25e4
+    warm = max(1, int(max(warmup_fraction, 0.01) * total))
+    if step < warm:
+        return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * step / warm))
+    t = min(1.0, (step - warm) / max(1, total - warm))
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def epochs_for_budget(budget_s: float, first_epoch_s: float, max_epochs: int) -> int:
+    """Epochs that fit ``budget_s`` when one takes ``first_epoch_s`` (95 % of the budget, leaving
+    room for the final test pass and the outputs), between 1 and ``max_epochs``."""
+    if first_epoch_s <= 0:
+        return max_epochs
+    return max(1, min(max_epochs, int(0.95 * budget_s / first_epoch_s)))
 
 
 def same_preset(saved: dict | None, preset: TrainPreset) -> bool:
@@ -122,22 +145,18 @@ class Trainer:
         self.run_key = run_key  # a checkpoint is resumed only by a run with the same key
         self.checkpoint_path = Path(work_dir) / "checkpoint.pt"
 
-    def _scheduler(self, optimizer, steps_per_epoch: int):
+    def _scheduler(self, optimizer, plan: dict):
+        """The preset's learning-rate schedule over ``plan["epochs"] * plan["steps"]`` steps.
+
+        The schedule reads ``plan`` at every step, so a run with a time budget can shrink its
+        planned epochs after the first one and still anneal completely (``epochs_for_budget``).
+        """
         p = self.preset
-        total = max(1, p.epochs * steps_per_epoch)
-        if p.scheduler == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(
-                optimizer, max_lr=p.lr, total_steps=total, pct_start=max(p.warmup_fraction, 0.01)
-            )
-        if p.scheduler == "cosine":
-            warm = int(p.warmup_fraction * total)
+        if p.scheduler in ("cosine", "onecycle"):
+            shape = lr_factor_onecycle if p.scheduler == "onecycle" else lr_factor_cosine
 
             def factor(step: int) -> float:
-                if step < warm:
-                    return (step + 1) / warm
-                return 0.5 * (
-                    1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm)))
-                )
+                return shape(step, max(1, plan["epochs"] * plan["steps"]), p.warmup_fraction)
 
             return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         if p.scheduler == "plateau":
@@ -148,9 +167,7 @@ class Trainer:
         out = predict(model, split, self.preset.batch_size, self.device)
         return self.objective.metrics(split.y, self.objective.decode(out))
 
-    def fit(
-        self, train: GraphSplit, val: GraphSplit, stop: Callable[[int], bool] | None = None
-    ) -> FitResult:
+    def fit(self, train: GraphSplit, val: GraphSplit, stop: Callable[[int], bool] | None = None) -> FitResult:
         """Train; leave the best-on-validation weights in ``self.best_model``.
 
         ``stop(epoch)`` is asked after each epoch; returning True ends the run there (used by tests
@@ -162,8 +179,8 @@ class Trainer:
         if learnable is not None:  # the objective's own parameters (e.g. learned task weights)
             groups.append({"params": list(learnable.parameters()), "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
-        steps = math.ceil(len(train) / p.batch_size)
-        scheduler = self._scheduler(optimizer, steps)
+        plan = {"epochs": p.epochs, "steps": math.ceil(len(train) / p.batch_size)}
+        scheduler = self._scheduler(optimizer, plan)
         ema = EMA(self.model, p.ema_decay) if p.ema_decay else None
         state = {
             "epoch": 0,
@@ -172,13 +189,15 @@ class Trainer:
             "history": [],
             "best_state": copy.deepcopy(self.model.state_dict()),
             "elapsed": 0.0,
+            "planned_epochs": p.epochs,
         }
         resumed = self._resume(optimizer, scheduler, ema, state)
+        plan["epochs"] = state["planned_epochs"]
         y_train = torch.as_tensor(train.y)
         start = time.perf_counter() - state["elapsed"]
         stop_reason = "epoch limit"
         epoch = state["epoch"]
-        while epoch < p.epochs:
+        while epoch < plan["epochs"]:
             epoch += 1
             torch.manual_seed(self.seed * 100_003 + epoch)
             self.model.train()
@@ -234,18 +253,23 @@ class Trainer:
                     best_epoch=epoch,
                     best_state=copy.deepcopy(judged.state_dict()),
                 )
-            left = elapsed / (epoch - resumed) * (p.epochs - epoch) if epoch > resumed else 0.0
+            if epoch == 1 and p.time_budget_s:
+                plan["epochs"] = epochs_for_budget(p.time_budget_s, elapsed, p.epochs)
+                state["planned_epochs"] = plan["epochs"]
+                self.log(
+                    f"time budget {p.time_budget_s:.0f}s: epoch 1 took {elapsed:.0f}s, so the "
+                    f"schedule is sized to {plan['epochs']} of at most {p.epochs} epochs"
+                )
+            left = elapsed / (epoch - resumed) * (plan["epochs"] - epoch) if epoch > resumed else 0.0
             shown = ", ".join(
-                f"{k}={v:.4g}"
-                for k, v in row.items()
-                if k.startswith("val_") and isinstance(v, float)
+                f"{k}={v:.4g}" for k, v in row.items() if k.startswith("val_") and isinstance(v, float)
             )
             self.log(
-                f"epoch {epoch}/{p.epochs} loss={row['train_loss']:.4f} {shown}"
+                f"epoch {epoch}/{plan['epochs']} loss={row['train_loss']:.4f} {shown}"
                 f"{' *' if improved else ''} elapsed={elapsed:.0f}s left≈{left:.0f}s"
             )
             state["epoch"], state["elapsed"] = epoch, elapsed
-            if epoch % p.checkpoint_every == 0 or epoch == p.epochs:
+            if epoch % p.checkpoint_every == 0 or epoch == plan["epochs"]:
                 self._save(optimizer, scheduler, ema, state)
             if epoch - state["best_epoch"] >= p.patience:
                 stop_reason = f"early stop: no validation improvement for {p.patience} epochs"
@@ -259,8 +283,7 @@ class Trainer:
         self.best_model = copy.deepcopy(self.model)
         self.best_model.load_state_dict(state["best_state"])
         self.log(
-            f"{stop_reason}; best validation score {state['best_score']:.4g} "
-            f"at epoch {state['best_epoch']}"
+            f"{stop_reason}; best validation score {state['best_score']:.4g} at epoch {state['best_epoch']}"
         )
         return FitResult(
             state["best_epoch"],
@@ -299,9 +322,7 @@ class Trainer:
             return 0
         saved = load_checkpoint(self.checkpoint_path)
         if saved.get("run_key") != self.run_key or not same_preset(saved.get("preset"), self.preset):
-            self.log(
-                f"ignoring {self.checkpoint_path}: it belongs to a different data, split or preset"
-            )
+            self.log(f"ignoring {self.checkpoint_path}: it belongs to a different data, split or preset")
             return 0
         self.model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -314,6 +335,7 @@ class Trainer:
             learnable.load_state_dict(saved["objective"])
         for key in ("epoch", "best_score", "best_epoch", "history", "best_state", "elapsed"):
             state[key] = saved[key]
+        state["planned_epochs"] = saved.get("planned_epochs", self.preset.epochs)
         self.log(f"resumed from {self.checkpoint_path} at epoch {state['epoch']}")
         return state["epoch"]
 
