@@ -4,7 +4,8 @@ A model family brings an ``nn.Module`` mapping a ``GraphBatch`` to ``(num_graphs
 an objective (``training.objectives``) and a ``TrainPreset`` row. The trainer does the rest:
 AdamW, the preset's schedule, gradient clipping, optional EMA of the weights, early stopping and
 checkpoint choice on the VALIDATION split only, a checkpoint every ``checkpoint_every`` epochs that a
-later run resumes from, a wall-clock budget that sizes the schedule after epoch 1, progress lines (epoch, loss, validation MAE, time left) and the history.
+later run resumes from, a wall-clock budget that sizes the schedule after epoch 1, progress lines
+(epoch, loss, validation MAE, time left) and the history.
 
 Runs are reproducible: each epoch's shuffle and dropout are seeded from (seed, epoch), so a run
 resumed from a checkpoint follows the same path as one that was never interrupted.
