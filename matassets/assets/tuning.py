@@ -4,7 +4,7 @@
 sensors in ``matassets.sensors`` then launch round 1, and round N+1 whenever round N finishes, each
 as its own run of ``tuning_rounds_job`` tagged ``matassets/tuning_session`` and
 ``matassets/tuning_round``. ``run_session_in_process`` runs the same rounds one after another without
-a daemon (``matassets tune``). The rules themselves live in ``matassets.tuning``.
+a daemon (``matassets tune``). The rules themselves live in the ``matassets.tuning`` package.
 """
 
 import json
@@ -16,7 +16,9 @@ import dagster as dg
 
 from matassets.levels import PARTITIONS, RUN_TIME_LIMIT_S
 from matassets.resources import ProjectResource
-from matassets.tuning import PHASES, Promotion, RoundPlan, TuningSession
+from matassets.tuning.promotion import Promotion
+from matassets.tuning.session import RoundPlan, TuningSession
+from matassets.tuning.targets import PHASES
 
 SESSION_TAG = "matassets/tuning_session"
 ROUND_TAG = "matassets/tuning_round"

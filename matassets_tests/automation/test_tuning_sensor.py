@@ -11,7 +11,7 @@ import pytest
 from matassets.io import sha256_file
 from matassets.paths import Layout
 from matassets.resources import ProjectResource
-from matassets.tuning import SUMMARY_COLUMNS
+from matassets.tuning.summary import SUMMARY_COLUMNS
 
 ASSET = "cgcnn_formation_energy"
 
