@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from matassets.graphs.features import N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
-from matassets.models.layers import GaussianExpansion, mean_pool
+from matassets.models.layers import GaussianExpansion, fixed_neighbor_count, mean_pool
 
 
 class GatedGraphConv(nn.Module):
@@ -23,6 +23,12 @@ class GatedGraphConv(nn.Module):
     The linear map of the concatenation is split into its three blocks,
     :math:`z_{ij} W = h_i W_a + h_j W_b + u_{ij} W_c`, so the two node blocks are computed once per
     atom instead of once per edge (same function, about half the work per edge).
+
+    Two layouts of the same function: the edge list (gather the atom rows per edge, scatter-add the
+    messages back; any graph) and, when ``per_atom`` = k says the edges are grouped by receiver
+    with exactly k per atom (see ``fixed_neighbor_count``), the original code's dense one: the
+    messages viewed as (atoms, k, features) and summed over k, with no gather or scatter for the
+    receiving atom. On a CPU the dense one is faster (docs/benchmarks.md).
     """
 
     def __init__(self, hidden: int, edge_dim: int) -> None:
@@ -34,18 +40,36 @@ class GatedGraphConv(nn.Module):
         self.bn_sum = nn.BatchNorm1d(hidden)
 
     def forward(
-        self, h: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor
+        self,
+        h: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_attr: torch.Tensor,
+        per_atom: int | None = None,
     ) -> torch.Tensor:
         center, neighbor = edge_index
-        z = self.center(h)[center] + self.neighbor(h)[neighbor] + self.edge(edge_attr)
+        # index_select, not h[index]: its backward is an index_add, far faster on a CPU
+        z = self.neighbor(h).index_select(0, neighbor) + self.edge(edge_attr)
+        if per_atom is None:
+            z = z + self.center(h).index_select(0, center)
+        else:
+            z = (z.view(-1, per_atom, z.shape[1]) + self.center(h)[:, None]).flatten(0, 1)
         gate, core = self.bn_message(z).chunk(2, dim=1)
         message = torch.sigmoid(gate) * F.softplus(core)
-        summed = torch.zeros_like(h).index_add_(0, center, message)
+        if per_atom is None:
+            summed = torch.zeros_like(h).index_add_(0, center, message)
+        else:
+            summed = message.view(-1, per_atom, message.shape[1]).sum(1)
         return F.softplus(h + self.bn_sum(summed))
 
 
 class CGCNN(nn.Module):
-    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values."""
+    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values.
+
+    The convolutions take the dense layout whenever a batch has a fixed neighbour count per atom;
+    ``dense_layout = False`` forces the edge-list one (benchmarks and tests; not saved in state).
+    """
+
+    dense_layout = True
 
     def __init__(
         self,
@@ -61,9 +85,7 @@ class CGCNN(nn.Module):
         self.register_buffer("features", torch.tensor(element_features()))  # a copy, not a view
         self.expand = GaussianExpansion(cutoff, gaussian_step)
         self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(
-            GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers)
-        )
+        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
         head_hidden = head_hidden or 2 * hidden
         self.head = nn.Sequential(
             nn.Linear(hidden, head_hidden),
@@ -76,8 +98,9 @@ class CGCNN(nn.Module):
         """One invariant vector per crystal."""
         h = self.embed(self.features[batch.z])
         edge_attr = self.expand(batch.edge_dist)
+        per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
         for conv in self.convs:
-            h = conv(h, batch.edge_index, edge_attr)
+            h = conv(h, batch.edge_index, edge_attr, per_atom)
         return mean_pool(h, batch.batch, batch.num_graphs)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:

@@ -31,3 +31,15 @@ def mean_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Te
     total = x.new_zeros(num_graphs, x.shape[1]).index_add_(0, batch, x)
     count = torch.bincount(batch, minlength=num_graphs).clamp(min=1).to(x.dtype)
     return total / count[:, None]
+
+
+def fixed_neighbor_count(edge_index: torch.Tensor, n_nodes: int) -> int | None:
+    """``k`` when the edges are grouped by receiving atom in atom order, exactly ``k`` per atom
+    (``edge_index[0]`` is ``0 … 0, 1 … 1, …``, as in CGCNN graphs where every atom has its
+    ``max_neighbors`` within the cutoff), else None. One comparison over the edges."""
+    n_edges = edge_index.shape[1]
+    if n_nodes == 0 or n_edges == 0 or n_edges % n_nodes:
+        return None
+    k = n_edges // n_nodes
+    atoms = torch.arange(n_nodes, device=edge_index.device)[:, None]
+    return k if bool((edge_index[0].reshape(n_nodes, k) == atoms).all()) else None

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from matassets.graphs.features import N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
 from matassets.models.cgcnn import GatedGraphConv
-from matassets.models.layers import GaussianExpansion, mean_pool
+from matassets.models.layers import GaussianExpansion, fixed_neighbor_count, mean_pool
 
 
 def max_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
@@ -62,8 +62,9 @@ class TopoGNN(nn.Module):
         """One vector per crystal: mean and max of the atom states after message passing."""
         h = self.embed(self.features[batch.z])
         edge_attr = self.expand(batch.edge_dist)
+        per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0])
         for conv in self.convs:
-            h = self.dropout(conv(h, batch.edge_index, edge_attr))
+            h = self.dropout(conv(h, batch.edge_index, edge_attr, per_atom))
         return torch.cat(
             [mean_pool(h, batch.batch, batch.num_graphs), max_pool(h, batch.batch, batch.num_graphs)],
             dim=1,
