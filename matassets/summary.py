@@ -11,7 +11,7 @@ from matassets.paths import Layout, default_root
 
 def print_summary(partition: str) -> int:
     from matassets.data.pipeline import current_graphs_path, load_splits
-    from matassets.graphs.store import GraphStore
+    from matassets.graphs.store import load_store
 
     layout = Layout(default_root())
     if not layout.structures(partition).exists():
@@ -32,7 +32,7 @@ def print_summary(partition: str) -> int:
         f"splits ({manifest.strategy}, seed {manifest.seed}, hash {manifest.hash}): "
         f"{manifest.sizes()}"
     )
-    print(f"graphs: {GraphStore.load(current_graphs_path(layout, partition)).stats()}")
+    print(f"graphs: {load_store(current_graphs_path(layout, partition)).stats()}")
     models = sorted(layout.root.glob(f"models/*/{partition}/metrics.json"))
     for path in models:
         metrics = json.loads(path.read_text(encoding="utf-8"))

@@ -144,13 +144,13 @@ def crystal_graphs(
     import time
 
     from matassets.data.pipeline import build_graphs
-    from matassets.graphs.store import GraphStore
+    from matassets.graphs.store import load_store
 
     partition = context.partition_key
     start = time.perf_counter()
     path, cached = build_graphs(project.layout, partition, DATA[partition])
     seconds = time.perf_counter() - start
-    stats = GraphStore.load(path).stats()
+    stats = load_store(path).stats()
     context.log.info(
         f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}"
     )

@@ -65,20 +65,29 @@ class GraphSettings:
 
 
 def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Path, bool]:
-    """Build (or reuse, when data and settings are unchanged) the partition's graph store."""
+    """Build (or reuse, when data and settings are unchanged) the partition's graph store: one file,
+    or a sharded folder streamed shard by shard when the partition has more than
+    ``preset.sharded_above`` clean structures (``graphs.sharded``)."""
     from matassets.data.parsing import parse_structure
+    from matassets.graphs.sharded import build_sharded
     from matassets.graphs.store import GraphStore
 
     clean = pl.read_parquet(layout.structures(partition))
     settings = GraphSettings.from_preset(preset)
-    key = sha256_text(frame_hash(clean) + json.dumps(asdict(settings), sort_keys=True))
+    sharded = clean.height > preset.sharded_above
+    identity = frame_hash(clean) + json.dumps(asdict(settings), sort_keys=True)
+    key = sha256_text(identity + (f"shards of {preset.shard_size}" if sharded else ""))
     path = layout.graphs(partition, key)
+    if sharded:
+        path = path.with_suffix("")  # a folder: graphs-<key>/
     cached = path.exists()
     if not cached:
-        structures = [parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE]]
-        GraphStore.build(
-            clean[schema.ID].to_list(), structures, settings.cutoff, settings.max_neighbors
-        ).save(path)
+        ids = clean[schema.ID].to_list()
+        structures = (parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE])
+        if sharded:
+            build_sharded(path, ids, structures, settings.cutoff, settings.max_neighbors, preset.shard_size)
+        else:
+            GraphStore.build(ids, list(structures), settings.cutoff, settings.max_neighbors).save(path)
     write_json(layout.graphs_pointer(partition), {"path": path.name, "key": key})
     return path, cached
 

@@ -3,6 +3,8 @@
 One file, loadable with ``torch.load(weights_only=True)`` and without Dagster. Batches are cut
 from the concatenated tensors with vectorised index arithmetic (no per-graph Python objects in the
 training loop); ``to_data(i)`` gives a torch_geometric ``Data`` for anyone who wants one.
+Data sets too large to hold in memory use a folder of such files instead (``graphs.sharded``);
+``load_store`` opens either kind.
 """
 
 from __future__ import annotations
@@ -51,6 +53,37 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + np.arange(total) - offsets
 
 
+def index_in(all_ids: list[str], ids: list[str]) -> np.ndarray:
+    """The positions of ``ids`` in ``all_ids``; a clear error for ids that are not there."""
+    position = {i: k for k, i in enumerate(all_ids)}
+    missing = [i for i in ids if i not in position]
+    if missing:
+        raise KeyError(f"{len(missing)} ids have no graph, e.g. {missing[:3]}")
+    return np.array([position[i] for i in ids], dtype=np.int64)
+
+
+def summary_stats(graphs: int, atoms: int, edges: int, edge_length_sum: float) -> dict[str, float]:
+    """The numbers a person wants to see about a store, from its totals."""
+    return {
+        "graphs": graphs,
+        "atoms": atoms,
+        "edges": edges,
+        "mean_atoms": round(atoms / graphs, 2),
+        "mean_edges_per_atom": round(edges / atoms, 2),
+        "mean_edge_length_A": round(edge_length_sum / edges, 3),
+    }
+
+
+def load_store(path: Path):
+    """The graph store at ``path``: a single file (``GraphStore``) or a sharded store's folder
+    (``ShardedGraphStore``); both give ``ids``, ``index_of``, ``collate``, ``shuffle``, ``stats``."""
+    if Path(path).is_dir():
+        from matassets.graphs.sharded import ShardedGraphStore
+
+        return ShardedGraphStore.load(path)
+    return GraphStore.load(path)
+
+
 @dataclass
 class GraphStore:
     ids: list[str]
@@ -66,9 +99,7 @@ class GraphStore:
         return len(self.ids)
 
     @classmethod
-    def build(
-        cls, ids: list[str], structures: list, cutoff: float, max_neighbors: int
-    ) -> GraphStore:
+    def build(cls, ids: list[str], structures: list, cutoff: float, max_neighbors: int) -> GraphStore:
         graphs = [build_graph(s, cutoff, max_neighbors) for s in structures]
         n_nodes = np.array([len(g.z) for g in graphs], dtype=np.int64)
         n_edges = np.array([g.edge_dist.size for g in graphs], dtype=np.int64)
@@ -96,29 +127,68 @@ class GraphStore:
     def load(cls, path: Path) -> GraphStore:
         payload = torch.load(path, weights_only=True)
         if payload.get("settings", {}).get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: graph store format is not version {FORMAT_VERSION}; rebuild it"
-            )
+            raise ValueError(f"{path}: graph store format is not version {FORMAT_VERSION}; rebuild it")
         return cls(**payload)
 
     def index_of(self, ids: list[str]) -> np.ndarray:
-        position = {i: k for k, i in enumerate(self.ids)}
-        missing = [i for i in ids if i not in position]
-        if missing:
-            raise KeyError(f"{len(missing)} ids have no graph, e.g. {missing[:3]}")
-        return np.array([position[i] for i in ids], dtype=np.int64)
+        return index_in(self.ids, ids)
 
-    def stats(self) -> dict[str, float]:
-        nodes = (self.node_ptr[1:] - self.node_ptr[:-1]).double()
-        edges = (self.edge_ptr[1:] - self.edge_ptr[:-1]).double()
+    def totals(self) -> dict[str, float]:
+        """Graph, atom and edge counts and the summed edge length (a sharded store's index keeps
+        these per shard, so its ``stats`` need not load any graph)."""
         return {
             "graphs": len(self),
-            "atoms": int(nodes.sum()),
-            "edges": int(edges.sum()),
-            "mean_atoms": round(float(nodes.mean()), 2),
-            "mean_edges_per_atom": round(float(edges.sum() / nodes.sum()), 2),
-            "mean_edge_length_A": round(float(self.edge_dist.double().mean()), 3),
+            "atoms": len(self.z),
+            "edges": len(self.edge_dist),
+            "edge_length_sum": float(self.edge_dist.double().sum()),
         }
+
+    def stats(self) -> dict[str, float]:
+        t = self.totals()
+        return summary_stats(t["graphs"], t["atoms"], t["edges"], t["edge_length_sum"])
+
+    def shuffle(self, graph_indices: np.ndarray, seed: int) -> np.ndarray:
+        """A seeded random order of the positions ``0 … len(graph_indices) - 1`` (one epoch)."""
+        order = np.arange(len(graph_indices))
+        np.random.default_rng(seed).shuffle(order)
+        return order
+
+    def select(self, graph_indices: np.ndarray) -> GraphStore:
+        """A store of just these graphs, in this order."""
+        g = np.asarray(graph_indices, dtype=np.int64)
+        node_ptr, edge_ptr = self.node_ptr.numpy(), self.edge_ptr.numpy()
+        n_nodes = node_ptr[g + 1] - node_ptr[g]
+        n_edges = edge_ptr[g + 1] - edge_ptr[g]
+        edges = torch.from_numpy(_ranges(edge_ptr[g], n_edges))
+        return GraphStore(
+            ids=[self.ids[i] for i in g],
+            z=self.z[torch.from_numpy(_ranges(node_ptr[g], n_nodes))],
+            node_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(n_nodes)])),
+            edge_index=self.edge_index[:, edges],
+            edge_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(n_edges)])),
+            edge_dist=self.edge_dist[edges],
+            edge_vec=self.edge_vec[edges],
+            settings=self.settings,
+        )
+
+    @classmethod
+    def concat(cls, stores: list[GraphStore]) -> GraphStore:
+        """One store holding the graphs of ``stores`` in turn (they share their settings)."""
+
+        def ptr(name: str) -> torch.Tensor:
+            counts = [torch.diff(getattr(s, name)) for s in stores]
+            return torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(torch.cat(counts), 0)])
+
+        return cls(
+            ids=[i for s in stores for i in s.ids],
+            z=torch.cat([s.z for s in stores]),
+            node_ptr=ptr("node_ptr"),
+            edge_index=torch.cat([s.edge_index for s in stores], dim=1),
+            edge_ptr=ptr("edge_ptr"),
+            edge_dist=torch.cat([s.edge_dist for s in stores]),
+            edge_vec=torch.cat([s.edge_vec for s in stores]),
+            settings=stores[0].settings,
+        )
 
     def collate(self, graph_indices: np.ndarray) -> GraphBatch:
         g = np.asarray(graph_indices, dtype=np.int64)

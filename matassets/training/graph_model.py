@@ -21,7 +21,7 @@ import torch
 
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
-from matassets.graphs.store import GraphStore
+from matassets.graphs.store import load_store
 from matassets.io import atomic_write, replace_dir, sha256_text, write_json
 from matassets.levels import DataPreset, TrainPreset
 from matassets.models.registry import build_model
@@ -102,7 +102,7 @@ def _objective(spec: RunSpec):
 def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
     clean = pl.read_parquet(layout.structures(spec.partition))
     manifest = load_splits(layout, spec.partition)
-    store = GraphStore.load(current_graphs_path(layout, spec.partition))
+    store = load_store(current_graphs_path(layout, spec.partition))
     labelled = clean.filter(pl.any_horizontal(pl.col(t).is_not_null() for t in spec.tasks))
     splits: dict[str, GraphSplit] = {}
     for name in ("train", "val", "test"):
