@@ -108,12 +108,15 @@ def lr_factor_onecycle(step: int, total: int, warmup_fraction: float) -> float:
     return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def epochs_for_budget(budget_s: float, first_epoch_s: float, max_epochs: int) -> int:
-    """Epochs that fit ``budget_s`` when one takes ``first_epoch_s`` (95 % of the budget, leaving
-    room for the final test pass and the outputs), between 1 and ``max_epochs``."""
-    if first_epoch_s <= 0:
+def epochs_for_budget(budget_s: float, spent_s: float, done: int, epoch_s: float, max_epochs: int) -> int:
+    """Planned epochs when ``done`` epochs took ``spent_s`` of ``budget_s`` and one takes ``epoch_s``
+    (the mean so far, so a change of load on the machine re-sizes the plan): the epochs done plus
+    those fitting 95 % of the budget (room for the final test pass and the outputs), between
+    ``done`` and ``max_epochs``."""
+    if epoch_s <= 0:
         return max_epochs
-    return max(1, min(max_epochs, int(0.95 * budget_s / first_epoch_s)))
+    more = int((0.95 * budget_s - spent_s) / epoch_s)
+    return max(done, min(max_epochs, done + more))
 
 
 def same_preset(saved: dict | None, preset: TrainPreset) -> bool:
@@ -196,6 +199,7 @@ class Trainer:
         plan["epochs"] = state["planned_epochs"]
         y_train = torch.as_tensor(train.y)
         start = time.perf_counter() - state["elapsed"]
+        resumed_elapsed = state["elapsed"]
         stop_reason = "epoch limit"
         epoch = state["epoch"]
         while epoch < plan["epochs"]:
@@ -254,13 +258,15 @@ class Trainer:
                     best_epoch=epoch,
                     best_state=copy.deepcopy(judged.state_dict()),
                 )
-            if epoch == 1 and p.time_budget_s:
-                plan["epochs"] = epochs_for_budget(p.time_budget_s, elapsed, p.epochs)
-                state["planned_epochs"] = plan["epochs"]
-                self.log(
-                    f"time budget {p.time_budget_s:.0f}s: epoch 1 took {elapsed:.0f}s, so the "
-                    f"schedule is sized to {plan['epochs']} of at most {p.epochs} epochs"
-                )
+            if p.time_budget_s and epoch > resumed:
+                per_epoch = (elapsed - resumed_elapsed) / (epoch - resumed)  # this process's mean
+                planned = epochs_for_budget(p.time_budget_s, elapsed, epoch, per_epoch, p.epochs)
+                if planned != plan["epochs"]:
+                    plan["epochs"] = state["planned_epochs"] = planned
+                    self.log(
+                        f"time budget {p.time_budget_s:.0f}s, {elapsed:.0f}s spent: the schedule "
+                        f"is sized to {planned} of at most {p.epochs} epochs"
+                    )
             left = elapsed / (epoch - resumed) * (plan["epochs"] - epoch) if epoch > resumed else 0.0
             shown = ", ".join(
                 f"{k}={v:.4g}" for k, v in row.items() if k.startswith("val_") and isinstance(v, float)

@@ -14,10 +14,13 @@ from matassets.training.trainer import epochs_for_budget, lr_factor_cosine, lr_f
 
 
 def test_epochs_for_budget():
-    assert epochs_for_budget(3600, 60, 500) == 57  # 95 % of the hour
-    assert epochs_for_budget(3600, 1, 100) == 100  # never more than the preset's epochs
-    assert epochs_for_budget(10, 60, 100) == 1  # at least one
-    assert epochs_for_budget(10, 0.0, 7) == 7
+    # after 1 epoch of 60 s in an hour: 1 + 56 more fit 95 % of it
+    assert epochs_for_budget(3600, 60, 1, 60, 500) == 57
+    assert epochs_for_budget(3600, 1, 1, 1, 100) == 100  # never more than the preset's epochs
+    assert epochs_for_budget(10, 60, 1, 60, 100) == 1  # never fewer than those done
+    # the machine got busier: epochs now take 120 s on average, the plan shrinks
+    assert epochs_for_budget(3600, 600, 10, 120, 500) == 10 + 23
+    assert epochs_for_budget(10, 5, 1, 0.0, 7) == 7
 
 
 def test_schedule_shapes():
