@@ -1,0 +1,32 @@
+"""``leaderboard``: every trained model's test metric beside its baseline, read from disk."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ORDER = 45
+SHOWN = ("property", "asset", "partition", "metric", "test", "baseline", "ratio", "duration_s", "best")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "leaderboard",
+        help="the models trained so far: test metric, baseline, wall time, best per property",
+        description="Reads models/<asset>/<partition>/metrics.json under the project root (no "
+        "Dagster run): the same table as the model_leaderboard asset, as Markdown.",
+    )
+    p.add_argument("--partition", action="append", help="only these partitions (repeatable)")
+    p.add_argument("--root", type=Path, help="project root (default: $MATASSETS_ROOT or the checkout)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from matassets import leaderboard
+    from matassets.paths import default_root
+
+    rows = leaderboard.gather(args.root or default_root())
+    if args.partition:
+        rows = [r for r in rows if r["partition"] in args.partition]
+    print(leaderboard.markdown(rows, SHOWN))
+    return 0
