@@ -25,6 +25,20 @@ def materialize(assets, root: Path, partition: str = "smoke", run_config: dict |
     )
 
 
+def trained_models() -> set[str]:
+    """Every asset that trains a model: a phase's asset (not the data group's graphs) of kind
+    pytorch or scikit-learn, from the definitions."""
+    from matassets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return {
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if (graph.get(k).group_name or "").startswith("phase")
+        and graph.get(k).kinds & {"pytorch", "scikitlearn"}
+    }
+
+
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """A project root whose smoke data assets are materialized from the embedded snapshot."""
@@ -54,3 +68,33 @@ def smoke_copy(smoke_root: Path, tmp_path: Path) -> Path:
 
     shutil.copytree(smoke_root / "data", tmp_path / "data")
     return tmp_path
+
+
+def git(root: Path, *args: str) -> str:
+    import subprocess
+
+    out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def dvc_project(source: Path, root: Path) -> Path:
+    """A copy of ``source`` (data and models) as a fresh git + DVC repository with the project's DVC
+    set-up (dvc.yaml, config, the embedded snapshot), committed to git: the asset hooks commit to DVC."""
+    import shutil
+
+    from matassets.paths import PROJECT_ROOT
+
+    shutil.copytree(source, root)
+    embedded = "data/embedded/mp_matminer_joined.json.gz"
+    (root / embedded).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(PROJECT_ROOT / embedded, root / embedded)
+    for name in ("dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_ROOT / name, root / name)
+    (root / ".gitignore").write_text("/.dvc-remote/\n")
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "test@example.org")
+    git(root, "config", "user.name", "test")
+    git(root, "add", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".gitignore", embedded)
+    git(root, "commit", "-q", "-m", "project")
+    return root

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.common import PresetOverrides, levels_partitions, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.levels import CGCNN, CGCNN_PROPERTIES, DATA
@@ -10,12 +10,11 @@ from matassets.references import references_markdown
 from matassets.resources import ProjectResource
 
 
-class TrainOverrides(dg.Config):
+class TrainOverrides(PresetOverrides):
     """Optional overrides of the partition's preset (0 / empty = keep the preset's value).
 
     ``seed`` (training seed: initialisation and shuffling; the split never changes) and
-    ``output_tag`` (write the model to ``models/<asset>/tuning/<tag>/``, leaving the current version
-    alone: what tuning rounds use) are run options; ``RunSpec`` reads both from the overrides.
+    ``output_tag`` are run options; ``RunSpec`` reads both from the overrides.
     """
 
     epochs: int = 0
@@ -27,18 +26,6 @@ class TrainOverrides(dg.Config):
     weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
     dropout: float | None = None  # None = the preset's (0 is a valid value here)
     seed: int = 0
-    output_tag: str = ""
-
-    def apply(self, preset):
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(preset)}
-        changes = {
-            k: v
-            for k, v in self.model_dump().items()
-            if (v is not None if k in ("weight_decay", "dropout") else bool(v))
-        }
-        return dataclasses.replace(preset, **{k: v for k, v in changes.items() if k in names}), changes
 
 
 def phase1_command(prop: str, partition: str) -> str:
@@ -89,11 +76,9 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
                 "val baseline MAD": val["baseline_mad"],
                 "published references": dg.MetadataValue.md(references_markdown(prop)),
                 **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
-                **({"tuning candidate": spec.output_tag} if spec.output_tag else {}),
             }
         )
-        # a tuning round's candidate is not a new version of the asset's files
-        yield result if spec.output_tag else versioned(context, project, result)
+        yield versioned(context, project, result, spec.output_tag)
         yield dg.AssetCheckResult(
             check_name="beats_mean_baseline",
             passed=val["mae"] < val["baseline_mad"],

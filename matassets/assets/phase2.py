@@ -2,30 +2,26 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.common import PresetOverrides, levels_partitions, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.levels import DATA, E3NN_MULTITASK, MULTITASK_PROPERTIES
 from matassets.resources import ProjectResource
 
 
-class E3nnOverrides(dg.Config):
-    """Optional overrides of the partition's preset (0 / "" = keep the preset's value)."""
+class E3nnOverrides(PresetOverrides):
+    """Optional overrides of the partition's preset (0 / "" = keep the preset's value); ``seed``
+    (training seed; the split never changes) and ``output_tag`` are run options for ``RunSpec``."""
 
     epochs: int = 0
     lr: float = 0.0
     batch_size: int = 0
     irreps: str = ""
     n_layers: int = 0
+    weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
     task_weights: str = ""  # "fixed" or "learned"
     time_budget_s: float = 0.0  # wall-clock budget; the schedule is sized to it after epoch 1
-
-    def apply(self, preset):
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(preset)}
-        changes = {k: v for k, v in self.model_dump().items() if v and k in names}
-        return dataclasses.replace(preset, **changes), changes
+    seed: int = 0
 
 
 class MultitaskConfig(E3nnOverrides):
@@ -113,6 +109,7 @@ def baseline_check(asset: str, metrics: dict) -> dg.AssetCheckResult:
     deps=[structures, splits, crystal_graphs],
     kinds={"pytorch"},
     tags={"phase": "phase2"},
+    pool="training",
     check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset="multitask_e3nn", blocking=True)],
 )
 def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, project: ProjectResource):
@@ -142,5 +139,5 @@ def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, p
     )
     output = train_graph_model(project.layout, spec, log=context.log.info)
     result = dg.MaterializeResult(metadata=e3nn_metadata(output, preset, tasks))
-    yield versioned(context, project, result)
+    yield versioned(context, project, result, spec.output_tag)
     yield baseline_check("multitask_e3nn", output.metrics)

@@ -8,7 +8,7 @@ docs/phase3_mace.md explains the choices.
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.common import PresetOverrides, levels_partitions, versioned
 from matassets.assets.metadata import image
 from matassets.levels import MACE, preset_metadata
 from matassets.resources import ProjectResource
@@ -86,8 +86,9 @@ def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResour
     return versioned(context, project, result)
 
 
-class MaceOverrides(dg.Config):
-    """Optional overrides of the partition's MACE preset (0 / empty = keep the preset's value)."""
+class MaceOverrides(PresetOverrides):
+    """Optional overrides of the partition's MACE preset (0 / empty = keep the preset's value);
+    ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/."""
 
     epochs: int = 0
     lr: float = 0.0
@@ -96,15 +97,6 @@ class MaceOverrides(dg.Config):
     r_max: float = 0.0
     seed: int = 0
     device: str = ""  # "cuda" to train and evaluate on a GPU (still float32)
-    # a tuning round: write to models/mace_potential/tuning/<tag>/, leaving the current model alone
-    output_tag: str = ""
-
-    def apply(self, preset):
-        import dataclasses
-
-        names = {f.name for f in dataclasses.fields(preset)}
-        changes = {k: v for k, v in self.model_dump().items() if v}
-        return dataclasses.replace(preset, **{k: v for k, v in changes.items() if k in names}), changes
 
 
 def phase3_command(partition: str) -> str:
@@ -165,7 +157,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
             **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
         }
     )
-    yield result if tag else versioned(context, project, result)
+    yield versioned(context, project, result, tag)
     passed = (
         val["energy_mae_meV_per_atom"] < val["energy_baseline_mae_meV_per_atom"]
         and val["force_mae_meV_per_A"] < val["force_baseline_mae_meV_per_A"]

@@ -32,6 +32,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         deps=[structures, splits, crystal_graphs, multitask_e3nn],
         kinds={"pytorch"},
         tags={"phase": "phase3"},
+        pool="training",
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"e3nn specialist for {prop}, warm-started from multitask_e3nn of the same "
         f"level; files in models/{name}/<level>/",
@@ -76,7 +77,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         meta["val MAE"] = output.metrics["val"][prop]["mae"]
         meta["test MAE"] = output.metrics["test"][prop]["mae"]
         meta["warm start"] = dg.MetadataValue.json(output.record.get("warm_start") or {"from": None})
-        yield versioned(context, project, dg.MaterializeResult(metadata=meta))
+        yield versioned(context, project, dg.MaterializeResult(metadata=meta), spec.output_tag)
         yield baseline_check(name, output.metrics)
 
     return _asset

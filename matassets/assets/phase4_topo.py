@@ -7,7 +7,7 @@ trainer). The labels are symmetry-indicator classes, not the JARVIS spillage lab
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, table_metadata, versioned
+from matassets.assets.common import PresetOverrides, levels_partitions, table_metadata, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import image, model_metadata
 from matassets.assets.phase1 import TrainOverrides
@@ -111,19 +111,14 @@ def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
     )
 
 
-class ForestOverrides(dg.Config):
-    """Optional overrides of the partition's forest preset (0 = keep the preset's value)."""
+class ForestOverrides(PresetOverrides):
+    """Optional overrides of the partition's forest preset (0 = keep the preset's value). No seed:
+    the forest's seed also draws its grouped split, which a tuning round must not change."""
 
     n_estimators: int = 0
     max_depth: int = 0
     min_samples_leaf: int = 0
     max_labels: int = 0
-
-    def apply(self, preset):
-        import dataclasses
-
-        changes = {k: v for k, v in self.model_dump().items() if v}
-        return dataclasses.replace(preset, **changes), changes
 
 
 @dg.asset(
@@ -132,11 +127,13 @@ class ForestOverrides(dg.Config):
     deps=[topo_db],
     kinds={"scikitlearn"},
     tags={"phase": "phase4"},
+    pool="training",  # short, but the fit uses every core (n_jobs): wait rather than share them
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_rf", blocking=True)],
 )
 def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverrides, project: ProjectResource):
     """Random forest on Magpie composition (+ space group) features of every Arsenal label, split by
-    formula; files in models/topo_classifier_rf/<level>/ (skops, no pickle)."""
+    formula; files in models/topo_classifier_rf/<level>/ (skops, no pickle), a tuning round's in
+    models/topo_classifier_rf/tuning/<output_tag>/."""
     from matassets.topo.db import topo_db_path
     from matassets.training.random_forest import train_forest
 
@@ -150,6 +147,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
         command=phase4_command("rf", partition),
         overrides=overrides,
         dagster_run_id=context.run.run_id,
+        output_tag=config.output_tag,
         log=context.log.info,
     )
     val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
@@ -173,7 +171,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
             "confusion": image(out.model_dir / "confusion.png"),
         }
     )
-    yield versioned(context, project, result)
+    yield versioned(context, project, result, config.output_tag)
     yield _baseline_check(val)
 
 
@@ -183,6 +181,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
     deps=[structures, splits, crystal_graphs, topo_db],
     kinds={"pytorch"},
     tags={"phase": "phase4"},
+    pool="training",
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_gnn", blocking=True)],
 )
 def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
@@ -227,7 +226,7 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
             ),
         }
     )
-    yield versioned(context, project, result)
+    yield versioned(context, project, result, spec.output_tag)
     yield _baseline_check(val)
 
 

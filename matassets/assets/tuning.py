@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import dagster as dg
 
+from matassets.assets.common import dvc_version
 from matassets.levels import PARTITIONS, RUN_TIME_LIMIT_S
 from matassets.resources import ProjectResource
 from matassets.tuning.promotion import Promotion
@@ -71,16 +72,9 @@ def report_promotion(
     if not promotion.promoted:
         return
     tags = {SESSION_TAG: session}
-    if project.dvc_enabled:
-        from matassets.versioning import DvcError, record
-
-        try:
-            version = record(project.layout.root, promotion.asset, promotion.partition)
-        except (DvcError, OSError) as exc:
-            version = None
-            logging.getLogger(__name__).warning(f"DVC commit of the promoted {promotion.asset} failed: {exc}")
-        if version:
-            tags["dagster/data_version"] = version
+    version = dvc_version(project, promotion.asset, promotion.partition, logging.getLogger(__name__).warning)
+    if version:
+        tags["dagster/data_version"] = version
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
             asset_key=promotion.asset,
@@ -91,6 +85,7 @@ def report_promotion(
                 "model path": dg.MetadataValue.path(promotion.model_dir),
                 "val score": promotion.val_score,
                 "reason": promotion.reason,
+                **({"dvc_md5": version} if version else {}),
             },
             tags=tags,
         )

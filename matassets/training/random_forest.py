@@ -96,8 +96,12 @@ def train_forest(
     command: str,
     overrides: dict | None = None,
     dagster_run_id: str | None = None,
+    output_tag: str = "",
     log: Callable[[str], None] = print,
 ) -> ForestOutput:
+    """Train, select and evaluate the forest; write its folder: ``models/topo_classifier_rf/<partition>/``,
+    or with ``output_tag`` (a tuning round) ``models/topo_classifier_rf/tuning/<output_tag>/``,
+    leaving the current version alone."""
     import skops.io as sio
     from sklearn.metrics import roc_auc_score
 
@@ -163,8 +167,10 @@ def train_forest(
         zip(names, best_model.feature_importances_.tolist(), strict=True), key=lambda t: -t[1]
     )
 
-    final_dir = layout.model_dir(ASSET, partition)
-    staging = final_dir.parent / ".work" / partition / "staging"
+    final_dir = (
+        layout.tuning_model_dir(ASSET, output_tag) if output_tag else layout.model_dir(ASSET, partition)
+    )
+    staging = final_dir.parent / ".work" / final_dir.name / "staging"
     if staging.exists():
         import shutil
 

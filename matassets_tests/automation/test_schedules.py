@@ -151,9 +151,3 @@ def test_example_dagster_yaml_loads_with_the_concurrency_limits():
         assert concurrency.pool_config.default_pool_limit == 1
         assert instance.run_monitoring_enabled
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-
-
-def test_model_assets_share_the_training_pool(defs):
-    graph = defs.resolve_asset_graph()
-    for prop in ("formation_energy", "band_gap"):
-        assert graph.get(dg.AssetKey(f"cgcnn_{prop}")).pools == {"training"}

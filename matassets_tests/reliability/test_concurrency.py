@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from train_child import ASSET, Child, copy_data, spec
 
@@ -78,16 +79,17 @@ def test_same_partition_is_refused_other_partition_runs_alongside(smoke_root, tm
 
 
 def test_model_assets_share_a_concurrency_pool():
-    """The Phase 1 model assets declare one Dagster concurrency pool, which an operator can cap
+    """Every asset that trains a model (CGCNN, e3nn multitask and specialists, MACE, TopoGNN, the
+    random forest) declares the one Dagster concurrency pool "training", which an operator can cap
     (e.g. one training at a time on a small machine); the file lock guards each partition
     regardless of any pool limit."""
+    from conftest import trained_models
+
     from matassets.definitions import defs
 
-    pools = {
-        key.to_user_string(): assets_def.op.pool
-        for assets_def in defs.assets
-        for key in assets_def.keys
-        if key.to_user_string().startswith("cgcnn_")
-    }
-    assert len(pools) >= 4
-    assert len(set(pools.values())) == 1 and None not in pools.values(), pools
+    graph = defs.resolve_asset_graph()
+    models = trained_models()
+    assert {"cgcnn_band_gap", "multitask_e3nn", "specialist_band_gap", "mace_potential"} < models
+    assert {"topo_classifier_gnn", "topo_classifier_rf"} < models
+    pools = {name: graph.get(dg.AssetKey(name)).pools for name in models}
+    assert all(pool == {"training"} for pool in pools.values()), pools

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import materialize
+from conftest import dvc_project, git, materialize
 
 from matassets.paths import PROJECT_ROOT, Layout
 from matassets.versioning import (
@@ -155,29 +155,10 @@ def test_stage_building_unit_cases_synthetic_graph():
 # ---------------------------------------------------------------- a temporary git + DVC repository
 
 
-def git(root: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
-    return out.stdout
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, smoke_root, phase1_smoke) -> Path:
     """The smoke data and model in a fresh git + DVC repository with the project's DVC set-up."""
-    root = tmp_path_factory.mktemp("dvcrepo") / "repo"
-    shutil.copytree(smoke_root, root)
-    embedded = "data/embedded/mp_matminer_joined.json.gz"
-    (root / embedded).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(PROJECT_ROOT / embedded, root / embedded)
-    for name in ("dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore"):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_ROOT / name, root / name)
-    (root / ".gitignore").write_text("/.dvc-remote/\n")
-    git(root, "init", "-q")
-    git(root, "config", "user.email", "test@example.org")
-    git(root, "config", "user.name", "test")
-    git(root, "add", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".gitignore", embedded)
-    git(root, "commit", "-q", "-m", "project")
-    return root
+    return dvc_project(smoke_root, tmp_path_factory.mktemp("dvcrepo") / "repo")
 
 
 def test_commit_restore_push_pull_and_previous_version(repo, monkeypatch):
