@@ -6,7 +6,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test ui lint bench clean-data
+.PHONY: install demo test ui lint bench bench-quick clean-data
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,5 +33,8 @@ lint: install
 	$(BIN)/ruff check matassets matassets_tests bench
 	$(BIN)/ruff format --check matassets matassets_tests bench
 
-bench: install
+bench: install  ## every benchmark, full size; rewrites the generated block of docs/benchmarks.md
 	$(BIN)/python -m bench.run
+
+bench-quick: install  ## the same benchmarks, smaller (a few minutes on 2 cores); same block
+	$(BIN)/python -m bench.run --quick

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 
-def run() -> dict:
+def run(quick: bool = False) -> dict:
+    """Best of 3 (quick: 1) interleaved pairs of direct and Dagster runs."""
     import dagster as dg
 
     from matassets.assets.data import crystal_graphs, raw_structures, splits, structures
@@ -37,7 +38,7 @@ def run() -> dict:
     )
     train_graph_model(Layout(root), spec, log=lambda m: None)  # warm caches and imports
     direct, dagster = [], []
-    for _ in range(3):
+    for _ in range(1 if quick else 3):
         t = time.perf_counter()
         train_graph_model(Layout(root), spec, log=lambda m: None)
         direct.append(time.perf_counter() - t)

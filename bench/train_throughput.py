@@ -1,6 +1,8 @@
-"""CGCNN training throughput (graphs/s): our edge-list (scatter) layer vs the original CGCNN's dense
-N x 12 neighbour layout, at the original code's settings (batch 256, 64 features, 3 convolutions,
-SGD), plus where an epoch's time goes."""
+"""CGCNN training throughput (graphs/s) at the original code's settings (batch 256, 64 features,
+3 convolutions, SGD): our model (dense fixed-neighbour layout when a batch allows it), our model
+forced onto the edge-list scatter layout, and the original code's dense N x 12 layout; plus where an
+epoch's time goes (collate / forward / backward / step, and the top operators of one profiled
+epoch). Layouts are timed interleaved, best of several epochs, so shared-machine load hits all."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ MAX_NEIGHBORS = 12
 
 
 class DenseConv(nn.Module):
-    """The original CGCNN layout: every atom has exactly 12 neighbours in an (N, 12) index."""
+    """The original CGCNN code's layer: every atom has exactly 12 neighbours in an (N, 12) index,
+    the concatenation [h_i, h_j, u_ij] through one linear map per edge."""
 
     def __init__(self, hidden: int, edge_dim: int) -> None:
         super().__init__()
@@ -94,25 +97,68 @@ def epoch(model: nn.Module, store: GraphStore, batch_size: int, optimizer) -> di
     }
 
 
-def run(epochs: int = 2) -> dict:
+ORIGINAL = "original settings (batch 256, 64 hidden, 3 conv, SGD)"
+ANCHOR_GRAPHS_PER_S = 780  # the original CGCNN code at ORIGINAL on this machine kind (issue #9)
+SCATTER, ORIGINAL_DENSE = "ours, forced edge-list scatter", "original dense (N x 12 concat)"
+
+
+def model_for(layout: str, hidden: int, layers: int) -> nn.Module:
+    if layout == ORIGINAL_DENSE:
+        return DenseCGCNN(hidden, layers)
+    model = CGCNN(hidden, layers, 8.0, 0.2)
+    model.dense_layout = layout == "ours"
+    return model
+
+
+def top_operators(model: nn.Module, store: GraphStore, batch_size: int, optimizer, n: int = 8):
+    """The ``n`` operators with the most self CPU time in one profiled epoch, with their share."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        epoch(model, store, batch_size, optimizer)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    return [(e.key, e.self_cpu_time_total / total) for e in ops[:n]]
+
+
+def run(quick: bool = False) -> dict:
+    """Full: three layouts at the original settings, then ours and forced scatter at the std and
+    smoke presets, best of 3 epochs. Quick: the original settings only, best of 2."""
     torch.manual_seed(0)
     store = full_neighbour_store()
-    results = {"graphs": len(store), "threads": torch.get_num_threads()}
-    configs = {
-        "original settings (batch 256, 64 hidden, 3 conv, SGD)": (256, 64, 3, "sgd"),
-        "std preset (batch 64, 128 hidden, 3 conv, AdamW)": (64, 128, 3, "adamw"),
-        "smoke preset (batch 16, 64 hidden, 2 conv, AdamW)": (16, 64, 2, "adamw"),
-    }
+    repeats = 2 if quick else 3
+    configs = {ORIGINAL: (256, 64, 3, "sgd")}
+    if not quick:
+        configs["std preset (batch 64, 128 hidden, 3 conv, AdamW)"] = (64, 128, 3, "adamw")
+        configs["smoke preset (batch 16, 64 hidden, 2 conv, AdamW)"] = (16, 64, 2, "adamw")
+    rows, operators = {}, []
     for name, (batch, hidden, layers, opt) in configs.items():
-        for layout, cls in (("scatter", lambda h, n: CGCNN(h, n, 8.0, 0.2)), ("dense", DenseCGCNN)):
-            if layout == "dense" and not name.startswith("original"):
-                continue
-            model = cls(hidden, layers)
+        layouts = ["ours", SCATTER] + ([ORIGINAL_DENSE] if name == ORIGINAL else [])
+        runs = {}
+        for layout in layouts:
+            model = model_for(layout, hidden, layers)
             optimizer = (
                 torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
                 if opt == "sgd"
                 else torch.optim.AdamW(model.parameters(), lr=1e-3)
             )
-            runs = [epoch(model, store, batch, optimizer) for _ in range(epochs)]
-            results[f"{name} / {layout}"] = max(runs, key=lambda r: r["graphs_per_s"])
-    return results
+            runs[layout] = (model, optimizer, [])
+        for _ in range(repeats):
+            for model, optimizer, results in runs.values():
+                results.append(epoch(model, store, batch, optimizer))
+        for layout, (_, _, results) in runs.items():
+            rows[f"{name} / {layout}"] = max(results, key=lambda r: r["graphs_per_s"])
+        if name == ORIGINAL:
+            model, optimizer, _ = runs["ours"]
+            operators = top_operators(model, store, batch, optimizer)
+    ours = rows[f"{ORIGINAL} / ours"]["graphs_per_s"]
+    return {
+        "graphs": len(store),
+        "threads": torch.get_num_threads(),
+        "rows": rows,
+        "ours_graphs_per_s": ours,
+        "ours_vs_scatter": ours / rows[f"{ORIGINAL} / {SCATTER}"]["graphs_per_s"],
+        "ours_vs_original_dense": ours / rows[f"{ORIGINAL} / {ORIGINAL_DENSE}"]["graphs_per_s"],
+        "operators": operators,
+        "anchor_graphs_per_s": ANCHOR_GRAPHS_PER_S,
+    }
