@@ -152,6 +152,11 @@ def test_materialization_metadata(smoke_mace):
     assert all(f"| {el} |" in table for el in ELEMENTS)
     assert "parity energy" in meta and "parity forces" in meta
     assert meta["preset"].value["epochs"] == 4
+    # GAP / MTP per element beside ours, ours taken from this model's test errors
+    refs = meta["published references"].value
+    si = next(line for line in refs.splitlines() if line.startswith("| Si |"))
+    assert si.startswith("| Si | 2.91 / 70 | 2.21 / 60 |")
+    assert si.split("|")[-2].strip().split(" / ")[0] in table.split("| Si |")[1]
     checks = result.get_asset_check_evaluations()
     assert [c.check_name for c in checks] == ["beats_trivial_baselines"]
 
