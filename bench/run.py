@@ -3,7 +3,9 @@
 Results are ratios against a baseline measured in the same run, never absolute targets in tests.
 The block between the markers in docs/benchmarks.md is replaced; the rest of the file is kept.
 ``--quick`` (``make bench-quick``) runs a smaller version of each benchmark, a few minutes on two
-cores: every benchmark's ``run(quick)`` says what it leaves out.
+idle cores: every benchmark's ``run(quick)`` says what it leaves out. Torch threads: one per core,
+or ``$MATASSETS_THREADS`` (use 1 on cores shared with other jobs: threads spin-waiting on
+descheduled siblings made a CGCNN epoch 6x slower with 2 threads than with 1 on 2 busy cores).
 """
 
 from __future__ import annotations
@@ -27,14 +29,16 @@ def section(quick: bool) -> str:
     import torch
 
     from bench import graph_building, orchestration, train_throughput
+    from matassets.training.mace_runner import threads_for_children
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads_for_children())  # one per core, or $MATASSETS_THREADS
     sha = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     lines = [
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__}, commit {sha}, "
+        f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the start), "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, commit {sha}, "
         f"command `make {'bench-quick' if quick else 'bench'}` "
         f"(`{sys.executable} -m bench.run{' --quick' if quick else ''}`), "
         f"{'quick' if quick else 'full'} mode.",

@@ -2,7 +2,8 @@
 3 convolutions, SGD): our model (dense fixed-neighbour layout when a batch allows it), our model
 forced onto the edge-list scatter layout, and the original code's dense N x 12 layout; plus where an
 epoch's time goes (collate / forward / backward / step, and the top operators of one profiled
-epoch). Layouts are timed interleaved, best of several epochs, so shared-machine load hits all."""
+epoch). Layouts are timed interleaved batch by batch, best of several epochs, so that load changes
+on a shared machine hit all alike."""
 
 from __future__ import annotations
 
@@ -68,33 +69,39 @@ def full_neighbour_store() -> GraphStore:
     return GraphStore.build([ids[i] for i in keep], structures, 8.0, MAX_NEIGHBORS)
 
 
-def epoch(model: nn.Module, store: GraphStore, batch_size: int, optimizer) -> dict[str, float]:
-    """One training epoch; seconds spent collating, in forward, backward and the optimizer step."""
+def epoch(runs: dict[str, tuple[nn.Module, object]], store: GraphStore, batch_size: int) -> dict:
+    """One training epoch of each (model, optimizer), batch by batch in turn, so that load changes
+    on a shared machine hit every model alike; per model graphs/s and the fractions of its time
+    spent collating, in forward, backward and the optimizer step."""
     order = np.random.default_rng(0).permutation(len(store))
     y = torch.zeros(len(store), 1)
-    parts = {"collate": 0.0, "forward": 0.0, "backward": 0.0, "step": 0.0}
-    start = time.perf_counter()
-    model.train()
+    parts = {name: {"collate": 0.0, "forward": 0.0, "backward": 0.0, "step": 0.0} for name in runs}
+    for model, _ in runs.values():
+        model.train()
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
-        t0 = time.perf_counter()
-        batch = store.collate(idx)
-        t1 = time.perf_counter()
-        loss = F.mse_loss(model(batch), y[idx])
-        t2 = time.perf_counter()
-        optimizer.zero_grad()
-        loss.backward()
-        t3 = time.perf_counter()
-        optimizer.step()
-        t4 = time.perf_counter()
-        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            parts[key] += dt
-    total = time.perf_counter() - start
-    return {
-        "graphs_per_s": len(store) / total,
-        "seconds": total,
-        **{f"{k}_fraction": v / total for k, v in parts.items()},
-    }
+        for name, (model, optimizer) in runs.items():
+            t0 = time.perf_counter()
+            batch = store.collate(idx)
+            t1 = time.perf_counter()
+            loss = F.mse_loss(model(batch), y[idx])
+            t2 = time.perf_counter()
+            optimizer.zero_grad()
+            loss.backward()
+            t3 = time.perf_counter()
+            optimizer.step()
+            t4 = time.perf_counter()
+            for key, dt in zip(parts[name], (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                parts[name][key] += dt
+    out = {}
+    for name, seconds in parts.items():
+        total = sum(seconds.values())
+        out[name] = {
+            "graphs_per_s": len(store) / total,
+            "seconds": total,
+            **{f"{k}_fraction": v / total for k, v in seconds.items()},
+        }
+    return out
 
 
 ORIGINAL = "original settings (batch 256, 64 hidden, 3 conv, SGD)"
@@ -110,12 +117,12 @@ def model_for(layout: str, hidden: int, layers: int) -> nn.Module:
     return model
 
 
-def top_operators(model: nn.Module, store: GraphStore, batch_size: int, optimizer, n: int = 8):
+def top_operators(model: nn.Module, optimizer, store: GraphStore, batch_size: int, n: int = 8):
     """The ``n`` operators with the most self CPU time in one profiled epoch, with their share."""
     from torch.profiler import profile
 
     with profile() as prof:
-        epoch(model, store, batch_size, optimizer)
+        epoch({"model": (model, optimizer)}, store, batch_size)
     ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in ops)
     return [(e.key, e.self_cpu_time_total / total) for e in ops[:n]]
@@ -142,15 +149,12 @@ def run(quick: bool = False) -> dict:
                 if opt == "sgd"
                 else torch.optim.AdamW(model.parameters(), lr=1e-3)
             )
-            runs[layout] = (model, optimizer, [])
-        for _ in range(repeats):
-            for model, optimizer, results in runs.values():
-                results.append(epoch(model, store, batch, optimizer))
-        for layout, (_, _, results) in runs.items():
-            rows[f"{name} / {layout}"] = max(results, key=lambda r: r["graphs_per_s"])
+            runs[layout] = (model, optimizer)
+        results = [epoch(runs, store, batch) for _ in range(repeats)]
+        for layout in layouts:
+            rows[f"{name} / {layout}"] = max((r[layout] for r in results), key=lambda r: r["graphs_per_s"])
         if name == ORIGINAL:
-            model, optimizer, _ = runs["ours"]
-            operators = top_operators(model, store, batch, optimizer)
+            operators = top_operators(*runs["ours"], store=store, batch_size=batch)
     ours = rows[f"{ORIGINAL} / ours"]["graphs_per_s"]
     return {
         "graphs": len(store),
