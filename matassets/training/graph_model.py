@@ -61,11 +61,14 @@ class RunSpec:
     dagster_run_id: str | None = None
     output_tag: str = ""  # set: write to models/<asset>/tuning/<tag>/ (a tuning round's candidate)
     warm_start: str | None = None  # a trained model folder whose encoder initialises this model
+    nproc: int = 1  # data-parallel training processes on this machine (training.distributed)
 
     def __post_init__(self) -> None:
         # run options an asset's config may carry in its overrides (TrainOverrides): a tuning
-        # round's candidate folder and its training seed (the split manifest never changes)
+        # round's candidate folder, its training seed (the split manifest never changes) and the
+        # number of data-parallel processes
         self.output_tag = self.output_tag or str(self.overrides.get("output_tag") or "")
+        self.nproc = int(self.overrides.get("nproc") or self.nproc)
         if self.overrides.get("seed"):
             from dataclasses import replace
 
@@ -81,11 +84,13 @@ class RunOutput:
 
 
 def _set_threads() -> None:
-    """Torch threads = cores, or ``$MATASSETS_THREADS`` (on a machine shared with other jobs,
-    threads waiting on descheduled siblings made e3nn training 10-20x slower with 2 than with 1)."""
+    """Torch threads = cores (shared out among the processes of a data-parallel run on this
+    machine), or ``$MATASSETS_THREADS`` (on a machine shared with other jobs, threads waiting on
+    descheduled siblings made e3nn training 10-20x slower with 2 than with 1)."""
     import os
 
-    torch.set_num_threads(max(1, int(os.environ.get("MATASSETS_THREADS") or os.cpu_count() or 1)))
+    cores = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE") or 1)
+    torch.set_num_threads(max(1, int(os.environ.get("MATASSETS_THREADS") or cores)))
 
 
 def _objective(spec: RunSpec):
@@ -137,10 +142,23 @@ def train_graph_model(
 ) -> RunOutput:
     """Train ``spec`` and write its model folder; a second run of the same asset partition
     started meanwhile fails at once with ``RunInProgressError`` (it would share the checkpoint
-    and the staging folder)."""
-    from matassets.locks import run_lock
+    and the staging folder).
 
+    Data-parallel: in a process started by ``torchrun`` every rank calls this (rank 0 holds the
+    lock and writes); with ``spec.nproc`` > 1 this process starts ``nproc`` ranks itself and
+    returns rank 0's result (``training.distributed``).
+    """
+    from matassets.locks import run_lock
+    from matassets.training import distributed
+
+    distributed.init_from_env()
+    if not distributed.is_main():
+        return _train_graph_model(layout, spec, log, stop)
     with run_lock(run_lock_path(layout, spec), f"{spec.asset} [{spec.partition}]"):
+        if spec.nproc > 1 and not distributed.active():
+            if stop is not None:
+                raise ValueError("stop() cannot reach spawned training processes; use nproc=1")
+            return distributed.spawn(_train_graph_model, spec.nproc, (layout, spec), log)
         return _train_graph_model(layout, spec, log, stop)
 
 
@@ -150,7 +168,11 @@ def _train_graph_model(
     log: Callable[[str], None] = print,
     stop: Callable[[int], bool] | None = None,
 ) -> RunOutput:
+    from matassets.training import distributed
+
     start = time.perf_counter()
+    if not distributed.is_main():
+        log = distributed.quiet
     _set_threads()
     splits, info = load_split_data(layout, spec)
     objective = _objective(spec)
@@ -191,6 +213,8 @@ def _train_graph_model(
         for name, split in splits.items()
     }  # the test split is evaluated here, once
     metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
+    if not distributed.is_main():  # rank 0 writes the model folder
+        return RunOutput(final_dir, metrics, {}, fit)
     notes = _anomalies(fit, layout, spec)
 
     staging = work_dir / "staging"

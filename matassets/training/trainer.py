@@ -7,6 +7,12 @@ checkpoint choice on the VALIDATION split only, a checkpoint every ``checkpoint_
 later run resumes from, a wall-clock budget that sizes the schedule after epoch 1, progress lines
 (epoch, loss, validation MAE, time left) and the history.
 
+Inside a ``torch.distributed`` process group (``training.distributed``: torchrun, or
+``train_graph_model`` with ``nproc`` > 1) the same loop trains data-parallel: the model is wrapped
+in DistributedDataParallel, every rank draws the same seeded epoch order and takes its share of each
+batch (``rank_batches``), validation is split over the ranks and gathered, and only rank 0 logs and
+writes checkpoints.
+
 Runs are reproducible: each epoch's shuffle and dropout are seeded from (seed, epoch), so a run
 resumed from a checkpoint follows the same path as one that was never interrupted.
 """
@@ -19,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,14 +33,18 @@ from torch import nn
 
 from matassets.graphs.store import GraphStore
 from matassets.levels import TrainPreset
+from matassets.training import distributed
 from matassets.training.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from matassets.graphs.sharded import ShardedGraphStore
 
 
 @dataclass
 class GraphSplit:
     """Graphs (by store index) with their targets (NaN = missing), one row per graph."""
 
-    store: GraphStore
+    store: GraphStore | ShardedGraphStore  # either kind (``graphs.store.load_store``)
     index: np.ndarray
     y: np.ndarray  # (n, n_tasks) float32
 
@@ -71,22 +82,34 @@ class EMA:
                 avg.copy_(new)
 
 
-def batches(n: int, batch_size: int, shuffle_seed: int | None) -> list[np.ndarray]:
-    order = np.arange(n)
-    if shuffle_seed is not None:
-        np.random.default_rng(shuffle_seed).shuffle(order)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+def rank_batches(order: np.ndarray, batch_size: int, rank: int = 0, world: int = 1) -> list[np.ndarray]:
+    """This rank's batches of an epoch ``order``, as torch's DistributedSampler deals them: the order
+    padded by wrapping round to a multiple of ``world``, rank r taking positions r, r + world, …, in
+    batches of ``ceil(batch_size / world)``. Step k of all ranks together is then the one-process
+    batch k (exactly so when ``world`` divides ``batch_size``), and every rank takes as many steps."""
+    if world > 1:
+        order = np.resize(order, math.ceil(len(order) / world) * world)[rank::world]
+        batch_size = math.ceil(batch_size / world)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @torch.no_grad()
 def predict(model: nn.Module, split: GraphSplit, batch_size: int, device: torch.device) -> np.ndarray:
-    """Raw model outputs (normalised units) for every graph of ``split``, in order."""
+    """Raw model outputs (normalised units) for every graph of ``split``, in order. In a process
+    group every rank predicts every world-th batch with rank 0's buffers, and all get all outputs."""
     model.eval()
-    outs = [
-        model(split.store.collate(split.index[b]).to(device)).float().cpu()
-        for b in batches(len(split), batch_size, None)
-    ]
-    return torch.cat(outs).numpy() if outs else np.zeros((0, split.y.shape[1]), np.float32)
+    rank, world = distributed.rank_world()
+    distributed.sync_buffers(model)
+    chunks = rank_batches(np.arange(len(split)), batch_size)
+    mine = {
+        k: model(split.store.collate(split.index[b]).to(device)).float().cpu().numpy()
+        for k, b in enumerate(chunks)
+        if k % world == rank
+    }
+    outs = {k: out for part in distributed.gather(mine) for k, out in part.items()}
+    if not outs:
+        return np.zeros((0, split.y.shape[1]), np.float32)
+    return np.concatenate([outs[k] for k in range(len(chunks))])
 
 
 def lr_factor_cosine(step: int, total: int, warmup_fraction: float) -> float:
@@ -140,12 +163,13 @@ class Trainer:
         device: str | None = None,
         run_key: str = "",
     ) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.rank, self.world = distributed.rank_world()
+        self.device = torch.device(device) if device else distributed.device()
         self.model = model.to(self.device)
         self.objective = objective
         self.preset = preset
         self.seed = seed
-        self.log = log
+        self.log = log if self.rank == 0 else distributed.quiet
         self.run_key = run_key  # a checkpoint is resumed only by a run with the same key
         self.checkpoint_path = Path(work_dir) / "checkpoint.pt"
 
@@ -178,12 +202,14 @@ class Trainer:
         that simulate a crash, and by callers that want to cancel).
         """
         p = self.preset
+        net = distributed.wrap(self.model, self.device)  # what the training steps call
         groups = [{"params": list(self.model.parameters())}]
         learnable = self._learnable()
         if learnable is not None:  # the objective's own parameters (e.g. learned task weights)
             groups.append({"params": list(learnable.parameters()), "weight_decay": 0.0})
         optimizer = torch.optim.AdamW(groups, lr=p.lr, weight_decay=p.weight_decay)
-        plan = {"epochs": p.epochs, "steps": math.ceil(len(train) / p.batch_size)}
+        steps = len(rank_batches(np.arange(len(train)), p.batch_size, self.rank, self.world))
+        plan = {"epochs": p.epochs, "steps": steps}
         scheduler = self._scheduler(optimizer, plan)
         ema = EMA(self.model, p.ema_decay) if p.ema_decay else None
         state = {
@@ -207,11 +233,12 @@ class Trainer:
             torch.manual_seed(self.seed * 100_003 + epoch)
             self.model.train()
             losses = []
-            for b in batches(len(train), p.batch_size, self.seed * 100_003 + epoch):
+            order = train.store.shuffle(train.index, self.seed * 100_003 + epoch)
+            for b in rank_batches(order, p.batch_size, self.rank, self.world):
                 if len(b) < 2 and len(train) > 1:
                     continue  # batch norm needs two samples
                 batch = train.store.collate(train.index[b]).to(self.device)
-                loss = self.objective.loss_fn(self.model(batch), y_train[b].to(self.device))
+                loss = self.objective.loss_fn(net(batch), y_train[b].to(self.device))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"loss is {loss.item()} at epoch {epoch}; "
@@ -219,6 +246,8 @@ class Trainer:
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if learnable is not None:
+                    distributed.average_gradients(learnable)
                 nn.utils.clip_grad_norm_(self.model.parameters(), p.grad_clip)
                 optimizer.step()
                 if ema:
@@ -231,10 +260,10 @@ class Trainer:
             score = self.objective.score(val_metrics)
             if scheduler is not None and p.scheduler == "plateau":
                 scheduler.step(score)
-            elapsed = time.perf_counter() - start
+            elapsed = distributed.from_main(time.perf_counter() - start)  # one clock for all ranks
             row = {
                 "epoch": epoch,
-                "train_loss": float(np.mean(losses)) if losses else math.nan,
+                "train_loss": distributed.mean(float(np.mean(losses)) if losses else math.nan),
                 "val_score": score,
                 "lr": optimizer.param_groups[0]["lr"],
                 "seconds": round(elapsed, 2),
@@ -276,7 +305,7 @@ class Trainer:
                 f"{' *' if improved else ''} elapsed={elapsed:.0f}s left≈{left:.0f}s"
             )
             state["epoch"], state["elapsed"] = epoch, elapsed
-            if epoch % p.checkpoint_every == 0 or epoch == plan["epochs"]:
+            if self.rank == 0 and (epoch % p.checkpoint_every == 0 or epoch == plan["epochs"]):
                 self._save(optimizer, scheduler, ema, state)
             if epoch - state["best_epoch"] >= p.patience:
                 stop_reason = f"early stop: no validation improvement for {p.patience} epochs"
@@ -284,7 +313,7 @@ class Trainer:
             if p.time_budget_s and elapsed >= p.time_budget_s:
                 stop_reason = f"time budget of {p.time_budget_s:.0f}s reached"
                 break
-            if stop and stop(epoch):
+            if distributed.from_main(stop is not None and stop(epoch)):
                 stop_reason = "stopped by caller"
                 break
         self.best_model = copy.deepcopy(self.model)
