@@ -47,37 +47,3 @@ def run(quick: bool = False) -> dict:
         "speedup": base_s / ours_sample_s,
         "graphs_differing": mismatches,
     }
-
-
-def scaling(quick: bool = False) -> list[dict]:
-    """Time and peak memory of building a store of n structures (the embedded set replicated) for
-    n = 1000, 6317, 25000 (quick: the first two)."""
-    sizes = (1000, 6317) if quick else (1000, 6317, 25000)
-    import tracemalloc
-
-    from matassets.graphs.store import GraphStore
-
-    ids, structures = embedded_structures()
-    rows = []
-    for n in sizes:
-        reps = [structures[i % len(structures)] for i in range(n)]
-        tracemalloc.start()
-        seconds, store = timed(
-            lambda reps=reps, n=n: GraphStore.build([str(i) for i in range(n)], reps, CUTOFF, MAX_NEIGHBORS)
-        )
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        rows.append(
-            {
-                "n": n,
-                "seconds": seconds,
-                "per_s": n / seconds,
-                "peak_traced_mb": peak,
-                "store_mb": sum(
-                    t.numel() * t.element_size()
-                    for t in (store.z, store.edge_index, store.edge_dist, store.edge_vec)
-                )
-                / 2**20,
-            }
-        )
-    return rows

@@ -28,7 +28,7 @@ def fmt(value: object) -> str:
 def section(quick: bool) -> str:
     import torch
 
-    from bench import graph_building, orchestration, train_throughput
+    from bench import graph_building, graph_memory, orchestration, train_throughput
     from matassets.training.mace_runner import threads_for_children
 
     torch.set_num_threads(threads_for_children())  # one per core, or $MATASSETS_THREADS
@@ -53,16 +53,11 @@ def section(quick: bool) -> str:
         f"**Speed-up over the per-atom pymatgen baseline: {g['speedup']:.1f}×** "
         f"(target ≥ 10×); graphs differing from the baseline: {g['graphs_differing']}.",
         "",
-        "Scaling (embedded set replicated):",
+        "Scaling, sharded vs single-file store (embedded set replicated; `bench/graph_memory.py`: "
+        "each step in a fresh process, peak resident set, base = resident set before the step):",
         "",
-        "| structures | seconds | structures/s | peak traced MB | store MB |",
-        "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {r['n']} | {r['seconds']:.1f} | {r['per_s']:.0f} | {r['peak_traced_mb']:.0f} | "
-        f"{r['store_mb']:.0f} |"
-        for r in graph_building.scaling(quick)
-    ]
+    lines += graph_memory.table(graph_memory.run(quick))
 
     t = train_throughput.run(quick)
     rows = t["rows"]

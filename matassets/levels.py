@@ -44,8 +44,8 @@ class DataPreset:
         1000  # larger cells are quarantined (graph memory grows with sites x neighbours)
     )
     # a sharded store is built and read one shard at a time (memory flat in the data size); below
-    # the threshold one file is simpler and 50k MP-like crystals are ~210 MB of graphs and ~0.5 GB to
-    # build in one piece (docs/benchmarks.md), which any machine holds
+    # the threshold one file is simpler: 50k MP-like crystals are ~210 MB of graphs and need ~450 MB
+    # more to build in one piece (docs/benchmarks.md), which any machine holds
     sharded_above: int = 50_000  # more clean structures: a sharded graph store (graphs.sharded); 0 = always
     shard_size: int = 4096  # structures per shard (~17 MB of graphs for MP-like crystals)
 
