@@ -23,7 +23,7 @@ def table_metadata(rows: list[dict], limit: int = 20) -> dg.MetadataValue:
 
 # run options a model config may carry besides preset fields; the training reads them from the
 # overrides (``training.graph_model.RunSpec``, ``train_forest``, the MACE asset)
-RUN_OPTIONS = ("seed", "output_tag")
+RUN_OPTIONS = ("seed", "output_tag", "force")
 
 
 class PresetOverrides(dg.Config):
@@ -31,10 +31,13 @@ class PresetOverrides(dg.Config):
 
     0 / "" keep the preset's value (a field whose default is None takes 0 as a value). ``output_tag``
     writes the model to ``models/<asset>/tuning/<tag>/`` instead of the current version (what tuning
-    rounds use: ``<session>/round_<n>``); such a candidate is not committed to DVC.
+    rounds use: ``<session>/round_<n>``); such a candidate is not committed to DVC. A model whose
+    folder was trained from the same inputs and code is not retrained (``training.incremental``);
+    ``force`` retrains it anyway.
     """
 
     output_tag: str = ""
+    force: bool = False
 
     def apply(self, preset):
         """(``preset`` with the set fields replaced, {every set preset field or run option: value})."""

@@ -23,8 +23,7 @@ def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
     for split in ("train", "val", "test"):
         m = metrics[split][task]
         cells = [
-            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, ""))
-            for c in REGRESSION_COLUMNS
+            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, "")) for c in REGRESSION_COLUMNS
         ]
         lines.append(f"| {split} | " + " | ".join(cells) + " |")
     return dg.MetadataValue.md("\n".join(lines))
@@ -44,6 +43,8 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
         "command": dg.MetadataValue.text(record["command"]),
         "run record": dg.MetadataValue.path(str(output.model_dir / "run_record.json")),
     }
+    if output.skipped:
+        meta["training"] = dg.MetadataValue.text(output.skipped)
     for name in plots:
         path = output.model_dir / name
         if path.exists():

@@ -149,6 +149,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
         dagster_run_id=context.run.run_id,
         output_tag=config.output_tag,
         log=context.log.info,
+        force=config.force,
     )
     val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
     record = out.record
@@ -169,6 +170,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
             "command": dg.MetadataValue.text(record["command"]),
             "roc": image(out.model_dir / "roc.png"),
             "confusion": image(out.model_dir / "confusion.png"),
+            **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
         }
     )
     yield versioned(context, project, result, config.output_tag)
@@ -210,7 +212,11 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
     )
     out = train_graph_model(project.layout, spec, log=context.log.info)
     majority = json.loads((out.model_dir / "normalization.json").read_text())["majority"]
-    tuned = threshold_report(out.model_dir, "topo_label", majority)
+    tuned = (  # an up-to-date folder already has its threshold report
+        json.loads((out.model_dir / "threshold.json").read_text())
+        if out.skipped and (out.model_dir / "threshold.json").exists()
+        else threshold_report(out.model_dir, "topo_label", majority)
+    )
     val = out.metrics["val"]["topo_label"]
     result = dg.MaterializeResult(
         metadata={

@@ -209,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     infos = common.asset_infos()
     try:
         targets, models = resolve(args.phase, args.algorithm, args.property, infos)
-        overrides = parse_sets(args.set or [])
+        overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
     except SelectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -252,6 +252,12 @@ def register(sub) -> None:
         "--set", action="append", metavar="KEY=VALUE", help="override a preset field of the models"
     )
     run.add_argument("--no-data", action="store_true", help="do not re-materialize the data assets upstream")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="retrain a model even when its folder is up to date (same data, split, graphs, preset, "
+        "architecture and code: otherwise the run reuses it)",
+    )
     run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     run.set_defaults(func=cmd_run)
 

@@ -22,16 +22,29 @@ import torch
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
 from matassets.graphs.store import load_store
-from matassets.io import atomic_write, replace_dir, sha256_text, write_json
+from matassets.io import atomic_write, replace_dir, sha256_file, sha256_text, write_json
 from matassets.levels import DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
 from matassets.plots import learning_curve, parity_plot
 from matassets.run_record import build_run_record
+from matassets.training import incremental
 from matassets.training.objectives import BinaryObjective, RegressionObjective
-from matassets.training.trainer import GraphSplit, Trainer, predict
+from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
 
 MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
+# every model folder has these (plots vary by objective); a folder without one is retrained
+OUTPUT_FILES = (
+    "model.pt",
+    "config.json",
+    "normalization.json",
+    "metrics.json",
+    "history.csv",
+    "predictions.csv",
+    "run_record.json",
+)
+# RunSpec fields that do not change the model's files: left out of the input key
+NOT_INPUTS = ("command", "overrides", "dagster_run_id", "output_tag", "force", "warm_start")
 
 
 def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -> dict:
@@ -62,12 +75,14 @@ class RunSpec:
     output_tag: str = ""  # set: write to models/<asset>/tuning/<tag>/ (a tuning round's candidate)
     warm_start: str | None = None  # a trained model folder whose encoder initialises this model
     nproc: int = 1  # data-parallel training processes on this machine (training.distributed)
+    force: bool = False  # retrain even when the model folder is up to date (training.incremental)
 
     def __post_init__(self) -> None:
         # run options an asset's config may carry in its overrides (TrainOverrides): a tuning
-        # round's candidate folder, its training seed (the split manifest never changes) and the
-        # number of data-parallel processes
+        # round's candidate folder, its training seed (the split manifest never changes), the
+        # number of data-parallel processes and force
         self.output_tag = self.output_tag or str(self.overrides.get("output_tag") or "")
+        self.force = self.force or bool(self.overrides.get("force"))
         self.nproc = int(self.overrides.get("nproc") or self.nproc)
         if self.overrides.get("seed"):
             from dataclasses import replace
@@ -81,6 +96,7 @@ class RunOutput:
     metrics: dict
     record: dict
     fit: object
+    skipped: str = ""  # why training was skipped (the folder was up to date); "" = trained
 
 
 def _set_threads() -> None:
@@ -128,6 +144,51 @@ def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit
     return splits, info
 
 
+def model_dirs(layout: Layout, spec: RunSpec) -> tuple[Path, Path]:
+    """(the model folder, its work folder: checkpoint and staging) of ``spec``."""
+    if spec.output_tag:  # a tuning round: a candidate folder; the current version stays as it is
+        final_dir = layout.tuning_model_dir(spec.asset, spec.output_tag)
+        return final_dir, final_dir.parent / ".work" / final_dir.name
+    final_dir = layout.model_dir(spec.asset, spec.partition)
+    return final_dir, final_dir.parent / ".work" / spec.partition
+
+
+def input_key(layout: Layout, spec: RunSpec) -> str:
+    """The hash of what decides ``spec``'s model files (``training.incremental``): the spec's
+    fields (preset after overrides, architecture, tasks, data and graph settings, seed), the data
+    and split hashes of the split manifest, the graph store's key, a warm start's weights and the
+    code version. Reads small files only."""
+    manifest = load_splits(layout, spec.partition)
+    pointer = json.loads(layout.graphs_pointer(spec.partition).read_text(encoding="utf-8"))
+    inputs = {k: v for k, v in asdict(spec).items() if k not in NOT_INPUTS}
+    inputs |= {"data_hash": manifest.data_version, "split_hash": manifest.hash, "graphs": pointer["key"]}
+    if spec.warm_start:
+        inputs["warm_start_sha256"] = sha256_file(Path(spec.warm_start) / "model.pt")
+    return incremental.input_key(inputs)
+
+
+def _reused(layout: Layout, spec: RunSpec, log: Callable[[str], None]) -> RunOutput | None:
+    """The existing model folder as a ``RunOutput`` when it is up to date and not ``spec.force``."""
+    final_dir, _ = model_dirs(layout, spec)
+    record = None if spec.force else incremental.finished_record(final_dir, OUTPUT_FILES)
+    if record is None or record.get("input_key") != input_key(layout, spec):
+        return None
+    saved = json.loads((final_dir / "metrics.json").read_text(encoding="utf-8"))
+    history = pl.read_csv(final_dir / "history.csv").to_dicts()
+    best = next((h for h in history if h["epoch"] == saved["best_epoch"]), {})
+    fit = FitResult(
+        best_epoch=saved["best_epoch"],
+        best_score=best.get("val_score", float("nan")),
+        epochs_run=saved["epochs_run"],
+        stopped_early=saved["stop_reason"].startswith("early stop"),
+        stop_reason=saved["stop_reason"],
+        history=history,
+    )
+    note = incremental.skipped_note(final_dir, record)
+    log(f"{spec.asset} [{spec.partition}]: {note}")
+    return RunOutput(final_dir, {k: saved[k] for k in ("train", "val", "test")}, record, fit, note)
+
+
 def run_lock_path(layout: Layout, spec: RunSpec) -> Path:
     """The lock file of a run: one per asset partition (one per candidate in a tuning round)."""
     name = getattr(spec, "output_tag", "") or spec.partition
@@ -142,7 +203,8 @@ def train_graph_model(
 ) -> RunOutput:
     """Train ``spec`` and write its model folder; a second run of the same asset partition
     started meanwhile fails at once with ``RunInProgressError`` (it would share the checkpoint
-    and the staging folder).
+    and the staging folder). When the folder was written from the same inputs and code
+    (``input_key``) it is returned as it is, unless ``spec.force`` (``RunOutput.skipped`` says so).
 
     Data-parallel: in a process started by ``torchrun`` every rank calls this (rank 0 holds the
     lock and writes); with ``spec.nproc`` > 1 this process starts ``nproc`` ranks itself and
@@ -152,9 +214,12 @@ def train_graph_model(
     from matassets.training import distributed
 
     distributed.init_from_env()
-    if not distributed.is_main():
-        return _train_graph_model(layout, spec, log, stop)
+    if not distributed.is_main():  # every rank decides alike: rank 0 writes only after training
+        return _reused(layout, spec, log) or _train_graph_model(layout, spec, log, stop)
     with run_lock(run_lock_path(layout, spec), f"{spec.asset} [{spec.partition}]"):
+        reused = _reused(layout, spec, log)
+        if reused is not None:
+            return reused
         if spec.nproc > 1 and not distributed.active():
             if stop is not None:
                 raise ValueError("stop() cannot reach spawned training processes; use nproc=1")
@@ -174,6 +239,7 @@ def _train_graph_model(
     if not distributed.is_main():
         log = distributed.quiet
     _set_threads()
+    key = input_key(layout, spec)  # before the data are read: a later change retrains
     splits, info = load_split_data(layout, spec)
     objective = _objective(spec)
     objective.fit(splits["train"].y)
@@ -185,12 +251,7 @@ def _train_graph_model(
 
         warm = load_pretrained_encoder(model, Path(spec.warm_start), info["split_hash"])
         log(f"warm start: {warm['tensors']} encoder tensors from {warm['source']}")
-    if spec.output_tag:  # a tuning round: a candidate folder; the current version stays as it is
-        final_dir = layout.tuning_model_dir(spec.asset, spec.output_tag)
-        work_dir = final_dir.parent / ".work" / final_dir.name
-    else:
-        final_dir = layout.model_dir(spec.asset, spec.partition)
-        work_dir = final_dir.parent / ".work" / spec.partition
+    final_dir, work_dir = model_dirs(layout, spec)
     run_key = sha256_text(
         json.dumps(
             [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]]
@@ -270,6 +331,8 @@ def _train_graph_model(
             "best_epoch": fit.best_epoch,
             "plots": sorted(p.name for p in plots),
             **({"warm_start": warm} if warm else {}),
+            "input_key": key,
+            "code_version": incremental.code_version(),
         },
     )
     write_json(staging / "run_record.json", record)

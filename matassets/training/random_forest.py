@@ -25,6 +25,7 @@ from matassets.io import atomic_write, replace_dir, sha256_text, write_json
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
 from matassets.run_record import build_run_record
+from matassets.training import incremental
 from matassets.training.classification import choose_threshold, metrics_at, roc_plot
 
 ASSET = "topo_classifier_rf"
@@ -40,6 +41,7 @@ class ForestOutput:
     record: dict
     selection: list[dict]
     threshold: float
+    skipped: str = ""  # why training was skipped (the folder was up to date); "" = trained
 
 
 def grouped_split(groups: list[str], fractions: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -98,10 +100,12 @@ def train_forest(
     dagster_run_id: str | None = None,
     output_tag: str = "",
     log: Callable[[str], None] = print,
+    force: bool = False,
 ) -> ForestOutput:
     """Train, select and evaluate the forest; write its folder: ``models/topo_classifier_rf/<partition>/``,
     or with ``output_tag`` (a tuning round) ``models/topo_classifier_rf/tuning/<output_tag>/``,
-    leaving the current version alone."""
+    leaving the current version alone. A folder trained from the same labels, preset and code is
+    returned as it is unless ``force`` (``training.incremental``)."""
     import skops.io as sio
     from sklearn.metrics import roc_auc_score
 
@@ -109,9 +113,17 @@ def train_forest(
     from matassets.topo.query import TopoDB
 
     start = time.perf_counter()
+    final_dir = (
+        layout.tuning_model_dir(ASSET, output_tag) if output_tag else layout.model_dir(ASSET, partition)
+    )
     with TopoDB(db_path) as db:
-        rows = db.composition_labels()
         data_hash = db.info()["content_hash"]
+        inputs = {"partition": partition, "preset": asdict(preset), "data_hash": data_hash}
+        key = incremental.input_key(inputs)
+        reused = None if force else _reused(final_dir, key, log)
+        if reused is not None:
+            return reused
+        rows = db.composition_labels()
     rows = sample_formulas(rows, preset.max_labels, preset.seed)
     formulas = [r["formula"] for r in rows]
     split = grouped_split(formulas, preset.split_fractions, preset.seed)
@@ -167,9 +179,6 @@ def train_forest(
         zip(names, best_model.feature_importances_.tolist(), strict=True), key=lambda t: -t[1]
     )
 
-    final_dir = (
-        layout.tuning_model_dir(ASSET, output_tag) if output_tag else layout.model_dir(ASSET, partition)
-    )
     staging = final_dir.parent / ".work" / final_dir.name / "staging"
     if staging.exists():
         import shutil
@@ -235,11 +244,24 @@ def train_forest(
             "split": "grouped by reduced formula",
             "plots": ["confusion.png", "roc.png"],
             "top_features": importance[:10],
+            "input_key": key,
+            "code_version": incremental.code_version(),
         },
     )
     write_json(staging / "run_record.json", record)
     replace_dir(staging, final_dir)
     return ForestOutput(final_dir, metrics, record, selection, threshold)
+
+
+def _reused(model_dir: Path, key: str, log: Callable[[str], None]) -> ForestOutput | None:
+    record = incremental.finished_record(model_dir, (MODEL_FILE, "config.json", "metrics.json"))
+    if record is None or record.get("input_key") != key:
+        return None
+    saved = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+    note = incremental.skipped_note(model_dir, record)
+    log(f"{ASSET} [{record['partition']}]: {note}")
+    metrics = {name: saved[name] for name in SPLITS}
+    return ForestOutput(model_dir, metrics, record, saved["selection"], saved["threshold"], note)
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:

@@ -1,0 +1,70 @@
+"""Incremental training: a model folder whose inputs have not changed is reused, not retrained.
+
+A run's *input key* is a hash of everything that decides its files: what the caller passes (for a
+graph model the run spec with its preset after overrides, architecture, tasks and data settings,
+the data and split hashes, the graph store's key, a warm start's weights) and the code version.
+The key is written into ``run_record.json``. A later run of the same folder that computes the same
+key finds it there and returns the folder as it is (no file rewritten) unless it is forced.
+
+The code version is a hash of the package's source that can change a model's files: every ``.py``
+file of ``matassets`` except the Dagster and command-line layers (``assets/``, ``cli/`` and the
+modules that import dagster), which only assemble the run spec (itself part of the key) and the
+UI's metadata. Any other code change retrains.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]
+ORCHESTRATION = ("assets", "cli")
+_IMPORTS_DAGSTER = re.compile(r"^\s*(import|from) dagster\b", re.MULTILINE)
+
+
+def source_hash(package: Path) -> str:
+    """sha256 (16 hex) over the path and bytes of every science ``.py`` file under ``package``."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        text = path.read_bytes()
+        if relative.parts[0] in ORCHESTRATION or _IMPORTS_DAGSTER.search(text.decode("utf-8", "replace")):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + text + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_version() -> str:
+    """The running code's version: hashed once per process, as the code was when it was imported."""
+    return source_hash(PACKAGE)
+
+
+def input_key(inputs: dict) -> str:
+    """The hash of ``inputs`` (JSON-able) and the code version."""
+    text = json.dumps({"inputs": inputs, "code": code_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finished_record(model_dir: Path, files: Sequence[str]) -> dict | None:
+    """The run record of a complete ``model_dir`` (every name of ``files`` there), else None.
+    The caller compares its ``input_key`` with the key of the run it is about to start."""
+    model_dir = Path(model_dir)
+    if not all((model_dir / f).is_file() for f in ("run_record.json", *files)):
+        return None
+    try:
+        return json.loads((model_dir / "run_record.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def skipped_note(model_dir: Path, record: dict) -> str:
+    """What the log and the metadata say when a run is skipped."""
+    return (
+        f"up to date, training skipped: {model_dir} was trained from the same inputs and code "
+        f"(input key {record['input_key']}, finished {record.get('finished_at')}); force to retrain"
+    )
