@@ -413,11 +413,12 @@ class MacePreset:
 #   at 2 configurations per element.
 # - lite: 30 configurations per element, 10 epochs (~3 CPU-minutes with one thread): a real but
 #   small run, not comparable to published numbers.
-# - std: sized for the machines our users have (a CPU workstation, about an hour on one core):
-#   a 32-channel invariant (L = 0) model with correlation 3, 40 epochs of batch 8, EMA, and
-#   MACE's stage two (energy weight 1000) over the last quarter. The runbook's std row (300 epochs,
-#   batch 32, lr 3e-4, 64 channels, L = 1) costs about 40 CPU-hours here (docs/phase3_mace.md):
-#   it is the ``pro`` row, for a GPU.
+# - std: sized for the machines our users have (a CPU workstation, about an hour): lite's
+#   16-channel invariant model (correlation 2, max_ell 2) on all the training cells, 40 epochs of
+#   batch 8, EMA, and MACE's stage two (energy weight 1000) over the last quarter. Measured here: a
+#   32-channel correlation-3 model took 16 min per epoch on 2 busy cores, the runbook's std row
+#   (300 epochs, batch 32, lr 3e-4, 64 channels, L = 1) about 40 CPU-hours (docs/phase3_mace.md):
+#   that row is ``pro``, for a GPU.
 # - pro: the runbook's std row, for a machine with a GPU (``--set device=cuda``).
 # - max: a MACE-paper-sized model (128 channels, L = 2) for a GPU.
 # - competition: a mid-size model with a higher learning rate and stage two.
@@ -434,8 +435,9 @@ MACE: dict[str, MacePreset] = {
         max_val_per_element=8, patience=10,
     ),
     "std": MacePreset(
-        epochs=40, batch_size=8, lr=1e-2, r_max=5.0, num_channels=32, max_L=0, correlation=3,
-        ema_decay=0.99, stage_two_from=30, patience=40,
+        epochs=40, batch_size=8, lr=1e-2, r_max=5.0, num_channels=16, max_L=0, correlation=2,
+        max_ell=2, num_radial_basis=6, radial_mlp=(32, 32), ema_decay=0.99, stage_two_from=30,
+        patience=40,
     ),
     "pro": MacePreset(
         epochs=300, batch_size=32, lr=3e-4, r_max=5.0, num_channels=64, max_L=1, correlation=3,
