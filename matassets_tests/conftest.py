@@ -39,6 +39,11 @@ def trained_models() -> set[str]:
     }
 
 
+def folder_state(folder: Path) -> dict:
+    """Every file of ``folder`` with its modification time and bytes (to show nothing was rewritten)."""
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """A project root whose smoke data assets are materialized from the embedded snapshot."""

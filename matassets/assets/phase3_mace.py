@@ -144,6 +144,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         overrides=overrides,
         dagster_run_id=context.run.run_id,
         log=context.log.info,
+        force=config.force,
     )
     val, test = out.metrics["val"]["all"], out.metrics["test"]["all"]
     plots = {
@@ -166,6 +167,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
             "split_hash": out.record["split_hash"],
             "run record": dg.MetadataValue.path(str(out.model_dir / "run_record.json")),
             **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
+            **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
         }
     )
     yield versioned(context, project, result, tag)

@@ -259,6 +259,7 @@ class PotentialOutput:
     metrics: dict  # {"val": {"all": {...}, "<El>": {...}}, "test": {...}, ...}
     record: dict
     run: MaceRun
+    skipped: str = ""  # why training was skipped (the folder was up to date); "" = trained
 
 
 def _write_predictions_csv(path: Path, preds) -> None:
@@ -290,8 +291,11 @@ def train_potential(
     overrides: dict | None = None,
     dagster_run_id: str | None = None,
     log: Callable[[str], None] = print,
+    force: bool = False,
 ) -> PotentialOutput:
-    """Train on ``data_dir``'s train/val files, evaluate val and test once, write the model folder.
+    """Train on ``data_dir``'s train/val files, evaluate val and test once, write the model folder;
+    a folder trained from the same data, preset and code is returned as it is unless ``force``
+    (``training.incremental``).
 
     ``final_dir`` receives (atomically, replacing the previous version only when complete): MACE's
     model file and its TorchScript export, ``metrics.json`` (per split and element), ``history.csv``,
@@ -306,11 +310,17 @@ def train_potential(
     from matassets.io import atomic_write, replace_dir, sha256_text, write_json
     from matassets.plots import parity_plot
     from matassets.run_record import build_run_record
+    from matassets.training import incremental
     from matassets.training.potential_eval import evaluate_potential, history_plot, parity_series
 
     start = time.perf_counter()
     data_dir, final_dir = Path(data_dir), Path(final_dir)
     manifest = read_manifest(data_dir)
+    inputs = {"partition": partition, "preset": asdict(preset)}
+    key = incremental.input_key(inputs | {k: manifest[k] for k in ("data_hash", "split_hash")})
+    reused = None if force else _reused(final_dir, key, log)
+    if reused is not None:
+        return reused
     e0s = manifest["e0s_eV"]
     run_key = sha256_text(json.dumps([asdict(preset), manifest["data_hash"]], sort_keys=True))
     work_dir = final_dir.parent / ".work" / partition / run_key
@@ -417,9 +427,35 @@ def train_potential(
             "train_seconds": round(run.seconds, 1),
             "plots": sorted(p.name for p in plots),
             "model_files": sorted(p.name for p in staging.glob("*.model")),
+            "input_key": key,
+            "code_version": incremental.code_version(),
         },
     )
     write_json(staging / "run_record.json", record)
     replace_dir(staging, final_dir)
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only serve an interrupted run
     return PotentialOutput(final_dir, metrics, record, run)
+
+
+def _reused(final_dir: Path, key: str, log: Callable[[str], None]) -> PotentialOutput | None:
+    import polars as pl
+
+    from matassets.training import incremental
+
+    files = (f"{MODEL_NAME}.model", "metrics.json", "history.csv", "mace_run_train.log")
+    record = incremental.finished_record(final_dir, files)
+    if record is None or record.get("input_key") != key:
+        return None
+    compiled = final_dir / f"{MODEL_NAME}_compiled.model"
+    run = MaceRun(
+        model=final_dir / files[0],
+        compiled=compiled if compiled.exists() else None,
+        history=pl.read_csv(final_dir / "history.csv").to_dicts(),
+        command=record["mace_command"],
+        seconds=record["train_seconds"],
+        log_path=final_dir / "mace_run_train.log",
+    )
+    note = incremental.skipped_note(final_dir, record)
+    log(f"mace_potential [{record['partition']}]: {note}")
+    metrics = json.loads((final_dir / "metrics.json").read_text(encoding="utf-8"))
+    return PotentialOutput(final_dir, metrics, record, run, note)

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import folder_state, materialize
 
 from matassets.data.mlearn import ELEMENTS
 
@@ -238,3 +239,23 @@ def test_run_config_overrides_the_preset_and_tuning_tags_are_run_options():
     preset, changes = MaceOverrides(epochs=7, lr=1e-3, output_tag="s1/round_2").apply(MACE["lite"])
     assert (preset.epochs, preset.lr, preset.batch_size) == (7, 1e-3, MACE["lite"].batch_size)
     assert changes == {"epochs": 7, "lr": 1e-3, "output_tag": "s1/round_2"}
+
+
+def test_unchanged_rematerialization_reuses_the_model(smoke_mace, model_dir):
+    """Same data, preset and code: the folder is returned untouched (``training.incremental``)."""
+    from matassets.assets.phase3_mace import mace_potential
+
+    root, first, _ = smoke_mace
+    before = folder_state(model_dir)
+    again = materialize([mace_potential], root)
+    assert again.success
+    meta = again.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["training"].value.startswith("up to date, training skipped")
+    assert folder_state(model_dir) == before
+    trained = next(
+        e.materialization.metadata
+        for e in first.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "mace_potential"
+    )
+    for key in ("test energy MAE (meV/atom)", "mace command", "train s", "duration s", "parity energy"):
+        assert meta[key] == trained[key], key

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import polars as pl
 import pytest
-from conftest import materialize
+from conftest import folder_state, materialize
 
 from matassets.paths import Layout
 
@@ -156,3 +156,24 @@ def test_presets_cover_every_partition_with_the_runbook_std_rows():
     assert (rf.n_estimators, rf.max_depth, rf.min_samples_leaf, rf.max_labels) == (600, 24, 2, None)
     assert (gnn.epochs, gnn.hidden, gnn.n_layers, gnn.dropout) == (100, 128, 3, 0.2)
     assert TOPO_RF["smoke"].n_estimators <= 50 and TOPO_GNN["smoke"].epochs <= 5
+
+
+def test_unchanged_rematerialization_reuses_both_classifiers(topo_db_smoke, rf_smoke, gnn_smoke):
+    """Same labels, split, preset and code: both folders are returned untouched, the threshold
+    report of TopoGNN included (``training.incremental``)."""
+    from matassets.assets.phase4_topo import topo_classifier_gnn, topo_classifier_rf
+
+    layout = Layout(topo_db_smoke)
+    folders = [layout.model_dir(a, "smoke") for a in ("topo_classifier_rf", "topo_classifier_gnn")]
+    before = [folder_state(f) for f in folders]
+    again = materialize([topo_classifier_rf, topo_classifier_gnn], topo_db_smoke)
+    assert again.success
+    events = again.get_asset_materialization_events()
+    assert len(events) == 2
+    for event in events:
+        assert event.materialization.metadata["training"].value.startswith("up to date, training skipped")
+    assert [folder_state(f) for f in folders] == before
+    gnn = next(e for e in events if e.asset_key.to_user_string() == "topo_classifier_gnn")
+    first = gnn_smoke.get_asset_materialization_events()[0].materialization.metadata
+    key = "metrics (threshold chosen on val)"
+    assert gnn.materialization.metadata[key] == first[key]
