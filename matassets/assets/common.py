@@ -23,7 +23,7 @@ def table_metadata(rows: list[dict], limit: int = 20) -> dg.MetadataValue:
 
 # run options a model config may carry besides preset fields; the training reads them from the
 # overrides (``training.graph_model.RunSpec``, ``train_forest``, the MACE asset)
-RUN_OPTIONS = ("seed", "output_tag", "force")
+RUN_OPTIONS = ("seed", "output_tag", "force", "nproc")
 
 
 class PresetOverrides(dg.Config):

@@ -13,8 +13,9 @@ from matassets.resources import ProjectResource
 class TrainOverrides(PresetOverrides):
     """Optional overrides of the partition's preset (0 / empty = keep the preset's value).
 
-    ``seed`` (training seed: initialisation and shuffling; the split never changes) and
-    ``output_tag`` are run options; ``RunSpec`` reads both from the overrides.
+    ``seed`` (training seed: initialisation and shuffling; the split never changes), ``nproc``
+    (data-parallel training processes, docs/distributed.md) and ``output_tag`` are run options;
+    ``RunSpec`` reads them from the overrides.
     """
 
     epochs: int = 0
@@ -26,6 +27,7 @@ class TrainOverrides(PresetOverrides):
     weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
     dropout: float | None = None  # None = the preset's (0 is a valid value here)
     seed: int = 0
+    nproc: int = 0  # data-parallel training processes on this machine; 0 = one
 
 
 def phase1_command(prop: str, partition: str) -> str:

@@ -11,7 +11,8 @@ from matassets.resources import ProjectResource
 
 class E3nnOverrides(PresetOverrides):
     """Optional overrides of the partition's preset (0 / "" = keep the preset's value); ``seed``
-    (training seed; the split never changes) and ``output_tag`` are run options for ``RunSpec``."""
+    (training seed; the split never changes), ``nproc`` (data-parallel training processes,
+    docs/distributed.md) and ``output_tag`` are run options for ``RunSpec``."""
 
     epochs: int = 0
     lr: float = 0.0
@@ -22,6 +23,7 @@ class E3nnOverrides(PresetOverrides):
     task_weights: str = ""  # "fixed" or "learned"
     time_budget_s: float = 0.0  # wall-clock budget; the schedule is sized to it after epoch 1
     seed: int = 0
+    nproc: int = 0  # data-parallel training processes on this machine; 0 = one
 
 
 class MultitaskConfig(E3nnOverrides):

@@ -77,6 +77,7 @@ RUNBOOK: tuple[Recipe, ...] = (
     ),
 )
 PHASES = tuple(dict.fromkeys(r.phase for r in RUNBOOK))
+DATA_PARALLEL = ("cgcnn", "e3nn", "equivariant", "topognn")  # trained by the one GNN trainer
 DATA_GROUP = "data"
 
 
@@ -210,6 +211,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         targets, models = resolve(args.phase, args.algorithm, args.property, infos)
         overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
+        if args.nproc > 1:
+            chosen = [r.algorithm for r in recipes(args.phase, args.algorithm)]
+            others = [a for a in chosen if a not in DATA_PARALLEL]
+            if others:
+                raise SelectionError(
+                    f"--nproc applies to {', '.join(DATA_PARALLEL)} (the GNN trainer), "
+                    f"not {', '.join(others)}" + ("" if args.algorithm else "; choose one with --algorithm")
+                )
+            overrides["nproc"] = args.nproc
     except SelectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -257,6 +267,14 @@ def register(sub) -> None:
         action="store_true",
         help="retrain a model even when its folder is up to date (same data, split, graphs, preset, "
         "architecture and code: otherwise the run reuses it)",
+    )
+    run.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each GNN data-parallel in N local processes (gloo on CPU, NCCL on GPUs; "
+        "docs/distributed.md)",
     )
     run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     run.set_defaults(func=cmd_run)

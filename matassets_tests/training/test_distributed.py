@@ -94,3 +94,17 @@ def test_torchrun_ranks_agree_and_only_rank_0_writes(smoke_copy, tmp_path):
     assert rank0["metrics"] == rank1["metrics"]
     # rank 0's log only
     assert done.stdout.count("epoch 1/3") == 1
+
+
+def test_nproc_reaches_the_run_spec_from_the_cli_and_the_asset_config(capsys):
+    from matassets.assets.phase1 import TrainOverrides
+    from matassets.cli import main
+
+    argv = ["run", "phase1", "--level", "smoke", "--property", "band_gap", "--nproc", "2", "--dry-run"]
+    assert main(argv) == 0
+    assert '"cgcnn_band_gap": {"config": {"nproc": 2}}' in capsys.readouterr().out
+    assert main(["run", "phase3", "--level", "smoke", "--nproc", "2", "--dry-run"]) == 2
+    assert "--nproc applies to" in capsys.readouterr().err  # MACE has its own runner
+    preset, overrides = TrainOverrides(nproc=2).apply(CGCNN["smoke"])
+    assert preset == CGCNN["smoke"] and overrides == {"nproc": 2}
+    assert dataclasses.replace(spec("cgcnn_band_gap"), overrides=overrides).nproc == 2
