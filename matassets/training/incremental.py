@@ -9,7 +9,8 @@ key finds it there and returns the folder as it is (no file rewritten) unless it
 The code version is a hash of the package's source that can change a model's files: every ``.py``
 file of ``matassets`` except the Dagster and command-line layers (``assets/``, ``cli/`` and the
 modules that import dagster), which only assemble the run spec (itself part of the key) and the
-UI's metadata. Any other code change retrains.
+UI's metadata; and of the versions of the libraries the run record lists, less the orchestration
+ones. Any other code change, or a library upgrade, retrains.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ORCHESTRATION = ("assets", "cli")
+ORCHESTRATION_LIBRARIES = ("matassets", "dagster", "dvc")  # matassets: its source is hashed instead
 _IMPORTS_DAGSTER = re.compile(r"^\s*(import|from) dagster\b", re.MULTILINE)
 
 
@@ -40,8 +42,13 @@ def source_hash(package: Path) -> str:
 
 @functools.cache
 def code_version() -> str:
-    """The running code's version: hashed once per process, as the code was when it was imported."""
-    return source_hash(PACKAGE)
+    """The running code's version, taken once per process (the code as it was imported): the
+    science source and the library versions of ``run_record.LIBRARIES`` (not the orchestration's)."""
+    from matassets.run_record import library_versions
+
+    libraries = {k: v for k, v in library_versions().items() if k not in ORCHESTRATION_LIBRARIES}
+    text = source_hash(PACKAGE) + json.dumps(libraries, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def input_key(inputs: dict) -> str:
