@@ -40,9 +40,7 @@ class DataPreset:
     max_neighbors: int = 12  # CGCNN's neighbour count
     gaussian_step: float = 0.2  # Å between Gaussian centres on [0, cutoff] (CGCNN: 41 on 0..8 Å)
     min_distance: float = 0.5  # Å; closer atoms are unphysical and quarantined
-    max_sites: int = (
-        1000  # larger cells are quarantined (graph memory grows with sites x neighbours)
-    )
+    max_sites: int = 1000  # larger cells are quarantined (graph memory grows with sites x neighbours)
     # a sharded store is built and read one shard at a time (memory flat in the data size); below
     # the threshold one file is simpler: 50k MP-like crystals are ~210 MB of graphs and need ~450 MB
     # more to build in one piece (docs/benchmarks.md), which any machine holds
@@ -343,26 +341,41 @@ TOPO_RF: dict[str, ForestPreset] = {
 # TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std is the runbook's row
 # (100 epochs, hidden 128, 3 layers, dropout 0.2); smoke is tiny so it runs in seconds.
 TOPO_GNN: dict[str, TrainPreset] = {
-    "smoke": TrainPreset(
-        epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2
-    ),
-    "lite": TrainPreset(
-        epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2
-    ),
-    "std": TrainPreset(
-        epochs=100, batch_size=64, lr=1e-3, hidden=128, n_layers=3, patience=25, dropout=0.2
-    ),
+    "smoke": TrainPreset(epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2),
+    "lite": TrainPreset(epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2),
+    "std": TrainPreset(epochs=100, batch_size=64, lr=1e-3, hidden=128, n_layers=3, patience=25, dropout=0.2),
     "pro": TrainPreset(
-        epochs=300, batch_size=64, lr=1e-3, hidden=256, n_layers=4, patience=60, dropout=0.2,
+        epochs=300,
+        batch_size=64,
+        lr=1e-3,
+        hidden=256,
+        n_layers=4,
+        patience=60,
+        dropout=0.2,
         ema_decay=0.999,
     ),
     "max": TrainPreset(
-        epochs=500, batch_size=48, lr=7e-4, hidden=384, n_layers=5, patience=100, dropout=0.2,
+        epochs=500,
+        batch_size=48,
+        lr=7e-4,
+        hidden=384,
+        n_layers=5,
+        patience=100,
+        dropout=0.2,
         ema_decay=0.999,
     ),
     "competition": TrainPreset(
-        epochs=200, batch_size=48, lr=1e-3, hidden=192, n_layers=4, patience=50, dropout=0.2,
-        scheduler="onecycle", warmup_fraction=0.3, ema_decay=0.999, time_budget_s=1800.0,
+        epochs=200,
+        batch_size=48,
+        lr=1e-3,
+        hidden=192,
+        n_layers=4,
+        patience=50,
+        dropout=0.2,
+        scheduler="onecycle",
+        warmup_fraction=0.3,
+        ema_decay=0.999,
+        time_budget_s=1800.0,
     ),
 }
 
@@ -424,31 +437,88 @@ class MacePreset:
 # - competition: a mid-size model with a higher learning rate and stage two.
 MACE: dict[str, MacePreset] = {
     "smoke": MacePreset(
-        epochs=4, batch_size=3, lr=2e-2, r_max=4.0, num_channels=16, max_L=0, correlation=2,
-        max_ell=1, num_radial_basis=4, radial_mlp=(16, 16), max_train_per_element=3,
-        max_val_per_element=1, max_test_per_element=2, patience=5,
-        energy_weight=1.0, forces_weight=100.0, stress_weight=10.0,  # forces first: relax test
+        epochs=4,
+        batch_size=3,
+        lr=2e-2,
+        r_max=4.0,
+        num_channels=16,
+        max_L=0,
+        correlation=2,
+        max_ell=1,
+        num_radial_basis=4,
+        radial_mlp=(16, 16),
+        max_train_per_element=3,
+        max_val_per_element=1,
+        max_test_per_element=2,
+        patience=5,
+        energy_weight=1.0,
+        forces_weight=100.0,
+        stress_weight=10.0,  # forces first: relax test
     ),
     "lite": MacePreset(
-        epochs=10, batch_size=8, lr=1e-2, r_max=5.0, num_channels=16, max_L=0, correlation=2,
-        max_ell=2, num_radial_basis=6, radial_mlp=(32, 32), max_train_per_element=30,
-        max_val_per_element=8, patience=10,
+        epochs=10,
+        batch_size=8,
+        lr=1e-2,
+        r_max=5.0,
+        num_channels=16,
+        max_L=0,
+        correlation=2,
+        max_ell=2,
+        num_radial_basis=6,
+        radial_mlp=(32, 32),
+        max_train_per_element=30,
+        max_val_per_element=8,
+        patience=10,
     ),
     "std": MacePreset(
-        epochs=40, batch_size=8, lr=1e-2, r_max=5.0, num_channels=16, max_L=0, correlation=2,
-        max_ell=2, num_radial_basis=6, radial_mlp=(32, 32), ema_decay=0.99, stage_two_from=30,
+        epochs=40,
+        batch_size=8,
+        lr=1e-2,
+        r_max=5.0,
+        num_channels=16,
+        max_L=0,
+        correlation=2,
+        max_ell=2,
+        num_radial_basis=6,
+        radial_mlp=(32, 32),
+        ema_decay=0.99,
+        stage_two_from=30,
         patience=40,
     ),
     "pro": MacePreset(
-        epochs=300, batch_size=32, lr=3e-4, r_max=5.0, num_channels=64, max_L=1, correlation=3,
-        ema_decay=0.99, stage_two_from=225, patience=100,
+        epochs=300,
+        batch_size=32,
+        lr=3e-4,
+        r_max=5.0,
+        num_channels=64,
+        max_L=1,
+        correlation=3,
+        ema_decay=0.99,
+        stage_two_from=225,
+        patience=100,
     ),
     "max": MacePreset(
-        epochs=1000, batch_size=16, lr=1e-3, r_max=6.0, num_channels=128, max_L=2, correlation=3,
-        ema_decay=0.995, stage_two_from=750, patience=150,
+        epochs=1000,
+        batch_size=16,
+        lr=1e-3,
+        r_max=6.0,
+        num_channels=128,
+        max_L=2,
+        correlation=3,
+        ema_decay=0.995,
+        stage_two_from=750,
+        patience=150,
     ),
     "competition": MacePreset(
-        epochs=400, batch_size=16, lr=5e-3, r_max=5.0, num_channels=96, max_L=1, correlation=3,
-        ema_decay=0.99, stage_two_from=300, patience=80,
+        epochs=400,
+        batch_size=16,
+        lr=5e-3,
+        r_max=5.0,
+        num_channels=96,
+        max_L=1,
+        correlation=3,
+        ema_decay=0.99,
+        stage_two_from=300,
+        patience=80,
     ),
 }

@@ -97,8 +97,7 @@ def read_structure_file(path: Path):
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise PredictInputError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}, line {line}); "
-            "re-save it as UTF-8"
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}, line {line}); re-save it as UTF-8"
         ) from exc
     if not text.strip():
         raise PredictInputError(f"{path}: empty file")

@@ -28,17 +28,12 @@ def print_summary(partition: str) -> int:
     for row in quarantine.head(5).iter_rows(named=True):
         print(f"  quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
     manifest = load_splits(layout, partition)
-    print(
-        f"splits ({manifest.strategy}, seed {manifest.seed}, hash {manifest.hash}): "
-        f"{manifest.sizes()}"
-    )
+    print(f"splits ({manifest.strategy}, seed {manifest.seed}, hash {manifest.hash}): {manifest.sizes()}")
     print(f"graphs: {load_store(current_graphs_path(layout, partition)).stats()}")
     models = sorted(layout.root.glob(f"models/*/{partition}/metrics.json"))
     for path in models:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         for task, m in metrics["test"].items():
-            shown = ", ".join(
-                f"{k} {m[k]:.4g}" for k in ("mae", "baseline_mad", "r2", "accuracy") if k in m
-            )
+            shown = ", ".join(f"{k} {m[k]:.4g}" for k in ("mae", "baseline_mad", "r2", "accuracy") if k in m)
             print(f"model {path.parent.parent.name}: test {task}: {shown} (n={m['n']})")
     return 0

@@ -68,9 +68,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
     counts = result.quarantine_counts()
     quarantined = result.quarantine.to_dicts()
     for row in quarantined[:20]:
-        context.log.warning(
-            f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}"
-        )
+        context.log.warning(f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
     version = frame_hash(result.clean)
     materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(version),
@@ -137,9 +135,7 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
 
 
 @dg.asset(partitions_def=levels_partitions, group_name="data", deps=[structures], kinds={"pytorch"})
-def crystal_graphs(
-    context: dg.AssetExecutionContext, project: ProjectResource
-) -> dg.MaterializeResult:
+def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
     """Periodic neighbour graphs (preset cutoff / neighbours), cached by data and settings hash."""
     import time
 
@@ -151,9 +147,7 @@ def crystal_graphs(
     path, cached = build_graphs(project.layout, partition, DATA[partition])
     seconds = time.perf_counter() - start
     stats = load_store(path).stats()
-    context.log.info(
-        f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}"
-    )
+    context.log.info(f"graphs {'reused from cache' if cached else 'built'} in {seconds:.1f}s: {stats}")
     materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
         metadata={

@@ -13,9 +13,7 @@ import polars as pl
 
 from matassets.data import schema
 
-EMBEDDED_FILE = (
-    Path(__file__).resolve().parents[2] / "data" / "embedded" / "mp_matminer_joined.json.gz"
-)
+EMBEDDED_FILE = Path(__file__).resolve().parents[2] / "data" / "embedded" / "mp_matminer_joined.json.gz"
 SOURCE_NAME = "mp_matminer"
 
 # embedded field -> canonical target

@@ -145,9 +145,7 @@ def _read_records(path: Path) -> list:
     except (OSError, zipfile.BadZipFile) as exc:
         raise DataInputError(path, f"cannot read: {exc}") from exc
     if not isinstance(records, list):
-        raise DataInputError(
-            path, f"expected a JSON list of records, found {type(records).__name__}"
-        )
+        raise DataInputError(path, f"expected a JSON list of records, found {type(records).__name__}")
     if not records:
         raise DataInputError(path, "empty: the JSON list holds no records")
     return records
@@ -170,9 +168,7 @@ def _download(cache_dir: Path) -> list:
         records = data("dft_3d", store_dir=str(cache_dir))
     except Exception as exc:  # network/figshare failures come in many types
         why = f"{type(exc).__name__}: {exc}"[:300]
-        raise DataInputError(
-            cache_dir, f"JARVIS dft_3d could not be downloaded ({why}); {hint}"
-        ) from exc
+        raise DataInputError(cache_dir, f"JARVIS dft_3d could not be downloaded ({why}); {hint}") from exc
     if not isinstance(records, list) or not records:
         raise DataInputError(cache_dir, f"JARVIS dft_3d download returned no records; {hint}")
     return records

@@ -32,8 +32,6 @@ def load_source(
         from matassets.data.user_files import load_user_source
 
         if not path:
-            raise ValueError(
-                "source 'files' needs a path: a folder of CIF/POSCAR files or a CSV/JSON"
-            )
+            raise ValueError("source 'files' needs a path: a folder of CIF/POSCAR files or a CSV/JSON")
         return load_user_source(Path(path), Path(targets) if targets else None, target=target)
     raise ValueError(f"unknown source {kind!r}; choose one of {', '.join(SOURCES)}")

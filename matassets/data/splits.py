@@ -46,9 +46,7 @@ class SplitManifest:
 
     @property
     def hash(self) -> str:
-        payload = json.dumps(
-            {k: v for k, v in asdict(self).items()}, sort_keys=True, separators=(",", ":")
-        )
+        payload = json.dumps({k: v for k, v in asdict(self).items()}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def ids(self, split: str) -> list[str]:
@@ -102,16 +100,12 @@ def make_splits(
     for key in order:
         group = members[key]
         # fill test, then val, then the rest is train; a group goes where it fits best
-        side = next(
-            (s for s in ("test", "val") if counts[s] + len(group) / 2 <= targets[s]), "train"
-        )
+        side = next((s for s in ("test", "val") if counts[s] + len(group) / 2 <= targets[s]), "train")
         if side != "train":
             counts[side] += len(group)
         for i in group:
             assignment[i] = side
-    return SplitManifest(
-        strategy, seed, tuple(fractions), data_version, dict(sorted(assignment.items()))
-    )
+    return SplitManifest(strategy, seed, tuple(fractions), data_version, dict(sorted(assignment.items())))
 
 
 def leakage(manifest: SplitManifest, frame: pl.DataFrame) -> dict[str, int]:
@@ -120,9 +114,7 @@ def leakage(manifest: SplitManifest, frame: pl.DataFrame) -> dict[str, int]:
         pl.col(schema.ID).replace_strict(manifest.assignment, default=None).alias("split")
     )
     groups = side.group_by(DUP_GROUP).agg(pl.col("split").unique())
-    straddling = sum(
-        1 for splits in groups["split"] if "train" in splits and ({"val", "test"} & set(splits))
-    )
+    straddling = sum(1 for splits in groups["split"] if "train" in splits and ({"val", "test"} & set(splits)))
     missing = side["split"].null_count()
     unknown = len(set(manifest.assignment) - set(frame[schema.ID]))
     return {

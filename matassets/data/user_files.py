@@ -156,14 +156,10 @@ def _read_targets(path: Path, target: str) -> dict[str, tuple[int, dict[str, flo
         if not cells:
             continue
         if len(cells) != len(names) + 1:
-            raise DataInputError(
-                path, f"expected {len(names) + 1} cells, found {len(cells)}", row=n
-            )
+            raise DataInputError(path, f"expected {len(names) + 1} cells, found {len(cells)}", row=n)
         key = cells[0].strip()
         if key in out:
-            raise DataInputError(
-                path, f"{key!r} is listed twice (first on row {out[key][0]})", row=n
-            )
+            raise DataInputError(path, f"{key!r} is listed twice (first on row {out[key][0]})", row=n)
         values = {name: _number(c, path, n, name) for name, c in zip(names, cells[1:], strict=True)}
         out[key] = (n, values)
     return out
@@ -192,9 +188,7 @@ def load_folder(
         for key, (n, vals) in _read_targets(targets_csv, target).items():
             matches = by_key.get(key) or by_key.get(Path(key).name) or []
             if not matches:
-                raise DataInputError(
-                    targets_csv, f"structure file {key!r} not found in {folder}", row=n
-                )
+                raise DataInputError(targets_csv, f"structure file {key!r} not found in {folder}", row=n)
             if len(matches) > 1:
                 names = [m.name for m in matches]
                 raise DataInputError(targets_csv, f"{key!r} matches several files {names}", row=n)
@@ -236,9 +230,7 @@ def _table_records(path: Path) -> tuple[list[Mapping], int]:
         except json.JSONDecodeError as exc:
             raise DataInputError(path, f"not valid JSON ({exc.msg}, line {exc.lineno})") from exc
         if not isinstance(records, list):
-            raise DataInputError(
-                path, f"expected a JSON list of objects, found {type(records).__name__}"
-            )
+            raise DataInputError(path, f"expected a JSON list of objects, found {type(records).__name__}")
         if not records:
             raise DataInputError(path, "empty file: the JSON list holds no records")
         for i, rec in enumerate(records):
@@ -295,8 +287,7 @@ def load_table(path: Path) -> pl.DataFrame:
         if fmt not in schema.STRUCTURE_FORMATS:
             raise DataInputError(
                 path,
-                f"unknown structure format {fmt!r}; use one of "
-                f"{', '.join(schema.STRUCTURE_FORMATS)}",
+                f"unknown structure format {fmt!r}; use one of {', '.join(schema.STRUCTURE_FORMATS)}",
                 row=n,
                 field=schema.STRUCTURE_FORMAT,
             )
@@ -306,9 +297,7 @@ def load_table(path: Path) -> pl.DataFrame:
         sg = rec.get(schema.SPACEGROUP)
         if sg not in (None, ""):
             value = _number(sg, path, n, schema.SPACEGROUP)
-            row[schema.SPACEGROUP] = (
-                int(value) if value is not None and value.is_integer() else None
-            )
+            row[schema.SPACEGROUP] = int(value) if value is not None and value.is_integer() else None
         if rec.get(schema.REFERENCE_SPLIT):
             row[schema.REFERENCE_SPLIT] = str(rec[schema.REFERENCE_SPLIT])
         row.update({t: _number(rec.get(t), path, n, t) for t in extra})
@@ -324,9 +313,7 @@ def load_user_source(
     if path.is_dir():
         return load_folder(path, targets, target=target)
     if not path.exists():
-        raise DataInputError(
-            path, "does not exist: give a folder of CIF/POSCAR files or a CSV/JSON"
-        )
+        raise DataInputError(path, "does not exist: give a folder of CIF/POSCAR files or a CSV/JSON")
     if targets is not None:
         raise DataInputError(
             targets,

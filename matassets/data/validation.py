@@ -97,10 +97,7 @@ def structure_problem(structure, min_distance: float, max_sites: int) -> str | N
     centers, _, _, distances = reduced.get_neighbor_list(r=min_distance)
     if len(distances):
         k = int(np.argmin(distances))
-        return (
-            f"atoms closer than {min_distance} A: site {int(centers[k])} "
-            f"at {float(distances[k]):.3f} A"
-        )
+        return f"atoms closer than {min_distance} A: site {int(centers[k])} at {float(distances[k]):.3f} A"
     return None
 
 

@@ -2,9 +2,10 @@
 
 Each element is described by one-hot encodings of its group (18), period (7) and block (4), and
 10-bin one-hot encodings of electronegativity, atomic radius, first ionisation energy and electron
-affinity, plus Z / 103 (which keeps lanthanides and actinides apart), after Xie & Grossman (PRL 120, 145301, 2018, Table S2; their atom_init.json). A missing
-property (e.g. no Pauling electronegativity for He) leaves its bins at zero. Elements Z = 1..103 are
-covered; every one is distinct from every other by construction (tested).
+affinity, plus Z / 103 (which keeps lanthanides and actinides apart), after Xie & Grossman
+(PRL 120, 145301, 2018, Table S2; their atom_init.json). A missing property (e.g. no Pauling
+electronegativity for He) leaves its bins at zero. Elements Z = 1..103 are covered; every one is
+distinct from every other by construction (tested).
 """
 
 from __future__ import annotations

@@ -55,8 +55,7 @@ def load_checkpoint(path: Path) -> dict:
     hash_path = _hash_path(path)
     if not hash_path.exists():
         raise CorruptCheckpointError(
-            f"{path}: no {hash_path.name} beside it; delete the checkpoint "
-            "to start this run from scratch"
+            f"{path}: no {hash_path.name} beside it; delete the checkpoint to start this run from scratch"
         )
     expected = _listed(hash_path)
     actual = sha256_file(path, length=64)

@@ -26,9 +26,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray, train_mean: float) -> di
     }
 
 
-def classification_metrics(
-    y: np.ndarray, prob: np.ndarray, train_majority: int
-) -> dict[str, object]:
+def classification_metrics(y: np.ndarray, prob: np.ndarray, train_majority: int) -> dict[str, object]:
     """Accuracy, balanced accuracy, F1, ROC-AUC, confusion matrix, and the majority-class accuracy."""
     from sklearn.metrics import (
         accuracy_score,

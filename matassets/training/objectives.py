@@ -78,9 +78,7 @@ class RegressionObjective:
         return state
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
-        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(
-            self.std, dtype=y.dtype
-        )
+        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
 
     def decode(self, out: np.ndarray) -> np.ndarray:
         return out * self.std + self.mean
@@ -110,9 +108,7 @@ class RegressionObjective:
     def score(self, metrics: dict[str, dict]) -> float:
         """Lower is better: mean over tasks of MAE / MAD (1.0 = no better than the mean)."""
         ratios = [
-            m["mae"] / m["baseline_mad"]
-            for m in metrics.values()
-            if m.get("n") and m["baseline_mad"] > 0
+            m["mae"] / m["baseline_mad"] for m in metrics.values() if m.get("n") and m["baseline_mad"] > 0
         ]
         return float(np.mean(ratios)) if ratios else float("nan")
 

@@ -35,10 +35,7 @@ def test_smoke_materialization_writes_every_file(smoke_root, phase1_smoke):
     assert record["mode"] == "level" and record["level"] == "smoke"
     assert record["command"] == "matassets run phase1 --level smoke --property formation_energy"
     assert record["dagster_run_id"] == phase1_smoke.run_id
-    assert (
-        record["test_metrics"]["formation_energy"]["mae"]
-        == metrics["test"]["formation_energy"]["mae"]
-    )
+    assert record["test_metrics"]["formation_energy"]["mae"] == metrics["test"]["formation_energy"]["mae"]
     assert len(record["split_hash"]) == 16 and record["libraries"]["torch"].startswith("2.13")
     manifest = json.loads((smoke_root / "data/splits/smoke/split_manifest.json").read_text())
     assert record["split_hash"] == manifest["hash"]
@@ -75,9 +72,7 @@ def test_reloaded_model_reproduces_saved_test_predictions(smoke_root, phase1_smo
     split = GraphSplit(store, index, np.zeros((len(index), 1), np.float32))
     out = predict(model.model, split, model.config["preset"]["batch_size"], torch.device("cpu"))
     pred = model.objective.decode(out)[:, 0]
-    np.testing.assert_allclose(
-        pred, saved["formation_energy_pred"].to_numpy(), rtol=3e-7, atol=1e-7
-    )
+    np.testing.assert_allclose(pred, saved["formation_energy_pred"].to_numpy(), rtol=3e-7, atol=1e-7)
     # any batching agrees to float32 rounding
     anyway = model.predict_store(store)[index, 0]
     np.testing.assert_allclose(anyway, pred, rtol=1e-5, atol=1e-6)

@@ -17,9 +17,7 @@ from matassets.data.errors import DataInputError
 from matassets.data.jarvis import JARVIS_TARGETS, atoms_to_structure, load_dft_3d, records_to_frame
 from matassets.data.parsing import parse_structure
 
-FF_JSON = (
-    Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data_ff" / "id_prop.json"
-)
+FF_JSON = Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data_ff" / "id_prop.json"
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,7 @@ def test_same_inputs_same_split(clean):
     assert a.assignment != c.assignment
     sizes = a.sizes()
     assert sum(sizes.values()) == clean.height
-    assert (
-        abs(sizes["test"] - 0.1 * clean.height) <= 3 and abs(sizes["val"] - 0.1 * clean.height) <= 3
-    )
+    assert abs(sizes["test"] - 0.1 * clean.height) <= 3 and abs(sizes["val"] - 0.1 * clean.height) <= 3
 
 
 @pytest.mark.parametrize(
@@ -43,10 +41,7 @@ def test_identical_structures_never_straddle(clean):
     # make two crystals identical (same dup group) and check they land on one side
     ids = clean["id"].to_list()
     forced = clean.with_columns(
-        pl.when(pl.col("id") == ids[1])
-        .then(pl.lit(ids[0]))
-        .otherwise(pl.col(DUP_GROUP))
-        .alias(DUP_GROUP)
+        pl.when(pl.col("id") == ids[1]).then(pl.lit(ids[0])).otherwise(pl.col(DUP_GROUP)).alias(DUP_GROUP)
     )
     m = make_splits(forced, "random", 42, (0.8, 0.1, 0.1), "v")
     assert m.assignment[ids[0]] == m.assignment[ids[1]]

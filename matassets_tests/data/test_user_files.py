@@ -71,9 +71,7 @@ def test_header_csv_ids_without_extension_and_unlisted_files(sample_copy: Path) 
 
 def _cif_text() -> str:
     """Synthetic rock-salt NaCl, written by pymatgen: a stand-in for a user's CIF."""
-    nacl = Structure.from_spacegroup(
-        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
-    )
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0] * 3, [0.5] * 3])
     return nacl.to(fmt="cif")
 
 

@@ -55,9 +55,7 @@ def test_resume_matches_uninterrupted(smoke_copy):
         [h["train_loss"] for h in full.fit.history], rel=5e-3
     )
     # the checkpoint is removed once the outputs are written
-    assert not (
-        layout.model_dir("resume_cut", "smoke").parent / ".work/smoke/checkpoint.pt"
-    ).exists()
+    assert not (layout.model_dir("resume_cut", "smoke").parent / ".work/smoke/checkpoint.pt").exists()
 
 
 def test_corrupted_checkpoint_is_refused(smoke_copy):
@@ -75,9 +73,7 @@ def test_failed_run_keeps_the_previous_model(smoke_copy):
     layout = Layout(smoke_copy)
     first = train_graph_model(layout, spec("keep_previous"), log=lambda m: None)
     before = (first.model_dir / "metrics.json").read_text()
-    bad = dataclasses.replace(
-        spec("keep_previous"), preset=dataclasses.replace(spec("x").preset, lr=1e30)
-    )
+    bad = dataclasses.replace(spec("keep_previous"), preset=dataclasses.replace(spec("x").preset, lr=1e30))
     with pytest.raises(FloatingPointError, match="loss is"):
         train_graph_model(layout, bad, log=lambda m: None)
     assert (first.model_dir / "metrics.json").read_text() == before
