@@ -43,20 +43,34 @@ def parity_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], label: str, pa
     return _save(fig, path)
 
 
+def axis_scale(values: list[float]) -> str:
+    """Log scale when every finite value is positive; linear otherwise (a learned-task-weight loss
+    goes negative, and a log axis would silently drop those epochs)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return "log" if finite and min(finite) > 0 else "linear"
+
+
 def learning_curve(history: list[dict], path: Path, score_label: str = "validation score (MAE/MAD)") -> Path:
-    """Training loss and validation score per epoch (log scale), best epoch marked."""
+    """Training loss (top) and validation score (bottom) per epoch, each on its own axis, the best
+    epoch marked."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    ax.plot(epochs, [h["val_score"] for h in history], label=score_label)
+    for ax, key, label, color in (
+        (top, "train_loss", "train loss", "C0"),
+        (bottom, "val_score", score_label, "C1"),
+    ):
+        values = [h[key] for h in history]
+        ax.plot(epochs, values, color=color, marker="." if len(epochs) < 30 else None)
+        ax.set_yscale(axis_scale(values))
+        ax.set_ylabel(label, fontsize=8)
     if history:
         best = min(history, key=lambda h: h["val_score"])
-        ax.axvline(best["epoch"], color="grey", ls=":", label=f"best epoch {best['epoch']}")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
-    ax.set_title("learning curve")
+        for ax in (top, bottom):
+            ax.axvline(best["epoch"], color="grey", ls=":")
+        bottom.text(best["epoch"], bottom.get_ylim()[1], f" best epoch {best['epoch']}", va="top", fontsize=8)
+    bottom.set_xlabel("epoch")
+    top.set_title("learning curve")
     return _save(fig, path)
 
 
