@@ -153,16 +153,21 @@ class GraphStore:
         np.random.default_rng(seed).shuffle(order)
         return order
 
-    def select(self, graph_indices: np.ndarray) -> GraphStore:
-        """A store of just these graphs, in this order."""
-        g = np.asarray(graph_indices, dtype=np.int64)
+    def _rows(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+        """Atoms and edges per graph of ``g``, and the rows of their atoms and edges in the store."""
         node_ptr, edge_ptr = self.node_ptr.numpy(), self.edge_ptr.numpy()
         n_nodes = node_ptr[g + 1] - node_ptr[g]
         n_edges = edge_ptr[g + 1] - edge_ptr[g]
-        edges = torch.from_numpy(_ranges(edge_ptr[g], n_edges))
+        nodes = torch.from_numpy(_ranges(node_ptr[g], n_nodes))
+        return n_nodes, n_edges, nodes, torch.from_numpy(_ranges(edge_ptr[g], n_edges))
+
+    def select(self, graph_indices: np.ndarray) -> GraphStore:
+        """A store of just these graphs, in this order."""
+        g = np.asarray(graph_indices, dtype=np.int64)
+        n_nodes, n_edges, nodes, edges = self._rows(g)
         return GraphStore(
             ids=[self.ids[i] for i in g],
-            z=self.z[torch.from_numpy(_ranges(node_ptr[g], n_nodes))],
+            z=self.z[nodes],
             node_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(n_nodes)])),
             edge_index=self.edge_index[:, edges],
             edge_ptr=torch.from_numpy(np.concatenate([[0], np.cumsum(n_edges)])),
@@ -192,11 +197,7 @@ class GraphStore:
 
     def collate(self, graph_indices: np.ndarray) -> GraphBatch:
         g = np.asarray(graph_indices, dtype=np.int64)
-        node_ptr, edge_ptr = self.node_ptr.numpy(), self.edge_ptr.numpy()
-        n_nodes = node_ptr[g + 1] - node_ptr[g]
-        n_edges = edge_ptr[g + 1] - edge_ptr[g]
-        nodes = torch.from_numpy(_ranges(node_ptr[g], n_nodes))
-        edges = torch.from_numpy(_ranges(edge_ptr[g], n_edges))
+        n_nodes, n_edges, nodes, edges = self._rows(g)
         new_start = np.cumsum(n_nodes) - n_nodes
         shift = torch.from_numpy(np.repeat(new_start, n_edges))
         return GraphBatch(
