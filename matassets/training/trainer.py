@@ -65,19 +65,28 @@ class FitResult:
 
 
 class EMA:
-    """Exponential moving average of parameters and buffers: ``avg ← d·avg + (1 − d)·w``."""
+    """Exponential moving average of parameters and buffers: ``avg ← d·avg + (1 − d)·w``.
+
+    The decay is warmed up, ``d_t = min(decay, (1 + t) / (10 + t))`` after ``t`` updates (the
+    ``num_updates`` form of TensorFlow's ``ExponentialMovingAverage``): with a constant 0.999 the
+    average after an epoch of a few hundred steps would still be mostly the initial weights, and
+    it is the average that validation judges.
+    """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
+        self.updates = 0
         self.shadow = copy.deepcopy(model).eval()
         for p in self.shadow.parameters():
             p.requires_grad_(False)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
         for avg, new in zip(self.shadow.state_dict().values(), model.state_dict().values(), strict=True):
             if avg.dtype.is_floating_point:
-                avg.mul_(self.decay).add_(new, alpha=1.0 - self.decay)
+                avg.mul_(decay).add_(new, alpha=1.0 - decay)
             else:
                 avg.copy_(new)
 
@@ -347,6 +356,7 @@ class Trainer:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "ema": ema.shadow.state_dict() if ema else None,
+                "ema_updates": ema.updates if ema else 0,
                 "objective": learnable.state_dict() if learnable is not None else None,
                 "preset": asdict(self.preset),
                 **state,
@@ -366,6 +376,7 @@ class Trainer:
             scheduler.load_state_dict(saved["scheduler"])
         if ema and saved["ema"] is not None:
             ema.shadow.load_state_dict(saved["ema"])
+            ema.updates = saved.get("ema_updates", 10**9)  # older checkpoints: the plain decay
         learnable = self._learnable()
         if learnable is not None and saved.get("objective") is not None:
             learnable.load_state_dict(saved["objective"])
