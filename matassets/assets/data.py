@@ -64,7 +64,9 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
     partition = context.partition_key
     preset = DATA[partition]
     layout = project.layout
-    result = build_structures(layout, partition, preset)
+    result, reused = build_structures(layout, partition, preset)
+    if reused:
+        context.log.info("raw table, preset and code unchanged: validation skipped, tables reused")
     counts = result.quarantine_counts()
     quarantined = result.quarantine.to_dicts()
     for row in quarantined[:20]:
