@@ -30,6 +30,15 @@ def write_json(path: Path, data: object) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
 
 
+def read_json_dict(path: Path) -> dict | None:
+    """The JSON object in ``path``; None when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def sha256_file(path: Path, length: int = 16) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

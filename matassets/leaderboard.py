@@ -22,11 +22,10 @@ No dagster import; the asset is ``matassets.assets.leaderboard``.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from pathlib import Path
 
-from matassets.io import atomic_write
+from matassets.io import atomic_write, read_json_dict
 from matassets.levels import PARTITIONS
 
 COLUMNS = (
@@ -61,14 +60,6 @@ def _number(value) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def rows_from_metrics(metrics: dict) -> list[dict]:
@@ -141,10 +132,10 @@ def gather(root: Path) -> list[dict]:
             name = part_dir.name
             if name.startswith(".") or name in _SKIP or name.endswith(".previous"):
                 continue
-            metrics = _read_json(part_dir / "metrics.json")
+            metrics = read_json_dict(part_dir / "metrics.json")
             if metrics is None:
                 continue
-            record = _read_json(part_dir / "run_record.json") or {}
+            record = read_json_dict(part_dir / "run_record.json") or {}
             for row in rows_from_metrics(metrics):
                 rows.append(
                     {

@@ -11,7 +11,7 @@ import polars as pl
 from matassets.data import schema
 from matassets.data.splits import SplitManifest, cap, leakage, make_splits
 from matassets.data.validation import ValidationResult, validate
-from matassets.io import atomic_write, sha256_text, write_json
+from matassets.io import atomic_write, read_json_dict, sha256_text, write_json
 from matassets.levels import DataPreset
 from matassets.paths import Layout
 
@@ -44,20 +44,14 @@ def build_structures(layout: Layout, partition: str, preset: DataPreset) -> tupl
     key = input_key({"raw": frame_hash(raw), "preset": asdict(preset)})
     clean_path, quarantine_path = layout.structures(partition), layout.quarantine(partition)
     keyfile = clean_path.parent / ".inputs.json"  # hidden: a cache key, not a version
-    if clean_path.is_file() and quarantine_path.is_file() and _stored_key(keyfile) == key:
+    stored = read_json_dict(keyfile) or {}
+    if clean_path.is_file() and quarantine_path.is_file() and stored.get("input_key") == key:
         return ValidationResult(pl.read_parquet(clean_path), pl.read_parquet(quarantine_path)), True
     result = validate(raw, preset.min_distance, preset.max_sites)
     write_parquet(result.quarantine, quarantine_path)
     write_parquet(result.clean, clean_path)
     write_json(keyfile, {"input_key": key})
     return result, False
-
-
-def _stored_key(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("input_key")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def build_splits(layout: Layout, partition: str, preset: DataPreset) -> tuple[SplitManifest, dict]:

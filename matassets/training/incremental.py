@@ -22,6 +22,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from matassets.io import read_json_dict
+
 PACKAGE = Path(__file__).resolve().parents[1]
 ORCHESTRATION = ("assets", "cli")
 ORCHESTRATION_LIBRARIES = ("matassets", "dagster", "dvc")  # matassets: its source is hashed instead
@@ -63,10 +65,7 @@ def finished_record(model_dir: Path, files: Sequence[str]) -> dict | None:
     model_dir = Path(model_dir)
     if not all((model_dir / f).is_file() for f in ("run_record.json", *files)):
         return None
-    try:
-        return json.loads((model_dir / "run_record.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    return read_json_dict(model_dir / "run_record.json")
 
 
 def skipped_note(model_dir: Path, record: dict) -> str:
