@@ -5,6 +5,7 @@ its ``ORDER``): a new command is a new module here, nothing else to edit.
 
     run phase1|phase2|phase3|phase4   the runbook's phases (run.py); data; materialize
     predict, summary                  a trained model on structure files; a level's state
+    leaderboard                       every trained model's test metric beside its baseline
     topo                              the topological-materials database
     handoff                           recent runs' handoff records (Markdown, CSV)
     check-env                         the runbook's environment check
