@@ -26,8 +26,8 @@ demo: install  ## data assets and the Phase 1 models at the smoke level, then a 
 test: install
 	$(BIN)/python -m pytest -q
 
-ui: install  ## the Dagster UI on http://127.0.0.1:3000 with this project's DAGSTER_HOME
-	$(BIN)/dagster dev -m matassets.definitions -h 127.0.0.1 -p 3000
+ui: install  ## the Dagster UI on http://127.0.0.1:3000 (this project's DAGSTER_HOME), behind the request guard
+	$(BIN)/matassets ui --host 127.0.0.1 --port 3000
 
 lint: install
 	$(BIN)/ruff check matassets matassets_tests bench
