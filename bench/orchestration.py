@@ -33,11 +33,12 @@ def _measure(quick: bool) -> dict:
     import dagster as dg
 
     from matassets.assets.data import crystal_graphs, raw_structures, splits, structures
-    from matassets.assets.phase1 import cgcnn_asset, phase1_command
+    from matassets.assets.phase1 import FAMILY, cgcnn_asset
+    from matassets.assets.resources import ProjectResource
     from matassets.levels import CGCNN, DATA
     from matassets.paths import Layout
-    from matassets.resources import ProjectResource
     from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
+    from matassets.training.options import RunOptions
 
     root = Path(tempfile.mkdtemp(prefix="bench-orch-"))
     resources = {"project": ProjectResource(root=str(root))}
@@ -54,10 +55,10 @@ def _measure(quick: bool) -> dict:
         partition="smoke",
         preset=preset,
         data=data,
-        command=phase1_command("formation_energy", "smoke"),
+        command=FAMILY.command("smoke", "formation_energy"),
         architecture=invariant_architecture("cgcnn", preset, data),
     )
-    forced = dataclasses.replace(spec, force=True)
+    forced = dataclasses.replace(spec, options=RunOptions(force=True))
     force = {"ops": {asset.key.to_user_string(): {"config": {"force": True}}}}
 
     def direct(s: RunSpec) -> tuple[float, float]:

@@ -3,6 +3,9 @@
 The partition keys are the runbook's five levels plus its competition profile. Nothing else in the
 package carries a size, a cap or a hyperparameter: assets read their row from here and show it in
 the Dagster UI, and tuning rounds override fields of a row (``dataclasses.replace``).
+
+Long: one table on purpose. Each family's rows sit beside the reasons for their numbers, and
+docs/levels.md is generated from this one file; split by family it would scatter one fact-table.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None):
     import dagster as dg
 
-    from matassets.resources import ProjectResource
+    from matassets.assets.resources import ProjectResource
 
     return dg.materialize(
         assets,

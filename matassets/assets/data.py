@@ -3,8 +3,9 @@
 import dagster as dg
 
 from matassets.assets.common import levels_partitions, table_metadata, versioned
+from matassets.assets.resources import ProjectResource
+from matassets.families import DATA_GROUP
 from matassets.levels import DATA, preset_metadata
-from matassets.resources import ProjectResource
 
 
 class RawSourceConfig(dg.Config):
@@ -16,7 +17,7 @@ class RawSourceConfig(dg.Config):
     target: str = "formation_energy"  # files: the property of a headerless (id, value) targets CSV
 
 
-@dg.asset(partitions_def=levels_partitions, group_name="data", kinds={"polars", "parquet"})
+@dg.asset(partitions_def=levels_partitions, group_name=DATA_GROUP, kinds={"polars", "parquet"})
 def raw_structures(
     context: dg.AssetExecutionContext, config: RawSourceConfig, project: ProjectResource
 ) -> dg.MaterializeResult:
@@ -49,7 +50,7 @@ def raw_structures(
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="data",
+    group_name=DATA_GROUP,
     deps=[raw_structures],
     kinds={"pymatgen", "parquet"},
     check_specs=[
@@ -105,7 +106,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="data",
+    group_name=DATA_GROUP,
     deps=[structures],
     kinds={"json"},
     check_specs=[dg.AssetCheckSpec("no_leakage", asset="splits", blocking=True)],
@@ -136,13 +137,13 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
     )
 
 
-@dg.asset(partitions_def=levels_partitions, group_name="data", deps=[structures], kinds={"pytorch"})
+@dg.asset(partitions_def=levels_partitions, group_name=DATA_GROUP, deps=[structures], kinds={"pytorch"})
 def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
     """Periodic neighbour graphs (preset cutoff / neighbours), cached by data and settings hash."""
     import time
 
     from matassets.data.pipeline import build_graphs
-    from matassets.graphs.store import load_store
+    from matassets.graphs.sharded import load_store
 
     partition = context.partition_key
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from matassets.assets.metadata import image
-from matassets.resources import ProjectResource
+from matassets.assets.resources import ProjectResource
 
 
 @dg.asset(
@@ -17,7 +17,7 @@ from matassets.resources import ProjectResource
     "(read from the files, no lineage); files in models/leaderboard/",
 )
 def model_leaderboard(context: dg.AssetExecutionContext, project: ProjectResource):
-    from matassets.leaderboard import best_per_property, gather, markdown, plot, write_csv
+    from matassets.reports.leaderboard import best_per_property, gather, markdown, plot, write_csv
 
     out_dir = project.layout.root / "models" / "leaderboard"
     rows = gather(project.layout.root)

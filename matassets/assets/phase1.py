@@ -2,49 +2,34 @@
 
 import dagster as dg
 
-from matassets.assets.common import PresetOverrides, levels_partitions, versioned
+from matassets.assets.common import levels_partitions, overrides_config, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
-from matassets.levels import CGCNN, CGCNN_PROPERTIES, DATA
-from matassets.references import references_markdown
-from matassets.resources import ProjectResource
+from matassets.assets.resources import ProjectResource
+from matassets.families import family
+from matassets.levels import CGCNN, DATA
+from matassets.reports.references import references_markdown
 
-
-class TrainOverrides(PresetOverrides):
-    """Optional overrides of the partition's preset (0 / empty = keep the preset's value).
-
-    ``seed`` (training seed: initialisation and shuffling; the split never changes), ``nproc``
-    (data-parallel training processes, docs/distributed.md) and ``output_tag`` are run options;
-    ``RunSpec`` reads them from the overrides.
-    """
-
-    epochs: int = 0
-    lr: float = 0.0
-    batch_size: int = 0
-    hidden: int = 0
-    n_layers: int = 0
-    time_budget_s: float = 0.0  # wall-clock budget; the schedule is sized to it after epoch 1
-    weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
-    dropout: float | None = None  # None = the preset's (0 is a valid value here)
-    seed: int = 0
-    nproc: int = 0  # data-parallel training processes on this machine; 0 = one
-
-
-def phase1_command(prop: str, partition: str) -> str:
-    level = "--competition" if partition == "competition" else f"--level {partition}"
-    return f"matassets run phase1 {level} --property {prop}"
+FAMILY = family("cgcnn")
+TrainOverrides = overrides_config(
+    "TrainOverrides",
+    CGCNN,
+    doc="Optional overrides of the partition's TrainPreset (None = keep), ``seed`` (training seed: "
+    "initialisation and shuffling; the split never changes) and ``nproc`` (data-parallel training "
+    "processes, docs/distributed.md).",
+)
 
 
 def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
-    name = f"cgcnn_{prop}"
+    name = FAMILY.asset_name(prop)
 
     @dg.asset(
         name=name,
         partitions_def=levels_partitions,
-        group_name="phase1",
+        group_name=FAMILY.phase,
         deps=[structures, splits, crystal_graphs],
         kinds={"pytorch"},
-        tags={"phase": "phase1"},
+        tags={"phase": FAMILY.phase},
         pool="training",  # heavy training shares one concurrency pool (docs/automation.md)
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
@@ -54,18 +39,19 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
 
         partition = context.partition_key
         data = DATA[partition]
-        preset, overrides = config.apply(CGCNN[partition])
+        preset, overrides, options = config.apply(CGCNN[partition])
         spec = RunSpec(
             asset=name,
-            phase="phase1",
-            algorithm="cgcnn",
+            phase=FAMILY.phase,
+            algorithm=FAMILY.algorithm,
             tasks=[prop],
             partition=partition,
             architecture=invariant_architecture("cgcnn", preset, data),
             preset=preset,
             data=data,
-            command=phase1_command(prop, partition),
+            command=FAMILY.command(partition, prop),
             overrides=overrides,
+            options=options,
             dagster_run_id=context.run.run_id,
         )
         output = train_graph_model(project.layout, spec, log=context.log.info)
@@ -91,4 +77,4 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
     return _asset
 
 
-cgcnn_assets = [cgcnn_asset(prop) for prop in CGCNN_PROPERTIES]
+cgcnn_assets = [cgcnn_asset(prop) for prop in FAMILY.properties]

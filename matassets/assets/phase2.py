@@ -2,28 +2,20 @@
 
 import dagster as dg
 
-from matassets.assets.common import PresetOverrides, levels_partitions, versioned
+from matassets.assets.common import levels_partitions, overrides_config, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
+from matassets.assets.resources import ProjectResource
+from matassets.families import family
 from matassets.levels import DATA, E3NN_MULTITASK, MULTITASK_PROPERTIES
-from matassets.resources import ProjectResource
 
-
-class E3nnOverrides(PresetOverrides):
-    """Optional overrides of the partition's preset (0 / "" = keep the preset's value); ``seed``
-    (training seed; the split never changes), ``nproc`` (data-parallel training processes,
-    docs/distributed.md) and ``output_tag`` are run options for ``RunSpec``."""
-
-    epochs: int = 0
-    lr: float = 0.0
-    batch_size: int = 0
-    irreps: str = ""
-    n_layers: int = 0
-    weight_decay: float | None = None  # None = the preset's (0 is a valid value here)
-    task_weights: str = ""  # "fixed" or "learned"
-    time_budget_s: float = 0.0  # wall-clock budget; the schedule is sized to it after epoch 1
-    seed: int = 0
-    nproc: int = 0  # data-parallel training processes on this machine; 0 = one
+FAMILY = family("e3nn_multitask")
+E3nnOverrides = overrides_config(
+    "E3nnOverrides",
+    E3NN_MULTITASK,
+    doc="Optional overrides of the partition's E3nnPreset (None = keep), ``seed`` (training seed; the "
+    "split never changes) and ``nproc`` (data-parallel training processes, docs/distributed.md).",
+)
 
 
 class MultitaskConfig(E3nnOverrides):
@@ -41,10 +33,6 @@ class MultitaskConfig(E3nnOverrides):
             known = [t for t, v in schema.TARGETS.items() if v.kind == "regression"]
             raise dg.Failure(f"properties must be distinct regression targets {known}; got {bad}")
         return list(self.properties)
-
-
-def level_flag(partition: str) -> str:
-    return "--competition" if partition == "competition" else f"--level {partition}"
 
 
 def unit_free_score(val_metrics: dict) -> float:
@@ -107,12 +95,12 @@ def baseline_check(asset: str, metrics: dict) -> dg.AssetCheckResult:
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase2",
+    group_name=FAMILY.phase,
     deps=[structures, splits, crystal_graphs],
     kinds={"pytorch"},
-    tags={"phase": "phase2"},
+    tags={"phase": FAMILY.phase},
     pool="training",
-    check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset="multitask_e3nn", blocking=True)],
+    check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=FAMILY.asset, blocking=True)],
 )
 def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, project: ProjectResource):
     """E(3)-equivariant e3nn network, one head per property, trained with a masked loss: a crystal
@@ -123,20 +111,21 @@ def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, p
     partition = context.partition_key
     data = DATA[partition]
     tasks = config.tasks()
-    preset, overrides = config.apply(E3NN_MULTITASK[partition])
+    preset, overrides, options = config.apply(E3NN_MULTITASK[partition])
     if tasks != list(MULTITASK_PROPERTIES):
         overrides["properties"] = tasks
     spec = RunSpec(
-        asset="multitask_e3nn",
-        phase="phase2",
-        algorithm="e3nn",
+        asset=FAMILY.asset,
+        phase=FAMILY.phase,
+        algorithm=FAMILY.algorithm,
         tasks=tasks,
         partition=partition,
         architecture=architecture(preset, data.cutoff, data.max_neighbors, len(tasks)),
         preset=preset,
         data=data,
-        command=f"matassets run phase2 --algorithm e3nn {level_flag(partition)}",
+        command=FAMILY.command(partition),
         overrides=overrides,
+        options=options,
         dagster_run_id=context.run.run_id,
     )
     output = train_graph_model(project.layout, spec, log=context.log.info)

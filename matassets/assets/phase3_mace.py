@@ -8,10 +8,13 @@ docs/phase3_mace.md explains the choices.
 
 import dagster as dg
 
-from matassets.assets.common import PresetOverrides, levels_partitions, versioned
+from matassets.assets.common import levels_partitions, overrides_config, versioned
 from matassets.assets.metadata import image
+from matassets.assets.resources import ProjectResource
+from matassets.families import family
 from matassets.levels import MACE, preset_metadata
-from matassets.resources import ProjectResource
+
+FAMILY = family("mace")
 
 MACE_DATA_OUT = "data/mace/{partition}"
 METRIC_COLUMNS = (
@@ -31,7 +34,7 @@ REFERENCE_CAVEAT = (
 
 def published_references(test_metrics: dict) -> dg.MetadataValue:
     """GAP and MTP (Zuo et al. 2020) per element beside this model's test errors."""
-    from matassets.references import mlearn_references_markdown
+    from matassets.reports.references import mlearn_references_markdown
 
     ours = {
         el: (m["energy_mae_meV_per_atom"], m["force_mae_meV_per_A"])
@@ -57,9 +60,9 @@ def metrics_table(split_metrics: dict) -> dg.MetadataValue:
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase3",
+    group_name=FAMILY.phase,
     kinds={"python"},
-    tags={"phase": "phase3"},
+    tags={"phase": FAMILY.phase},
     metadata={"dvc_outs": [MACE_DATA_OUT], "dvc_deps": ["data/mlearn"]},
 )
 def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResource):
@@ -97,30 +100,21 @@ def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResour
     return versioned(context, project, result)
 
 
-class MaceOverrides(PresetOverrides):
-    """Optional overrides of the partition's MACE preset (0 / empty = keep the preset's value);
-    ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/."""
-
-    epochs: int = 0
-    lr: float = 0.0
-    batch_size: int = 0
-    num_channels: int = 0
-    r_max: float = 0.0
-    seed: int = 0
-    device: str = ""  # "cuda" to train and evaluate on a GPU (still float32)
-
-
-def phase3_command(partition: str) -> str:
-    level = "--competition" if partition == "competition" else f"--level {partition}"
-    return f"matassets run phase3 --algorithm mace {level}"
+MaceOverrides = overrides_config(
+    "MaceOverrides",
+    MACE,
+    options=(),
+    doc="Optional overrides of the partition's MacePreset (None = keep; ``device: cuda`` trains on a "
+    "GPU); ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/.",
+)
 
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase3",
+    group_name=FAMILY.phase,
     deps=[mace_training_data],
     kinds={"pytorch"},
-    tags={"phase": "phase3"},
+    tags={"phase": FAMILY.phase},
     pool="training",
     check_specs=[dg.AssetCheckSpec("beats_trivial_baselines", asset="mace_potential")],
 )
@@ -130,9 +124,9 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
     from matassets.training.mace_runner import train_potential
 
     partition = context.partition_key
-    preset, overrides = config.apply(MACE[partition])
+    preset, overrides, options = config.apply(MACE[partition])
     layout = project.layout
-    tag = config.output_tag
+    tag = options.output_tag
     out = train_potential(
         mace_data_dir(project, partition),
         layout.tuning_model_dir("mace_potential", tag)
@@ -140,11 +134,11 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         else layout.model_dir("mace_potential", partition),
         preset,
         partition=partition,
-        command=phase3_command(partition),
+        command=FAMILY.command(partition),
         overrides=overrides,
         dagster_run_id=context.run.run_id,
         log=context.log.info,
-        force=config.force,
+        force=options.force,
     )
     val, test = out.metrics["val"]["all"], out.metrics["test"]["all"]
     plots = {

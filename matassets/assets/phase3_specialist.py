@@ -11,9 +11,12 @@ import dagster as dg
 
 from matassets.assets.common import levels_partitions, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
-from matassets.assets.phase2 import E3nnOverrides, baseline_check, e3nn_metadata, level_flag, multitask_e3nn
-from matassets.levels import DATA, SPECIALIST, SPECIALIST_PROPERTIES
-from matassets.resources import ProjectResource
+from matassets.assets.phase2 import E3nnOverrides, baseline_check, e3nn_metadata, multitask_e3nn
+from matassets.assets.resources import ProjectResource
+from matassets.families import family
+from matassets.levels import DATA, SPECIALIST
+
+FAMILY = family("specialist")
 
 
 class SpecialistConfig(E3nnOverrides):
@@ -23,15 +26,15 @@ class SpecialistConfig(E3nnOverrides):
 
 
 def specialist_asset(prop: str) -> dg.AssetsDefinition:
-    name = f"specialist_{prop}"
+    name = FAMILY.asset_name(prop)
 
     @dg.asset(
         name=name,
         partitions_def=levels_partitions,
-        group_name="phase3",
+        group_name=FAMILY.phase,
         deps=[structures, splits, crystal_graphs, multitask_e3nn],
         kinds={"pytorch"},
-        tags={"phase": "phase3"},
+        tags={"phase": FAMILY.phase},
         pool="training",
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"e3nn specialist for {prop}, warm-started from multitask_e3nn of the same "
@@ -45,7 +48,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
 
         partition = context.partition_key
         data = DATA[partition]
-        preset, overrides = config.apply(SPECIALIST[partition])
+        preset, overrides, options = config.apply(SPECIALIST[partition])
         source = project.layout.model_dir("multitask_e3nn", partition)
         if config.warm_start:
             if not (source / "config.json").exists():
@@ -60,15 +63,16 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
             arch = architecture(preset, data.cutoff, data.max_neighbors, n_out=1)
         spec = RunSpec(
             asset=name,
-            phase="phase3",
-            algorithm="equivariant",
+            phase=FAMILY.phase,
+            algorithm=FAMILY.algorithm,
             tasks=[prop],
             partition=partition,
             architecture=arch,
             preset=preset,
             data=data,
-            command=f"matassets run phase3 --algorithm equivariant {level_flag(partition)} --property {prop}",
+            command=FAMILY.command(partition, prop),
             overrides=overrides,
+            options=options,
             dagster_run_id=context.run.run_id,
             warm_start=str(source) if config.warm_start else None,
         )
@@ -83,4 +87,4 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
     return _asset
 
 
-specialist_assets = [specialist_asset(prop) for prop in SPECIALIST_PROPERTIES]
+specialist_assets = [specialist_asset(prop) for prop in FAMILY.properties]

@@ -7,12 +7,14 @@ trainer). The labels are symmetry-indicator classes, not the JARVIS spillage lab
 
 import dagster as dg
 
-from matassets.assets.common import PresetOverrides, levels_partitions, table_metadata, versioned
+from matassets.assets.common import levels_partitions, overrides_config, table_metadata, versioned
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import image, model_metadata
-from matassets.assets.phase1 import TrainOverrides
+from matassets.assets.resources import ProjectResource
+from matassets.families import family
 from matassets.levels import DATA, TOPO_GNN, TOPO_RF, preset_metadata
-from matassets.resources import ProjectResource
+
+FOREST, TOPOGNN = family("random_forest"), family("topognn")
 
 CLASSIFICATION_COLUMNS = (
     "n",
@@ -50,11 +52,6 @@ PUBLISHED_ANCHORS = dg.MetadataValue.md(
 )
 
 
-def phase4_command(algorithm: str, partition: str) -> str:
-    level = "--competition" if partition == "competition" else f"--level {partition}"
-    return f"matassets run phase4 {level} --algorithm {algorithm}"
-
-
 def _baseline_check(val: dict) -> dg.AssetCheckResult:
     """Validation balanced accuracy above the majority-class predictor's, which is 0.5 whatever the
     class balance (plain accuracy against the majority share is shown too, but on a few dozen
@@ -70,10 +67,10 @@ def _baseline_check(val: dict) -> dg.AssetCheckResult:
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase4",
+    group_name=FOREST.phase,
     deps=[structures],
     kinds={"sqlite"},
-    tags={"phase": "phase4"},
+    tags={"phase": FOREST.phase},
     check_specs=[dg.AssetCheckSpec("labels_match_canonical_table", asset="topo_db", blocking=True)],
 )
 def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
@@ -111,22 +108,23 @@ def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
     )
 
 
-class ForestOverrides(PresetOverrides):
-    """Optional overrides of the partition's forest preset (0 = keep the preset's value). No seed:
-    the forest's seed also draws its grouped split, which a tuning round must not change."""
-
-    n_estimators: int = 0
-    max_depth: int = 0
-    min_samples_leaf: int = 0
-    max_labels: int = 0
+ForestOverrides = overrides_config(
+    "ForestOverrides",
+    TOPO_RF,
+    options=(),
+    exclude=("seed", "split_fractions"),
+    doc="Optional overrides of the partition's ForestPreset (None = keep; ``unset: [max_depth]`` for "
+    "unbounded trees). No seed: the forest's seed also draws its grouped split, which a run must not move.",
+)
+TopoGnnOverrides = overrides_config("TopoGnnOverrides", TOPO_GNN)
 
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase4",
+    group_name=FOREST.phase,
     deps=[topo_db],
     kinds={"scikitlearn"},
-    tags={"phase": "phase4"},
+    tags={"phase": FOREST.phase},
     pool="training",  # short, but the fit uses every core (n_jobs): wait rather than share them
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_rf", blocking=True)],
 )
@@ -138,18 +136,18 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
     from matassets.training.random_forest import train_forest
 
     partition = context.partition_key
-    preset, overrides = config.apply(TOPO_RF[partition])
+    preset, overrides, options = config.apply(TOPO_RF[partition])
     out = train_forest(
         project.layout,
         partition,
         preset,
         topo_db_path(project.layout, partition),
-        command=phase4_command("rf", partition),
+        command=FOREST.command(partition),
         overrides=overrides,
         dagster_run_id=context.run.run_id,
-        output_tag=config.output_tag,
+        output_tag=options.output_tag,
         log=context.log.info,
-        force=config.force,
+        force=options.force,
     )
     val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
     record = out.record
@@ -173,20 +171,22 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
             **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
         }
     )
-    yield versioned(context, project, result, config.output_tag)
+    yield versioned(context, project, result, options.output_tag)
     yield _baseline_check(val)
 
 
 @dg.asset(
     partitions_def=levels_partitions,
-    group_name="phase4",
+    group_name=FOREST.phase,
     deps=[structures, splits, crystal_graphs, topo_db],
     kinds={"pytorch"},
-    tags={"phase": "phase4"},
+    tags={"phase": FOREST.phase},
     pool="training",
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_gnn", blocking=True)],
 )
-def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
+def topo_classifier_gnn(
+    context: dg.AssetExecutionContext, config: TopoGnnOverrides, project: ProjectResource
+):
     """TopoGNN (gated graph convolutions, mean‖max readout) classifying topo_label on the Phase 1
     graphs with the shared trainer; files in models/topo_classifier_gnn/<level>/."""
     import json
@@ -196,18 +196,19 @@ def topo_classifier_gnn(context: dg.AssetExecutionContext, config: TrainOverride
 
     partition = context.partition_key
     data = DATA[partition]
-    preset, overrides = config.apply(TOPO_GNN[partition])
+    preset, overrides, options = config.apply(TOPO_GNN[partition])
     spec = RunSpec(
-        asset="topo_classifier_gnn",
-        phase="phase4",
-        algorithm="topognn",
+        asset=TOPOGNN.asset,
+        phase=TOPOGNN.phase,
+        algorithm=TOPOGNN.algorithm,
         tasks=["topo_label"],
         partition=partition,
         architecture=invariant_architecture("topognn", preset, data),
         preset=preset,
         data=data,
-        command=phase4_command("topognn", partition),
+        command=TOPOGNN.command(partition),
         overrides=overrides,
+        options=options,
         dagster_run_id=context.run.run_id,
     )
     out = train_graph_model(project.layout, spec, log=context.log.info)

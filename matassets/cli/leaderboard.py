@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from matassets import leaderboard
     from matassets.paths import default_root
+    from matassets.reports import leaderboard
 
     rows = leaderboard.gather(args.root or default_root())
     if args.partition:

@@ -14,8 +14,8 @@ ORDER = 30
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from matassets.inference.predict import PredictInputError, load_model, read_structure_file
     from matassets.paths import Layout, default_root
-    from matassets.predict import PredictInputError, load_model, read_structure_file
 
     try:
         model = load_model(Layout(default_root()).model_dir(args.model, common.partition(args)))
@@ -40,7 +40,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from matassets.summary import print_summary
+    from matassets.reports.summary import print_summary
 
     return print_summary(args.level)
 

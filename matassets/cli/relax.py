@@ -15,7 +15,7 @@ ORDER = 35
 def cmd_relax(args: argparse.Namespace) -> int:
     import torch
 
-    from matassets.calculator import load_calculator, relax
+    from matassets.inference.calculator import load_calculator, relax
     from matassets.paths import Layout, default_root
     from matassets.training.mace_runner import threads_for_children
 

@@ -1,6 +1,7 @@
 """``run`` (the runbook's phases), ``data`` and ``materialize`` (any asset): all through Dagster.
 
-The runbook's (phase, algorithm, property) resolve to asset names through :data:`RUNBOOK`; whether
+The runbook's (phase, algorithm, property) resolve to asset names through :data:`RUNBOOK` (derived
+from ``families.FAMILIES``); whether
 an asset exists is read from the Dagster definitions, so a phase whose assets are not installed
 gives a clear error instead of a stack trace.
 """
@@ -13,6 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from matassets.cli import _common as common
+from matassets.families import DATA_GROUP, FAMILIES
 
 ORDER = 10
 
@@ -32,53 +34,11 @@ class Recipe:
         return any("{property}" in a for a in self.assets)
 
 
-RUNBOOK: tuple[Recipe, ...] = (
-    Recipe(
-        "phase1",
-        "cgcnn",
-        ("cgcnn_{property}",),
-        ("cgcnn_{property}",),
-        "run_phase1.py --level L --property P",
-    ),
-    Recipe(
-        "phase2",
-        "e3nn",
-        ("multitask_e3nn",),
-        ("multitask_e3nn",),
-        "run_phase2.py --algorithm e3nn --level L",
-    ),
-    Recipe(
-        "phase3",
-        "mace",
-        ("mace_training_data", "mace_potential"),
-        ("mace_potential",),
-        "run_phase3.py --algorithm mace --level L --prepare-mace-data",
-    ),
-    Recipe(
-        "phase3",
-        "equivariant",
-        ("specialist_{property}",),
-        ("specialist_{property}",),
-        "run_phase3.py --algorithm equivariant --level L --property P",
-    ),
-    Recipe(
-        "phase4",
-        "topognn",
-        ("topo_db", "topo_classifier_gnn"),
-        ("topo_classifier_gnn",),
-        "init_topo_db.py; run_phase4.py --algorithm topognn --level L",
-    ),
-    Recipe(
-        "phase4",
-        "rf",
-        ("topo_db", "topo_classifier_rf"),
-        ("topo_classifier_rf",),
-        "init_topo_db.py; run_phase4.py --algorithm rf --level L",
-    ),
+RUNBOOK: tuple[Recipe, ...] = tuple(
+    Recipe(f.phase, f.algorithm, (*f.prepares, f.asset), (f.asset,), f.runbook) for f in FAMILIES
 )
 PHASES = tuple(dict.fromkeys(r.phase for r in RUNBOOK))
-DATA_PARALLEL = ("cgcnn", "e3nn", "equivariant", "topognn")  # trained by the one GNN trainer
-DATA_GROUP = "data"
+DATA_PARALLEL = tuple(f.algorithm for f in FAMILIES if f.data_parallel)  # trained by the one GNN trainer
 
 
 class SelectionError(ValueError):

@@ -1,6 +1,6 @@
 """``tune``: the runbook's adaptive tuning rounds, in process, each round a Dagster materialization.
 
-The same rules and files as the UI's ``tuning_job`` with the tuning sensors (matassets/tuning/),
+The same rules and files as the UI's ``tuning_job`` with the tuning sensors (matassets/automation/tuning/),
 without a daemon: rounds run one after another; the summary goes to
 ``artifacts/adaptive_tuning/<session>/summary.{json,csv}``; the best round replaces the asset's
 current version only if it beats it on validation.
@@ -38,10 +38,10 @@ def parse_start(items: list[str] | None) -> dict | None:
 def cmd_tune(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from matassets.assets.tuning import config_fields, run_session_in_process
-    from matassets.resources import ProjectResource
-    from matassets.tuning.session import TuningSession
-    from matassets.tuning.targets import resolve_targets
+    from matassets.assets.resources import ProjectResource
+    from matassets.automation.tuning.session import TuningSession
+    from matassets.automation.tuning.targets import resolve_targets
+    from matassets.automation.tuning_runs import config_fields, run_session_in_process
 
     level = common.partition(args)
     try:

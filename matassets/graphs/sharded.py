@@ -49,6 +49,14 @@ class CorruptGraphStoreError(RuntimeError):
     """A shard of a sharded graph store is missing or does not match its recorded hash."""
 
 
+def load_store(path: Path) -> GraphStore | ShardedGraphStore:
+    """The graph store at ``path``: a single file (``GraphStore``) or a sharded store's folder
+    (``ShardedGraphStore``); both give ``ids``, ``index_of``, ``collate``, ``shuffle``, ``stats``."""
+    if Path(path).is_dir():
+        return ShardedGraphStore.load(path)
+    return GraphStore.load(path)
+
+
 def build_sharded(
     path: Path,
     ids: Iterable[str],

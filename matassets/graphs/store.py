@@ -74,16 +74,6 @@ def summary_stats(graphs: int, atoms: int, edges: int, edge_length_sum: float) -
     }
 
 
-def load_store(path: Path):
-    """The graph store at ``path``: a single file (``GraphStore``) or a sharded store's folder
-    (``ShardedGraphStore``); both give ``ids``, ``index_of``, ``collate``, ``shuffle``, ``stats``."""
-    if Path(path).is_dir():
-        from matassets.graphs.sharded import ShardedGraphStore
-
-        return ShardedGraphStore.load(path)
-    return GraphStore.load(path)
-
-
 @dataclass
 class GraphStore:
     ids: list[str]

@@ -1,23 +1,22 @@
-"""Build a model from the ``architecture`` block saved in its ``config.json``."""
+"""Build a model from the ``architecture`` block saved in its ``config.json``.
+
+The torch module of each architecture is named once, in its family's row (``matassets.families``).
+"""
 
 from __future__ import annotations
 
+import importlib
+
 from torch import nn
+
+from matassets.families import FAMILIES
 
 
 def build_model(architecture: dict) -> nn.Module:
-    family = architecture["family"]
+    name = architecture["family"]
+    modules = {f.architecture: f.module for f in FAMILIES if f.architecture}
+    if name not in modules:
+        raise ValueError(f"unknown model family {name!r}; known: {', '.join(sorted(modules))}")
+    module, _, cls = modules[name].partition(":")
     kwargs = {k: v for k, v in architecture.items() if k != "family"}
-    if family == "cgcnn":
-        from matassets.models.cgcnn import CGCNN
-
-        return CGCNN(**kwargs)
-    if family == "topognn":
-        from matassets.models.topognn import TopoGNN
-
-        return TopoGNN(**kwargs)
-    if family == "e3nn":  # multitask_e3nn and the specialist_<property> models (Phases 2, 3)
-        from matassets.models.e3nn_multitask import E3nnMultitask
-
-        return E3nnMultitask(**kwargs)
-    raise ValueError(f"unknown model family {family!r}")
+    return getattr(importlib.import_module(module), cls)(**kwargs)

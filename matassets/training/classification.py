@@ -53,7 +53,7 @@ def roc_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Pa
     """ROC curve per split (name → (y, prob)) with its AUC, and the chance diagonal."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from matassets.plots import _figure, _save
+    from matassets.reports.plots import _figure, _save
 
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -91,7 +91,7 @@ def threshold_report(model_dir: Path, task: str, train_majority: int) -> dict:
     Writes ``threshold.json``, ``roc.png`` and ``confusion_threshold.png`` into ``model_dir``
     (``metrics.json`` keeps the trainer's 0.5-threshold numbers).
     """
-    from matassets.plots import confusion_plot
+    from matassets.reports.plots import confusion_plot
 
     model_dir = Path(model_dir)
     data = read_predictions(model_dir / "predictions.csv", task)

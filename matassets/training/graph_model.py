@@ -21,15 +21,16 @@ import torch
 
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
-from matassets.graphs.store import load_store
+from matassets.graphs.sharded import load_store
 from matassets.io import atomic_write, replace_dir, sha256_file, sha256_text, write_json
 from matassets.levels import DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
-from matassets.plots import learning_curve, parity_plot
-from matassets.run_record import build_run_record
+from matassets.reports.plots import learning_curve, parity_plot
 from matassets.training import incremental
 from matassets.training.objectives import BinaryObjective, RegressionObjective
+from matassets.training.options import RunOptions
+from matassets.training.run_record import build_run_record
 from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
 
 MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
@@ -44,7 +45,7 @@ OUTPUT_FILES = (
     "run_record.json",
 )
 # RunSpec fields that do not change the model's files: left out of the input key
-NOT_INPUTS = ("command", "overrides", "dagster_run_id", "output_tag", "force", "warm_start")
+NOT_INPUTS = ("command", "overrides", "dagster_run_id", "options", "warm_start")
 
 
 def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -> dict:
@@ -70,24 +71,30 @@ class RunSpec:
     preset: TrainPreset
     data: DataPreset
     command: str
-    overrides: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)  # the preset fields the run config changed (the record)
+    options: RunOptions = field(default_factory=RunOptions)
     dagster_run_id: str | None = None
-    output_tag: str = ""  # set: write to models/<asset>/tuning/<tag>/ (a tuning round's candidate)
     warm_start: str | None = None  # a trained model folder whose encoder initialises this model
-    nproc: int = 1  # data-parallel training processes on this machine (training.distributed)
-    force: bool = False  # retrain even when the model folder is up to date (training.incremental)
 
-    def __post_init__(self) -> None:
-        # run options an asset's config may carry in its overrides (TrainOverrides): a tuning
-        # round's candidate folder, its training seed (the split manifest never changes), the
-        # number of data-parallel processes and force
-        self.output_tag = self.output_tag or str(self.overrides.get("output_tag") or "")
-        self.force = self.force or bool(self.overrides.get("force"))
-        self.nproc = int(self.overrides.get("nproc") or self.nproc)
-        if self.overrides.get("seed"):
-            from dataclasses import replace
+    @property
+    def output_tag(self) -> str:
+        """Set: write to models/<asset>/tuning/<tag>/ (a tuning round's candidate)."""
+        return self.options.output_tag
 
-            self.data = replace(self.data, seed=int(self.overrides["seed"]))
+    @property
+    def force(self) -> bool:
+        """Retrain even when the model folder is up to date (training.incremental)."""
+        return self.options.force
+
+    @property
+    def nproc(self) -> int:
+        """Data-parallel training processes on this machine (training.distributed)."""
+        return self.options.nproc
+
+    @property
+    def seed(self) -> int:
+        """The training seed (initialisation, data order); the split's seed is ``data.seed``."""
+        return self.options.training_seed(self.data.seed)
 
 
 @dataclass
@@ -161,6 +168,7 @@ def input_key(layout: Layout, spec: RunSpec) -> str:
     manifest = load_splits(layout, spec.partition)
     pointer = json.loads(layout.graphs_pointer(spec.partition).read_text(encoding="utf-8"))
     inputs = {k: v for k, v in asdict(spec).items() if k not in NOT_INPUTS}
+    inputs |= {"seed": spec.seed, "nproc": spec.nproc}
     inputs |= {"data_hash": manifest.data_version, "split_hash": manifest.hash, "graphs": pointer["key"]}
     if spec.warm_start:
         inputs["warm_start_sha256"] = sha256_file(Path(spec.warm_start) / "model.pt")
@@ -191,7 +199,7 @@ def _reused(layout: Layout, spec: RunSpec, log: Callable[[str], None]) -> RunOut
 
 def run_lock_path(layout: Layout, spec: RunSpec) -> Path:
     """The lock file of a run: one per asset partition (one per candidate in a tuning round)."""
-    name = getattr(spec, "output_tag", "") or spec.partition
+    name = spec.output_tag or spec.partition
     return layout.model_dir(spec.asset, spec.partition).parent / ".work" / f"{name}.lock"
 
 
@@ -243,7 +251,7 @@ def _train_graph_model(
     splits, info = load_split_data(layout, spec)
     objective = _objective(spec)
     objective.fit(splits["train"].y)
-    torch.manual_seed(spec.data.seed)
+    torch.manual_seed(spec.seed)
     model = build_model(spec.architecture)
     warm = None
     if spec.warm_start:
@@ -263,7 +271,7 @@ def _train_graph_model(
         f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters"
     )
-    trainer = Trainer(model, objective, spec.preset, work_dir, spec.data.seed, log=log, run_key=run_key)
+    trainer = Trainer(model, objective, spec.preset, work_dir, spec.seed, log=log, run_key=run_key)
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
         return RunOutput(final_dir, {}, {}, fit)
@@ -322,7 +330,7 @@ def _train_graph_model(
         notes=notes,
         data_hash=info["data_hash"],
         split_hash=info["split_hash"],
-        seed=spec.data.seed,
+        seed=spec.seed,
         seconds=time.perf_counter() - start,
         dagster_run_id=spec.dagster_run_id,
         extra={
@@ -383,7 +391,7 @@ def _plots(folder: Path, spec: RunSpec, splits, outputs, fit, kind: str) -> list
     label = "validation 1 - balanced accuracy" if kind == "binary" else "validation score (MAE/MAD)"
     plots = [learning_curve(fit.history, folder / "learning_curve.png", score_label=label)]
     if kind == "binary":  # test-split confusion matrix at the 0.5 probability threshold
-        from matassets.plots import confusion_plot
+        from matassets.reports.plots import confusion_plot
 
         for t, task in enumerate(spec.tasks):
             y, prob = splits["test"].y[:, t], outputs["test"][:, t]

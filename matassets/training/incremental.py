@@ -6,11 +6,11 @@ the data and split hashes, the graph store's key, a warm start's weights) and th
 The key is written into ``run_record.json``. A later run of the same folder that computes the same
 key finds it there and returns the folder as it is (no file rewritten) unless it is forced.
 
-The code version is a hash of the package's source that can change a model's files: every ``.py``
-file of ``matassets`` except the Dagster and command-line layers (``assets/``, ``cli/`` and the
-modules that import dagster), which only assemble the run spec (itself part of the key) and the
-UI's metadata; and of the versions of the libraries the run record lists, less the orchestration
-ones. Any other code change, or a library upgrade, retrains.
+The code version is a hash of the package's source that can change a model's files: an explicit
+allow-list of the science packages (:data:`SCIENCE`); the Dagster, command-line, report and
+automation layers only assemble the run spec (itself part of the key), the UI's metadata and
+tables, so editing them retrains nothing. Also hashed: the versions of the libraries the run record
+lists, less the orchestration ones. Any science code change, or a library upgrade, retrains.
 """
 
 from __future__ import annotations
@@ -18,27 +18,25 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from matassets.io import read_json_dict
 
 PACKAGE = Path(__file__).resolve().parents[1]
-ORCHESTRATION = ("assets", "cli")
+# what decides a model's files: these sub-packages and root modules of matassets, nothing else
+SCIENCE = ("data", "datasets", "graphs", "models", "training", "topo", "io.py")
 ORCHESTRATION_LIBRARIES = ("matassets", "dagster", "dvc")  # matassets: its source is hashed instead
-_IMPORTS_DAGSTER = re.compile(r"^\s*(import|from) dagster\b", re.MULTILINE)
 
 
 def source_hash(package: Path) -> str:
-    """sha256 (16 hex) over the path and bytes of every science ``.py`` file under ``package``."""
+    """sha256 (16 hex) over the path and bytes of every ``.py`` file of :data:`SCIENCE` in ``package``."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(package)
-        text = path.read_bytes()
-        if relative.parts[0] in ORCHESTRATION or _IMPORTS_DAGSTER.search(text.decode("utf-8", "replace")):
+        if relative.parts[0] not in SCIENCE:
             continue
-        digest.update(relative.as_posix().encode() + b"\0" + text + b"\0")
+        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -46,7 +44,7 @@ def source_hash(package: Path) -> str:
 def code_version() -> str:
     """The running code's version, taken once per process (the code as it was imported): the
     science source and the library versions of ``run_record.LIBRARIES`` (not the orchestration's)."""
-    from matassets.run_record import library_versions
+    from matassets.training.run_record import library_versions
 
     libraries = {k: v for k, v in library_versions().items() if k not in ORCHESTRATION_LIBRARIES}
     text = source_hash(PACKAGE) + json.dumps(libraries, sort_keys=True)

@@ -308,10 +308,10 @@ def train_potential(
 
     from matassets.data.mlearn import read_manifest
     from matassets.io import atomic_write, replace_dir, sha256_text, write_json
-    from matassets.plots import parity_plot
-    from matassets.run_record import build_run_record
+    from matassets.reports.plots import parity_plot
     from matassets.training import incremental
     from matassets.training.potential_eval import evaluate_potential, history_plot, parity_series
+    from matassets.training.run_record import build_run_record
 
     start = time.perf_counter()
     data_dir, final_dir = Path(data_dir), Path(final_dir)

@@ -203,7 +203,7 @@ def parity_series(preds: list[Prediction], quantity: str) -> dict[str, tuple[np.
 
 def history_plot(history: list[dict], path: Path) -> Path:
     """Validation loss and energy/force MAE per epoch, as MACE printed them (log scale)."""
-    from matassets.plots import _figure, _save
+    from matassets.reports.plots import _figure, _save
 
     plt = _figure()
     fig, ax = plt.subplots(figsize=(6, 4))

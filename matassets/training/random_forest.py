@@ -24,9 +24,9 @@ import numpy as np
 from matassets.io import atomic_write, replace_dir, sha256_text, write_json
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
-from matassets.run_record import build_run_record
 from matassets.training import incremental
 from matassets.training.classification import choose_threshold, metrics_at, roc_plot
+from matassets.training.run_record import build_run_record
 
 ASSET = "topo_classifier_rf"
 MODEL_FILE = "model.skops"
@@ -213,7 +213,7 @@ def train_forest(
     )
     _write_csv(staging / "feature_importance.csv", ["feature", "importance"], importance)
     roc_plot({n: (y[idx[n]], prob[n]) for n in ("val", "test")}, staging / "roc.png")
-    from matassets.plots import confusion_plot
+    from matassets.reports.plots import confusion_plot
 
     confusion_plot(
         metrics["test"]["topo_label"]["confusion_matrix"],

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 class GraphSplit:
     """Graphs (by store index) with their targets (NaN = missing), one row per graph."""
 
-    store: GraphStore | ShardedGraphStore  # either kind (``graphs.store.load_store``)
+    store: GraphStore | ShardedGraphStore  # either kind (``graphs.sharded.load_store``)
     index: np.ndarray
     y: np.ndarray  # (n, n_tasks) float32
 

@@ -4,8 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from matassets.inference.predict import PredictInputError, load_model, read_structure_file
 from matassets.paths import Layout
-from matassets.predict import PredictInputError, load_model, read_structure_file
 
 FILES = [
     "model.pt",

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from matassets.resources import ProjectResource
+from matassets.assets.resources import ProjectResource
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "matassets_tests/fixtures/jarvis_samples/sample_data"
@@ -40,8 +40,8 @@ def test_schedules_and_sensors_exist_and_are_off_until_turned_on(defs):
 def test_schedules_request_their_level_with_its_time_limit(defs):
     import datetime as dt
 
+    from matassets.automation.schedules import nightly_smoke, weekly_std_retrain
     from matassets.levels import RUN_TIME_LIMIT_S
-    from matassets.schedules import nightly_smoke, weekly_std_retrain
 
     when = dt.datetime(2026, 11, 29, 3, 0, tzinfo=dt.UTC)
     context = dg.build_schedule_context(scheduled_execution_time=when)
@@ -55,7 +55,7 @@ def test_schedules_request_their_level_with_its_time_limit(defs):
 
 
 def test_incoming_file_sensor_requests_raw_structures_from_the_files(tmp_path):
-    from matassets.sensors import incoming_data_sensor
+    from matassets.automation.sensors import incoming_data_sensor
 
     project = ProjectResource(root=str(tmp_path))
     context = dg.build_sensor_context(resources={"project": project})
@@ -100,7 +100,7 @@ def report(instance, asset, partition, version, tags=None):
 
 
 def test_new_std_data_version_retrains_exactly_the_std_assets_downstream(defs):
-    from matassets.sensors import std_data_change_sensor
+    from matassets.automation.sensors import std_data_change_sensor
 
     instance = dg.DagsterInstance.ephemeral()
     context = dg.build_sensor_context(instance=instance)

@@ -9,12 +9,12 @@ import dagster as dg
 import pytest
 from conftest import dvc_project, materialize, trained_models
 
+from matassets.assets.resources import ProjectResource
+from matassets.automation.tuning.knobs import MOVES
+from matassets.automation.tuning.session import TuningSession
 from matassets.io import sha256_file
 from matassets.levels import PARTITIONS, TOPO_RF
 from matassets.paths import Layout
-from matassets.resources import ProjectResource
-from matassets.tuning.knobs import MOVES
-from matassets.tuning.session import TuningSession
 
 
 def model_assets() -> list[dg.AssetsDefinition]:
@@ -48,7 +48,7 @@ def root(smoke_root, tmp_path_factory):
 def run_rounds(session: TuningSession, project: ProjectResource, instance) -> list[dg.AssetMaterialization]:
     """Each round as a Dagster materialization; before a round is recorded (which may promote the
     best one) the asset's current version must be exactly as it was and the candidate complete."""
-    from matassets.assets.tuning import materialize_round
+    from matassets.automation.tuning_runs import materialize_round
 
     layout = session.layout
     current = {t.asset: digest(layout.model_dir(t.asset, session.partition)) for t in session.targets}
@@ -84,8 +84,8 @@ def check_promotion(session: TuningSession, asset: str, before: dict[str, str]) 
 
 def test_every_model_asset_is_tunable_at_every_level():
     """Each asset that trains a model has a family, a preset row and a config with output_tag."""
-    from matassets.assets.tuning import config_fields
-    from matassets.tuning.targets import resolve_targets
+    from matassets.automation.tuning.targets import resolve_targets
+    from matassets.automation.tuning_runs import config_fields
 
     assets = model_assets()
     models = trained_models()
@@ -98,7 +98,7 @@ def test_every_model_asset_is_tunable_at_every_level():
 
 def test_phase4_rounds_write_candidates_only(root):
     """Two rounds each of the random forest and TopoGNN (`matassets tune --phase phase4`)."""
-    from matassets.assets.tuning import config_fields
+    from matassets.automation.tuning_runs import config_fields
 
     layout = Layout(root)
     project = ProjectResource(root=str(root))
@@ -134,7 +134,7 @@ def test_phase4_rounds_write_candidates_only(root):
 def test_e3nn_rounds_write_candidates_only(root):
     """multitask_e3nn: the preset, then the same with training seed + 1 (the noise round); then one
     round of a specialist, warm-started from the current multitask model."""
-    from matassets.assets.tuning import config_fields
+    from matassets.automation.tuning_runs import config_fields
 
     layout = Layout(root)
     project = ProjectResource(root=str(root))
@@ -151,7 +151,7 @@ def test_e3nn_rounds_write_candidates_only(root):
             for n in (1, 2)
         ]
         assert [r["seed"] for r in records] == [42, 43]  # the seed run option reaches the trainer
-        assert records[1]["overrides"] == {"seed": 43, "output_tag": "e3/round_2"}
+        assert records[1]["overrides"] == {}  # the seed is a run option, not a preset change
         assert [r["move"] for r in session.rows] == ["preset", "repeat_seed"]
         check_promotion(session, "multitask_e3nn", before)
 
@@ -180,7 +180,7 @@ def test_e3nn_rounds_write_candidates_only(root):
 def test_promoted_round_is_committed_to_dvc(root, tmp_path):
     """In a git + DVC project the promotion commits the new current version (dvc.lock) and its DVC
     hash is the data version of the promotion's materialization, as for any materialization."""
-    from matassets.assets.tuning import config_fields, run_session_in_process
+    from matassets.automation.tuning_runs import config_fields, run_session_in_process
     from matassets.versioning import dvc_md5, lock_hashes, run_dvc
 
     repo = dvc_project(root, tmp_path / "repo")

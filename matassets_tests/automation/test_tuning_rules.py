@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from matassets.tuning.knobs import E3NN_KNOBS, GNN_KNOBS
-from matassets.tuning.outcomes import Outcome, read_outcome, validation_score
-from matassets.tuning.promotion import promotion_decision
-from matassets.tuning.rules import Policy, Round, next_round
-from matassets.tuning.summary import SUMMARY_COLUMNS, write_summary
-from matassets.tuning.targets import resolve_targets
+from matassets.automation.tuning.knobs import E3NN_KNOBS, GNN_KNOBS
+from matassets.automation.tuning.outcomes import Outcome, read_outcome, validation_score
+from matassets.automation.tuning.promotion import promotion_decision
+from matassets.automation.tuning.rules import Policy, Round, next_round
+from matassets.automation.tuning.summary import SUMMARY_COLUMNS, write_summary
+from matassets.automation.tuning.targets import resolve_targets
 
 PRESET = {"lr": 1e-3, "epochs": 10, "hidden": 64, "weight_decay": 1e-4, "dropout": 0.0, "seed": 42}
 

@@ -8,10 +8,10 @@ import shutil
 import dagster as dg
 import pytest
 
+from matassets.assets.resources import ProjectResource
+from matassets.automation.tuning.summary import SUMMARY_COLUMNS
 from matassets.io import sha256_file
 from matassets.paths import Layout
-from matassets.resources import ProjectResource
-from matassets.tuning.summary import SUMMARY_COLUMNS
 
 ASSET = "cgcnn_formation_energy"
 
@@ -64,8 +64,8 @@ def overrides(request: dg.RunRequest) -> dict:
 @pytest.fixture(scope="module")
 def sensor_session(root):
     """tuning_job, then three rounds each launched by the sensor from the previous one's run."""
-    from matassets.assets.tuning import tuning_job
-    from matassets.sensors import tuning_round_sensor
+    from matassets.automation.sensors import tuning_round_sensor
+    from matassets.automation.tuning_runs import tuning_job
 
     instance = dg.DagsterInstance.ephemeral()
     project = ProjectResource(root=str(root))
@@ -168,8 +168,8 @@ def test_cli_session_promotes_only_a_better_validation_score(root, sensor_sessio
 
 
 def test_failed_round_is_recorded_and_retried_by_the_failure_sensor(root, sensor_session):
-    from matassets.assets.tuning import TuningConfig, round_request, start_session
-    from matassets.sensors import tuning_failure_sensor
+    from matassets.automation.sensors import tuning_failure_sensor
+    from matassets.automation.tuning_runs import TuningConfig, round_request, start_session
 
     instance, *_ = sensor_session
     project = ProjectResource(root=str(root))

@@ -134,24 +134,30 @@ def test_celery_executor_config_against_dagster_celery():
 
 
 def test_phase_jobs_carry_their_resource_needs_for_kubernetes():
-    from matassets.cluster import GROUP_RESOURCES, K8S_CONFIG_TAG, k8s_config
     from matassets.definitions import defs
+    from matassets.families import DATA_GROUP, FAMILIES, PHASES, group_resources
+    from matassets.jobs import K8S_CONFIG_TAG
 
-    for group, (cpu, memory, gpus) in GROUP_RESOURCES.items():
+    for group in (DATA_GROUP, *PHASES):
+        size = group_resources(group)
         tag = json.loads(defs.resolve_job_def(f"{group}_job").tags[K8S_CONFIG_TAG])
-        assert tag == k8s_config(group)
+        assert tag == size.k8s_config()
         assert set(tag) <= K8S_CONFIG_KEYS
         resources = tag["container_config"]["resources"]
-        assert resources["requests"] == {"cpu": cpu, "memory": memory}
-        assert resources["limits"]["memory"] == memory
-        assert re.fullmatch(r"\d+(Mi|Gi)", memory)
-        assert resources["limits"].get("nvidia.com/gpu") == (str(gpus) if gpus else None)
+        assert resources["requests"] == {"cpu": size.cpu, "memory": size.memory}
+        assert resources["limits"]["memory"] == size.memory
+        assert re.fullmatch(r"\d+(Mi|Gi)", size.memory)
+        assert resources["limits"].get("nvidia.com/gpu") == (str(size.gpus) if size.gpus else None)
+        # a phase job is at least as large as each of its families
+        for row in FAMILIES:
+            if row.phase == group:
+                assert row.resources.gpus <= size.gpus and float(row.resources.cpu) <= float(size.cpu)
     # data preparation holds no GPU; every training group asks for one
-    assert GROUP_RESOURCES["data"][2] == 0
-    assert all(GROUP_RESOURCES[g][2] == 1 for g in ("phase1", "phase2", "phase3", "phase4"))
+    assert group_resources(DATA_GROUP).gpus == 0
+    assert all(group_resources(g).gpus == 1 for g in PHASES)
     # a group not in the table gets the launcher's default size (deploy/dagster/k8s.yaml), no GPU
     default = load("k8s.yaml")["run_launcher"]["config"]["run_k8s_config"]["container_config"]
-    assert k8s_config("a_new_group")["container_config"] == default
+    assert group_resources("a_new_group").k8s_config()["container_config"] == default
 
 
 def test_helm_values_deploy_the_matassets_image_and_code_location():

@@ -185,7 +185,7 @@ def test_smoke_materialization_reports_every_task(smoke_root, multitask_smoke):
 def test_reloaded_multitask_model_reproduces_its_predictions(smoke_root, multitask_smoke):
     from matassets.data.pipeline import current_graphs_path
     from matassets.graphs.store import GraphStore
-    from matassets.predict import load_model
+    from matassets.inference.predict import load_model
 
     layout = Layout(smoke_root)
     folder = layout.model_dir("multitask_e3nn", "smoke")

@@ -42,7 +42,7 @@ def smoke_mace(tmp_path_factory):
     import dagster as dg
 
     from matassets.assets.phase3_mace import mace_potential, mace_training_data
-    from matassets.resources import ProjectResource
+    from matassets.assets.resources import ProjectResource
 
     root = tmp_path_factory.mktemp("mace_root")
     instance = dg.DagsterInstance.ephemeral()
@@ -65,7 +65,7 @@ def model_dir(smoke_mace):
 
 @pytest.fixture(scope="module")
 def calc64(model_dir):
-    from matassets.calculator import load_calculator
+    from matassets.inference.calculator import load_calculator
 
     return load_calculator(model_dir, dtype="float64")
 
@@ -190,7 +190,7 @@ def test_forces_and_stress_are_derivatives_of_the_energy(calc64):
 
 
 def test_relaxing_rattled_si_lowers_energy_and_forces(calc64):
-    from matassets.calculator import relax
+    from matassets.inference.calculator import relax
 
     result = relax(_rattled_si(0.1, seed=7), None, fmax=0.02, steps=300, calculator=calc64)
     assert result.steps > 0
@@ -220,7 +220,7 @@ def test_loading_the_calculator_leaves_weights_only_loading_on(model_dir, monkey
     """``import mace`` sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1; the calculator must undo it."""
     import torch
 
-    from matassets.calculator import _mace_import_guard, load_calculator
+    from matassets.inference.calculator import _mace_import_guard, load_calculator
 
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
     with _mace_import_guard():
@@ -236,9 +236,9 @@ def test_run_config_overrides_the_preset_and_tuning_tags_are_run_options():
     from matassets.assets.phase3_mace import MaceOverrides
     from matassets.levels import MACE
 
-    preset, changes = MaceOverrides(epochs=7, lr=1e-3, output_tag="s1/round_2").apply(MACE["lite"])
+    preset, changes, options = MaceOverrides(epochs=7, lr=1e-3, output_tag="s1/round_2").apply(MACE["lite"])
     assert (preset.epochs, preset.lr, preset.batch_size) == (7, 1e-3, MACE["lite"].batch_size)
-    assert changes == {"epochs": 7, "lr": 1e-3, "output_tag": "s1/round_2"}
+    assert changes == {"epochs": 7, "lr": 1e-3} and options.output_tag == "s1/round_2"
 
 
 def test_unchanged_rematerialization_reuses_the_model(smoke_mace, model_dir):

@@ -1,7 +1,7 @@
 """The published mlearn references cover exactly the elements we train on, in the units we report."""
 
 from matassets.levels import MACE
-from matassets.references import MLEARN_REFERENCES, mlearn_references_markdown
+from matassets.reports.references import MLEARN_REFERENCES, mlearn_references_markdown
 
 
 def test_references_cover_every_trained_element():

@@ -31,9 +31,9 @@ from matassets.data.errors import DataInputError
 from matassets.data.user_files import load_folder, load_table
 from matassets.data.validation import MAX_VOLUME_PER_ATOM, structure_problem, validate
 from matassets.graphs.neighbors import build_graph
+from matassets.inference.predict import PredictInputError, load_model, read_structure_file
 from matassets.levels import DATA
 from matassets.paths import Layout
-from matassets.predict import PredictInputError, load_model, read_structure_file
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data"
 PRESET = DATA["smoke"]

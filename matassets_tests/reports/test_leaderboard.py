@@ -1,4 +1,4 @@
-"""The model_leaderboard asset and the gathering behind it (matassets/leaderboard.py)."""
+"""The model_leaderboard asset and the gathering behind it (matassets/reports/leaderboard.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _synthetic_model(root: Path, asset: str, partition: str, mae: float, mad: fl
 
 
 def test_gather_picks_the_best_model_per_property_on_synthetic_metrics(tmp_path):
-    from matassets.leaderboard import best_per_property, gather, rows_from_metrics
+    from matassets.reports.leaderboard import best_per_property, gather, rows_from_metrics
 
     _synthetic_model(tmp_path, "synthetic_worse", "smoke", mae=0.8, mad=1.0)
     _synthetic_model(tmp_path, "synthetic_better", "smoke", mae=0.3, mad=1.0)

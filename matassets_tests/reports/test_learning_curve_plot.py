@@ -2,7 +2,7 @@
 
 import math
 
-from matassets.plots import axis_scale, learning_curve
+from matassets.reports.plots import axis_scale, learning_curve
 
 
 def test_axis_scale_is_linear_when_a_value_is_not_positive():

@@ -13,6 +13,7 @@ import pytest
 from matassets.levels import CGCNN, DATA
 from matassets.paths import Layout
 from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
+from matassets.training.options import RunOptions
 from matassets.training.trainer import rank_batches
 
 HERE = Path(__file__).parent
@@ -32,7 +33,7 @@ def spec(asset: str, nproc: int = 1) -> RunSpec:
         preset=preset,
         data=data,
         command="test",
-        nproc=nproc,
+        options=RunOptions(nproc=nproc),
     )
 
 
@@ -105,6 +106,6 @@ def test_nproc_reaches_the_run_spec_from_the_cli_and_the_asset_config(capsys):
     assert '"cgcnn_band_gap": {"config": {"nproc": 2}}' in capsys.readouterr().out
     assert main(["run", "phase3", "--level", "smoke", "--nproc", "2", "--dry-run"]) == 2
     assert "--nproc applies to" in capsys.readouterr().err  # MACE has its own runner
-    preset, overrides = TrainOverrides(nproc=2).apply(CGCNN["smoke"])
-    assert preset == CGCNN["smoke"] and overrides == {"nproc": 2}
-    assert dataclasses.replace(spec("cgcnn_band_gap"), overrides=overrides).nproc == 2
+    preset, overrides, options = TrainOverrides(nproc=2).apply(CGCNN["smoke"])
+    assert preset == CGCNN["smoke"] and overrides == {} and options.nproc == 2
+    assert dataclasses.replace(spec("cgcnn_band_gap"), options=options).nproc == 2

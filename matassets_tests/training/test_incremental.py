@@ -76,23 +76,35 @@ def test_a_tuning_candidate_trains_beside_an_up_to_date_current_version(smoke_co
     assert folder_state(layout.model_dir(NAME, "smoke")) == current
 
 
-def test_code_version_follows_the_science_code_not_the_dagster_layer(tmp_path):
+def test_code_version_follows_the_science_code_only(tmp_path):
+    """An edit to the UI, the CLI, the reports or the tuning rules retrains nothing; a science edit does."""
     package = tmp_path / "pkg"
     files = {
         "training/loop.py": "STEP = 1\n",
+        "graphs/store.py": "SHARD = 4\n",
         "assets/phase1.py": "NAME = 'a'\n",
         "cli/run.py": "HELP = 'a'\n",
-        "sensors.py": "import dagster as dg\n\nINTERVAL = 30\n",
+        "reports/leaderboard.py": "STAR = '*'\n",
+        "automation/tuning/rules.py": "ROUNDS = 3\n",
+        "families.py": "ROWS = ()\n",
     }
     for name, text in files.items():
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     version = source_hash(package)
-    for name in ("assets/phase1.py", "cli/run.py", "sensors.py"):
+    for name in (
+        "assets/phase1.py",
+        "cli/run.py",
+        "reports/leaderboard.py",
+        "automation/tuning/rules.py",
+        "families.py",
+    ):
         (package / name).write_text(files[name] + "CHANGED = True\n")
         assert source_hash(package) == version, name
-    (package / "training/loop.py").write_text("STEP = 2\n")
-    assert source_hash(package) != version
+    for name in ("training/loop.py", "graphs/store.py"):
+        (package / name).write_text(files[name] + "CHANGED = True\n")
+        assert source_hash(package) != version, name
+        version = source_hash(package)
 
 
 def test_unchanged_rematerialization_in_a_dvc_project_commits_nothing(smoke_copy, tmp_path):

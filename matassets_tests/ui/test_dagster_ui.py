@@ -91,7 +91,7 @@ def dagster_ui(tmp_path):
     import dagster as dg
 
     from matassets.assets.data import crystal_graphs, raw_structures, splits, structures
-    from matassets.resources import ProjectResource
+    from matassets.assets.resources import ProjectResource
 
     home, root = tmp_path / "dagster_home", tmp_path / "project"
     home.mkdir()

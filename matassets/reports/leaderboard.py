@@ -212,7 +212,7 @@ def write_csv(rows: list[dict], path: Path) -> Path:
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Horizontal bars: relative error (test metric vs its baseline, 1 = baseline) per model."""
-    from matassets.plots import _figure, _save
+    from matassets.reports.plots import _figure, _save
 
     plt = _figure()
     shown = [r for r in rows if r["relative_error"] is not None]

@@ -1,6 +1,6 @@
 """Use a trained MACE potential from Python: an ASE calculator and a structure relaxation.
 
-    from matassets.calculator import load_calculator, relax
+    from matassets.inference.calculator import load_calculator, relax
     calc = load_calculator("models/mace_potential/std")      # an ase Calculator
     result = relax("POSCAR", "models/mace_potential/std")     # RelaxResult (energies, forces, atoms)
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from matassets.automation.tuning.outcomes import Outcome, validation_score
 from matassets.io import replace_dir, write_json
-from matassets.tuning.outcomes import Outcome, validation_score
 
 
 @dataclass

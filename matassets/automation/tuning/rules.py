@@ -7,7 +7,7 @@ docs/automation.md has the reasoning:
   the measured seed noise.
 * Noise = max(``rel_floor`` (2 %), measured seed noise). A round "improves" only when it beats the
   best earlier score by more than the noise.
-* The next round's parameters come from one *move* (``matassets.tuning.knobs``) applied to a
+* The next round's parameters come from one *move* (``matassets.automation.tuning.knobs``) applied to a
   parent's parameters; a move that changes nothing is skipped.
 * Which move: if the last round improved beyond the noise, repeat its move from it (keep going);
   otherwise take the first move not yet tried from the best round, in the order its learning curve
@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from matassets import levels
-from matassets.tuning.knobs import MOVE_ORDER, MOVES, Knob, apply_move
-from matassets.tuning.outcomes import Outcome
+from matassets.automation.tuning.knobs import MOVE_ORDER, MOVES, Knob, apply_move
+from matassets.automation.tuning.outcomes import Outcome
 
 
 @dataclass(frozen=True)

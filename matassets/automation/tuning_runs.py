@@ -1,10 +1,10 @@
 """Adaptive tuning in Dagster: a job that starts a session, one tagged run per round.
 
 ``tuning_job`` (config: phase, rounds, property, level) writes the session's plan; the run-status
-sensors in ``matassets.sensors`` then launch round 1, and round N+1 whenever round N finishes, each
+sensors in ``matassets.automation.sensors`` then launch round 1, and round N+1 whenever round N finishes, each
 as its own run of ``tuning_rounds_job`` tagged ``matassets/tuning_session`` and
 ``matassets/tuning_round``. ``run_session_in_process`` runs the same rounds one after another without
-a daemon (``matassets tune``). The rules themselves live in the ``matassets.tuning`` package.
+a daemon (``matassets tune``). The rules themselves live in the ``matassets.automation.tuning`` package.
 """
 
 import json
@@ -15,16 +15,12 @@ from collections.abc import Callable, Iterable, Mapping
 import dagster as dg
 
 from matassets.assets.common import dvc_version
-from matassets.levels import PARTITIONS, RUN_TIME_LIMIT_S
-from matassets.resources import ProjectResource
-from matassets.tuning.promotion import Promotion
-from matassets.tuning.session import RoundPlan, TuningSession
-from matassets.tuning.targets import PHASES
-
-SESSION_TAG = "matassets/tuning_session"
-ROUND_TAG = "matassets/tuning_round"
-ASSET_TAG = "matassets/tuning_asset"
-MAX_RUNTIME_TAG = "dagster/max_runtime"  # honoured when run monitoring is enabled
+from matassets.assets.resources import ProjectResource
+from matassets.automation.tuning.promotion import Promotion
+from matassets.automation.tuning.session import RoundPlan, TuningSession
+from matassets.families import PHASES
+from matassets.jobs import ASSET_TAG, ROUND_TAG, SESSION_TAG, TUNING_JOB, TUNING_ROUNDS_JOB, runtime_tags
+from matassets.levels import PARTITIONS
 
 
 def config_fields(assets_defs: Iterable[dg.AssetsDefinition]) -> dict[str, set[str]]:
@@ -38,25 +34,16 @@ def config_fields(assets_defs: Iterable[dg.AssetsDefinition]) -> dict[str, set[s
     return out
 
 
-def defined_config_fields() -> dict[str, set[str]]:
-    from matassets.definitions import defs
-
-    return config_fields(a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition))
-
-
 def round_tags(plan: RoundPlan) -> dict[str, str]:
-    return {
-        SESSION_TAG: plan.session,
-        ROUND_TAG: str(plan.round),
-        ASSET_TAG: plan.asset,
-        MAX_RUNTIME_TAG: str(RUN_TIME_LIMIT_S[plan.partition]),
-    }
+    return {SESSION_TAG: plan.session, ROUND_TAG: str(plan.round), ASSET_TAG: plan.asset} | runtime_tags(
+        plan.partition
+    )
 
 
 def round_request(plan: RoundPlan) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"{plan.session}/{plan.asset}/{plan.round}",
-        job_name=tuning_rounds_job.name,
+        job_name=TUNING_ROUNDS_JOB,
         asset_selection=[dg.AssetKey(plan.asset)],
         partition_key=plan.partition,
         run_config=plan.run_config,
@@ -144,7 +131,10 @@ def start_session(
 
 @dg.op(description="Write a tuning session's plan; the tuning sensors then launch its rounds.")
 def start_tuning_session(context: dg.OpExecutionContext, config: TuningConfig, project: ProjectResource):
-    session = start_session(project, config, defined_config_fields())
+    from matassets.assets.catalog import all_assets
+
+    assets = [a for a in all_assets() if isinstance(a, dg.AssetsDefinition)]
+    session = start_session(project, config, config_fields(assets))
     context.instance.add_run_tags(context.run_id, {SESSION_TAG: session.session})
     for line in [f"{t.asset}: round 1 = {t.preset}" for t in session.targets] + session.skipped:
         context.log.info(line)
@@ -152,19 +142,12 @@ def start_tuning_session(context: dg.OpExecutionContext, config: TuningConfig, p
 
 
 @dg.job(
+    name=TUNING_JOB,
     description="Adaptive tuning: pick phase, rounds, property and level; turn on the "
-    "tuning_round_sensor and tuning_failure_sensor, which run one round per run."
+    "tuning_round_sensor and tuning_failure_sensor, which run one round per run.",
 )
 def tuning_job():
     start_tuning_session()
-
-
-# Every model asset a round may target; a RunRequest narrows it to one asset and one partition.
-tuning_rounds_job = dg.define_asset_job(
-    "tuning_rounds_job",
-    selection=dg.AssetSelection.groups(*PHASES),
-    description="One adaptive tuning round (launched by the tuning sensors, one asset per run)",
-)
 
 
 def advance_session(
@@ -175,7 +158,7 @@ def advance_session(
     if not name:
         return dg.SkipReason(f"run {run.run_id} has no {SESSION_TAG} tag")
     session = TuningSession.load(project.layout, name)
-    if run.job_name == tuning_job.name:
+    if run.job_name == TUNING_JOB:
         if not success:
             return dg.SkipReason(f"tuning session {name} did not start")
         plan = session.first_plan()

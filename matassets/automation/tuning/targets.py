@@ -6,34 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 
 from matassets import levels
-from matassets.tuning.knobs import E3NN_KNOBS, FOREST_KNOBS, GNN_KNOBS, MACE_KNOBS, Knob
-
-PHASES: tuple[str, ...] = ("phase1", "phase2", "phase3", "phase4")
-
-
-@dataclass(frozen=True)
-class Family:
-    """A model family that can be tuned: its assets, its preset table in ``levels`` and its knobs."""
-
-    name: str
-    phase: str
-    algorithm: str
-    preset_table: str  # attribute of matassets.levels; the family is skipped while it is missing
-    knobs: tuple[Knob, ...]
-    asset: str  # exact asset name, or a prefix ending in "_" for one asset per property
-    per_property: bool = False
-
-
-# phase -> families, in the runbook's order. Families whose preset table or assets do not exist yet
-# are skipped (and reported as skipped in the session).
-FAMILIES: tuple[Family, ...] = (
-    Family("cgcnn", "phase1", "cgcnn", "CGCNN", GNN_KNOBS, "cgcnn_", per_property=True),
-    Family("e3nn_multitask", "phase2", "e3nn", "E3NN_MULTITASK", E3NN_KNOBS, "multitask_e3nn"),
-    Family("specialist", "phase3", "equivariant", "SPECIALIST", E3NN_KNOBS, "specialist_", True),
-    Family("mace", "phase3", "mace", "MACE", MACE_KNOBS, "mace_potential"),
-    Family("topognn", "phase4", "topognn", "TOPO_GNN", GNN_KNOBS, "topo_classifier_gnn"),
-    Family("random_forest", "phase4", "rf", "TOPO_RF", FOREST_KNOBS, "topo_classifier_rf"),
-)
+from matassets.automation.tuning.knobs import Knob
+from matassets.families import FAMILIES, PHASES, family
 
 
 @dataclass
@@ -50,13 +24,6 @@ class Target:
     promoted: bool | None = None
     promotion_reason: str = ""
     stop_reason: str = ""
-
-
-def preset_row(table: str, partition: str) -> object | None:
-    rows = getattr(levels, table, None)
-    if not isinstance(rows, Mapping) or partition not in rows:
-        return None
-    return rows[partition]
 
 
 def _row_values(row: object) -> dict:
@@ -85,21 +52,18 @@ def resolve_targets(
     for fam in FAMILIES:
         if fam.phase not in phases:
             continue
-        row = preset_row(fam.preset_table, partition)
+        row = fam.presets.get(partition)
         if fam.per_property:
-            names = [a for a in available if a.startswith(fam.asset)]
+            names = [a for a in fam.asset_names() if a in available]
             if prop:
-                names = [a for a in names if a == fam.asset + prop]
+                names = [a for a in names if a == fam.asset_name(prop)]
         else:
             names = [fam.asset] if fam.asset in available and not prop else []
         if not names:
-            skipped.append(
-                f"{fam.name}: no asset {fam.asset}{'<property>' if fam.per_property else ''}"
-                f"{' for ' + prop if prop else ''} is defined"
-            )
+            skipped.append(f"{fam.name}: no asset {fam.asset}{' for ' + prop if prop else ''} is defined")
             continue
         if row is None:
-            skipped.append(f"{fam.name}: no {fam.preset_table}[{partition!r}] preset in matassets.levels")
+            skipped.append(f"{fam.name}: no {partition!r} row in its preset table")
             continue
         values = _row_values(row)
         for name in names:
@@ -119,5 +83,4 @@ def resolve_targets(
 
 
 def family_knobs(target: Target) -> tuple[Knob, ...]:
-    fam = next(f for f in FAMILIES if f.name == target.family)
-    return tuple(k for k in fam.knobs if k.name in target.knobs)
+    return tuple(k for k in family(target.family).knobs if k.name in target.knobs)

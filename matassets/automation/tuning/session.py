@@ -15,13 +15,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from matassets import levels
+from matassets.automation.tuning.outcomes import Outcome, read_outcome
+from matassets.automation.tuning.promotion import Promotion, promote, promotion_decision
+from matassets.automation.tuning.rules import (
+    Policy,
+    Round,
+    best_round,
+    next_round,
+    noise_level,
+    relative_improvement,
+)
+from matassets.automation.tuning.summary import write_summary
+from matassets.automation.tuning.targets import Target, family_knobs, resolve_targets
 from matassets.io import write_json
 from matassets.paths import Layout
-from matassets.tuning.outcomes import Outcome, read_outcome
-from matassets.tuning.promotion import Promotion, promote, promotion_decision
-from matassets.tuning.rules import Policy, Round, best_round, next_round, noise_level, relative_improvement
-from matassets.tuning.summary import write_summary
-from matassets.tuning.targets import Target, family_knobs, resolve_targets
 
 
 @dataclass

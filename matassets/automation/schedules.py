@@ -9,15 +9,9 @@ import os
 
 import dagster as dg
 
-from matassets.sensors import runtime_tags, std_retrain_job
+from matassets.jobs import nightly_smoke_job, runtime_tags, std_retrain_job
 
 TIMEZONE = os.environ.get("MATASSETS_SCHEDULE_TZ", "UTC")
-
-nightly_smoke_job = dg.define_asset_job(
-    "nightly_smoke_job",
-    selection=dg.AssetSelection.all(),
-    description="Every asset (embedded data, every model) at the given level; nightly at smoke",
-)
 
 
 def _day(context: dg.ScheduleEvaluationContext) -> str:

@@ -16,31 +16,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from matassets.assets.tuning import advance_session, tuning_job, tuning_rounds_job
-from matassets.levels import RUN_TIME_LIMIT_S
-from matassets.resources import ProjectResource
+from matassets.assets.resources import ProjectResource
+from matassets.automation.tuning_runs import advance_session, tuning_job
+from matassets.jobs import incoming_data_job, runtime_tags, std_retrain_job, tuning_rounds_job
 
 RETRAIN_PARTITION = "std"
 DATA_VERSION_TAG = "dagster/data_version"
 INPUT_POINTER_TAG = "dagster/input_event_pointer/raw_structures"
 # names a copy in progress tends to have; drop files into data/incoming/ by moving them there
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".swp")
-
-incoming_data_job = dg.define_asset_job(
-    "incoming_data_job",
-    selection=dg.AssetSelection.assets("raw_structures"),
-    description="raw_structures from the user files in data/incoming/ (the std level)",
-)
-std_retrain_job = dg.define_asset_job(
-    "std_retrain_job",
-    selection=dg.AssetSelection.assets("raw_structures").downstream(include_self=False),
-    description="Everything downstream of raw_structures: validated data, splits, graphs, every model",
-)
-
-
-def runtime_tags(partition: str) -> dict[str, str]:
-    return {"dagster/max_runtime": str(RUN_TIME_LIMIT_S[partition])}
-
 
 # --- tuning ----------------------------------------------------------------------------------------
 

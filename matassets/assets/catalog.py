@@ -1,0 +1,14 @@
+"""Every asset module of the code location, in one list (``definitions`` and the tuning driver read it)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from matassets.assets import data, leaderboard, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo
+
+# a new phase or family adds its asset module here (its job comes from families.PHASES)
+ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_topo, leaderboard]
+
+
+def all_assets() -> list:
+    return dg.load_assets_from_modules(ASSET_MODULES)

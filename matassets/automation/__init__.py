@@ -1,0 +1,1 @@
+"""Dagster automation: sensors, schedules and the adaptive tuning driver (rules in ``tuning/``)."""

@@ -1,0 +1,1 @@
+"""Reports: the leaderboard, the level summary, published references, plots."""
