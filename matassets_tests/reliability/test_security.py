@@ -260,7 +260,7 @@ def test_sql_is_parameterised():
         pytest.skip("no SQL in the package yet (matassets/topo/ absent)")
     assert checked >= 5
     # the behaviour (formulas like "x'; DROP TABLE labels; --" find nothing and drop nothing) is
-    # tested in phase4/test_topo_db.py::test_formula_sql_injection_is_harmless
+    # tested in topo/test_topo_db.py::test_formula_sql_injection_is_harmless
 
 
 # ---------------------------------------------------------------- secrets

@@ -36,7 +36,7 @@ def test_gather_picks_the_best_model_per_property_on_synthetic_metrics(tmp_path)
         ("synthetic_better", True),
         ("synthetic_worse", False),
     ]
-    assert rows[0]["test"] == 0.3 and rows[0]["baseline"] == 1.0 and rows[0]["ratio"] == 0.3
+    assert rows[0]["test"] == 0.3 and rows[0]["baseline"] == 1.0 and rows[0]["ratio"] == 1.0 / 0.3
     assert rows[0]["duration_s"] == 12.5 and rows[0]["finished_at"].startswith("2026-11-25")
     assert best_per_property(rows)["band_gap"]["asset"] == "synthetic_better"
 
@@ -51,11 +51,29 @@ def test_gather_picks_the_best_model_per_property_on_synthetic_metrics(tmp_path)
         "force_baseline_mae_meV_per_A": 400.0,
     }
     rows = rows_from_metrics({"val": {"all": mace}, "test": {"all": mace, "Cu": mace}, "units": {}})
-    assert [(r["property"], r["ratio"]) for r in rows] == [
-        ("energy (meV/atom)", 0.1),
-        ("forces (meV/Å)", 0.25),
+    assert [(r["property"], r["ratio"], r["unit"]) for r in rows] == [
+        ("energy (meV/atom)", 10.0, "meV/atom"),
+        ("forces (meV/Å)", 4.0, "meV/Å"),
     ]
     assert rows_from_metrics({"test": "not a dict"}) == [] and rows_from_metrics({}) == []
+
+
+def test_ratio_is_metrics_json_mad_mae_ratio_and_a_row_worse_than_its_baseline_is_never_best(tmp_path):
+    """Synthetic fixture (issue #21): the MACE smoke stress row was 1.589 times its baseline and
+    still starred best, and the ratio column was MAE / MAD while metrics.json says MAD / MAE."""
+    from matassets.reports.leaderboard import best_per_property, gather, rows_from_metrics
+
+    _synthetic_model(tmp_path, "synthetic_worse", "smoke", mae=1.589, mad=1.0)
+    (row,) = gather(tmp_path)
+    assert row["ratio"] == 1.0 / 1.589 and row["ratio"] < 1  # worse than the baseline: below 1
+    assert row["best"] is False and best_per_property([row]) == {}
+    stress = {"stress_mae_GPa": 1.589, "stress_baseline_mae_GPa": 1.0}
+    (row,) = rows_from_metrics({"test": {"all": stress}})
+    assert row["property"] == "stress (GPa)" and row["ratio"] == 1.0 / 1.589 and row["unit"] == "GPa"
+    # a regression model's ratio is metrics.json's mad_mae_ratio (MAD / MAE, higher is better)
+    task = {"n": 5, "mae": 0.25, "baseline_mad": 1.0, "mad_mae_ratio": 4.0}
+    (row,) = rows_from_metrics({"test": {"formation_energy": task}})
+    assert row["ratio"] == task["mad_mae_ratio"] and row["unit"] == "eV/atom"
 
 
 def test_leaderboard_asset_shows_the_smoke_cgcnn_model(smoke_root, phase1_smoke):
@@ -75,7 +93,7 @@ def test_leaderboard_asset_shows_the_smoke_cgcnn_model(smoke_root, phase1_smoke)
     assert row["property"] == "formation_energy" and row["kind"] == "regression"
     assert float(row["test"]) == test["mae"]
     assert float(row["baseline"]) == test["baseline_mad"]
-    assert abs(float(row["ratio"]) - test["mae"] / test["baseline_mad"]) < 1e-12
+    assert abs(float(row["ratio"]) - test["mad_mae_ratio"]) < 1e-9
     assert float(row["val"]) == metrics["val"]["formation_energy"]["mae"]
     assert float(row["duration_s"]) > 0 and row["finished_at"]
     assert (out / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,7 @@ def test_leaderboard_command_shows_the_trained_model(phase1_smoke, smoke_root, c
     rows = [line for line in capsys.readouterr().out.splitlines() if "cgcnn_formation_energy" in line]
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert cells[:4] == ["formation_energy", "cgcnn_formation_energy", "smoke", "MAE"]
-    assert float(cells[4]) == float(f"{metrics['test']['formation_energy']['mae']:.4g}")
+    assert cells[:5] == ["formation_energy", "cgcnn_formation_energy", "smoke", "MAE", "eV/atom"]
+    assert float(cells[5]) == float(f"{metrics['test']['formation_energy']['mae']:.4g}")
     assert main(["leaderboard", "--root", str(smoke_root), "--partition", "std"]) == 0
     assert "cgcnn_formation_energy" not in capsys.readouterr().out  # no std model in this root
