@@ -25,7 +25,7 @@ def model_leaderboard(context: dg.AssetExecutionContext, project: ProjectResourc
     png_path = plot(rows, out_dir / "leaderboard.png")
     best = best_per_property(rows)
     context.log.info(f"leaderboard: {len(rows)} rows, {len(best)} properties")
-    summary = ["property", "asset", "partition", "metric", "test", "baseline", "ratio"]
+    summary = ["property", "asset", "partition", "metric", "unit", "test", "baseline", "ratio"]
     return dg.MaterializeResult(
         metadata={
             "best per property": dg.MetadataValue.md(markdown(list(best.values()), summary)),

@@ -6,7 +6,18 @@ import argparse
 from pathlib import Path
 
 ORDER = 45
-SHOWN = ("property", "asset", "partition", "metric", "test", "baseline", "ratio", "duration_s", "best")
+SHOWN = (
+    "property",
+    "asset",
+    "partition",
+    "metric",
+    "unit",
+    "test",
+    "baseline",
+    "ratio",
+    "duration_s",
+    "best",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,8 +1,9 @@
 """The model leaderboard: every model and partition materialized so far, read from the files on disk.
 
 Walks ``models/<asset>/<partition>/metrics.json`` (and ``run_record.json`` beside it) under a project
-root, skipping working state (``.work``, hidden folders), tuning candidates (``tuning/``) and folders
-without ``metrics.json``. Each model gives one row per property it predicts:
+root, skipping working state (``.work``, hidden folders), candidates (``candidates/``, ``tuning/``) and
+folders without ``metrics.json``; a model file changed since training (``files.sha256``) is
+refused. Each model gives one row per property it predicts:
 
 - regression (CGCNN, the e3nn multitask model and specialists): test MAE beside the mean predictor's
   MAE (``baseline_mad``, the training mean applied to the test set);
@@ -11,10 +12,14 @@ without ``metrics.json``. Each model gives one row per property it predicts:
 - the MACE potential: energy, force and stress MAE over all elements, each beside its trivial baseline
   (E0-only energy, zero force, zero stress; matassets/training/potential_eval.py).
 
+``ratio`` is how many times better than its baseline a model is, in the direction of
+``metrics.json``'s ``mad_mae_ratio`` (higher is better, 1 = the baseline): baseline MAE / MAE for
+regression and the potential, balanced accuracy / 0.5 for classification.
 ``relative_error`` puts them on one unit-free scale, lower is better and 1 = the baseline:
 MAE / baseline for regression, (1 - balanced accuracy) / 0.5 for classification. The best model for a
 property is the lowest ``relative_error`` among models of the same partition (the same data and test
-set); :func:`best_per_property` reports it for the largest partition that has the property.
+set) that beat their baseline (``relative_error`` < 1): a model worse than its baseline is never
+starred; :func:`best_per_property` reports it for the largest partition that has the property.
 
 No dagster import; the asset is ``matassets.assets.leaderboard``.
 """
@@ -27,6 +32,8 @@ from pathlib import Path
 
 from matassets.io import atomic_write, read_json_dict
 from matassets.levels import PARTITIONS
+from matassets.reports.tables import markdown_table
+from matassets.training.model_folder import verify
 
 COLUMNS = (
     "property",
@@ -34,6 +41,7 @@ COLUMNS = (
     "asset",
     "partition",
     "metric",
+    "unit",
     "test",
     "baseline",
     "ratio",
@@ -52,7 +60,20 @@ _POTENTIAL = (
     ("forces (meV/Å)", "force_mae_meV_per_A", "force_baseline_mae_meV_per_A"),
     ("stress (GPa)", "stress_mae_GPa", "stress_baseline_mae_GPa"),
 )
-_SKIP = {"tuning", "leaderboard"}
+_POTENTIAL_UNITS = {"energy (meV/atom)": "meV/atom", "forces (meV/Å)": "meV/Å", "stress (GPa)": "GPa"}
+_SKIP = {"tuning", "candidates", "leaderboard"}
+
+
+def unit(prop: str) -> str:
+    """A property's unit from the canonical property list ("" when unknown or unit-free)."""
+    try:
+        from matassets.datasets.properties import canonical_properties
+
+        known = canonical_properties()
+    except ImportError:  # before the data-set manifests: the table in data/schema.py
+        from matassets.data.schema import TARGETS as known
+    target = known.get(prop)
+    return getattr(target, "unit", "") or ""
 
 
 def _number(value) -> float | None:
@@ -100,15 +121,17 @@ def rows_from_metrics(metrics: dict) -> list[dict]:
 
 def _row(prop, kind, metric, test, baseline, val) -> dict:
     test, baseline, val = _number(test), _number(baseline), _number(val)
-    ratio = test / baseline if test is not None and baseline else None
-    if kind == "classification":
+    if kind == "classification":  # higher is better: accuracy / 0.5
+        ratio = test / baseline if test is not None and baseline else None
         relative = (1.0 - test) / 0.5 if test is not None else None
-    else:
-        relative = ratio
+    else:  # an error: MAD / MAE like metrics.json's mad_mae_ratio, and MAE / MAD lower-is-better
+        ratio = baseline / test if test and baseline is not None else None
+        relative = test / baseline if test is not None and baseline else None
     return {
         "property": prop,
         "kind": kind,
         "metric": metric,
+        "unit": _POTENTIAL_UNITS.get(prop, "") if kind == "potential" else unit(prop),
         "test": test,
         "baseline": baseline,
         "ratio": ratio,
@@ -120,7 +143,8 @@ def _row(prop, kind, metric, test, baseline, val) -> dict:
 
 def gather(root: Path) -> list[dict]:
     """Every model's rows under ``root/models``, sorted by property, partition, relative error;
-    ``best`` marks the lowest relative error per (property, partition)."""
+    ``best`` marks the lowest relative error per (property, partition) among rows that beat their
+    baseline (relative error < 1)."""
     models = Path(root) / "models"
     rows: list[dict] = []
     if not models.is_dir():
@@ -135,6 +159,7 @@ def gather(root: Path) -> list[dict]:
             metrics = read_json_dict(part_dir / "metrics.json")
             if metrics is None:
                 continue
+            verify(part_dir)  # a model file changed since training is refused, naming it
             record = read_json_dict(part_dir / "run_record.json") or {}
             for row in rows_from_metrics(metrics):
                 rows.append(
@@ -162,7 +187,7 @@ def gather(root: Path) -> list[dict]:
     seen: set[tuple[str, str]] = set()
     for r in rows:
         key = (r["property"], r["partition"])
-        r["best"] = r["relative_error"] is not None and key not in seen
+        r["best"] = r["relative_error"] is not None and r["relative_error"] < 1.0 and key not in seen
         if r["best"]:
             seen.add(key)
     return [{c: r.get(c) for c in COLUMNS} for r in rows]
@@ -195,9 +220,7 @@ def _cell(value) -> str:
 def markdown(rows: list[dict], columns=COLUMNS) -> str:
     if not rows:
         return "_no trained models under models/ yet_"
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(r.get(c)).replace("|", "/") for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(columns, ([_cell(r.get(c)) for c in columns] for r in rows))
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:

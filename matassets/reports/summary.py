@@ -7,11 +7,12 @@ import json
 import polars as pl
 
 from matassets.paths import Layout, default_root
+from matassets.training.model_folder import verify
 
 
 def print_summary(partition: str) -> int:
     from matassets.data.pipeline import current_graphs_path, load_splits
-    from matassets.graphs.store import load_store
+    from matassets.graphs.sharded import load_store
 
     layout = Layout(default_root())
     if not layout.structures(partition).exists():
@@ -30,10 +31,43 @@ def print_summary(partition: str) -> int:
     manifest = load_splits(layout, partition)
     print(f"splits ({manifest.strategy}, seed {manifest.seed}, hash {manifest.hash}): {manifest.sizes()}")
     print(f"graphs: {load_store(current_graphs_path(layout, partition)).stats()}")
-    models = sorted(layout.root.glob(f"models/*/{partition}/metrics.json"))
-    for path in models:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-        for task, m in metrics["test"].items():
-            shown = ", ".join(f"{k} {m[k]:.4g}" for k in ("mae", "baseline_mad", "r2", "accuracy") if k in m)
-            print(f"model {path.parent.parent.name}: test {task}: {shown} (n={m['n']})")
+    for line in model_lines(layout, partition):
+        print(line)
     return 0
+
+
+def model_lines(layout: Layout, partition: str) -> list[str]:
+    """One line per trained model and property of ``partition``: the test metric with its unit beside
+    its baseline, read with the leaderboard's reader (every metrics.json shape: regression,
+    classification, the MACE potential's per-element table)."""
+    from matassets.reports.leaderboard import rows_from_metrics
+
+    lines = []
+    for path in sorted(layout.root.glob(f"models/*/{partition}/metrics.json")):
+        verify(path.parent)  # refuses a model file changed since training, naming it
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        rows = rows_from_metrics(metrics)
+        if not rows:
+            lines.append(f"model {path.parent.parent.name}: metrics.json has no test metrics")
+        for row in rows:
+            n = (metrics["test"].get(row["property"]) or {}).get("n") if row["kind"] != "potential" else None
+            lines.append(
+                f"model {path.parent.parent.name}: test {row['property']}: {headline(row)}"
+                + (f" (n={n})" if n else "")
+            )
+    return lines
+
+
+def headline(row: dict) -> str:
+    """``MAE 0.123 eV/atom vs baseline 0.456 eV/atom (ratio 3.71: better)`` for a leaderboard row
+    (ratio: baseline / MAE or accuracy / 0.5, higher is better, as metrics.json's mad_mae_ratio)."""
+    unit = f" {row['unit']}" if row.get("unit") else ""
+
+    def number(v) -> str:
+        return "n/a" if v is None else f"{v:.4g}"
+
+    text = f"{row['metric']} {number(row['test'])}{unit} vs baseline {number(row['baseline'])}{unit}"
+    ratio = row.get("ratio")
+    if ratio is not None:
+        text += f" (ratio {ratio:.3g}: " + ("better)" if ratio > 1 else "NOT better than the baseline)")
+    return text
