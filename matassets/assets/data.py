@@ -68,6 +68,8 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
     result, reused = build_structures(layout, partition, preset)
     if reused:
         context.log.info("raw table, preset and code unchanged: validation skipped, tables reused")
+    if result.counts:  # the level's cap applies after validation: say what it left out
+        context.log.info("validation: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
     counts = result.quarantine_counts()
     quarantined = result.quarantine.to_dicts()
     for row in quarantined[:20]:
@@ -79,6 +81,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
             "clean rows": result.clean.height,
             "quarantined entries": len(quarantined),
             "quarantine by field": dg.MetadataValue.json(counts),
+            "validation counts": dg.MetadataValue.json(result.counts),
             "quarantine": table_metadata(quarantined),
             "data_hash": version,
             "preset": dg.MetadataValue.json(preset_metadata(preset)),

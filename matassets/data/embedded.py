@@ -1,6 +1,7 @@
 """The embedded Materials Project snapshot (6,317 crystals) shipped in ``data/embedded/``.
 
-Provenance, licences and citations: ``data/embedded/LICENSES.md`` and ``docs/data.md``.
+Provenance, licences and citations: ``data/embedded/LICENSES.md`` and ``docs/data.md``; the data
+set's manifest (properties, fields, files with their hashes) is ``matassets/datasets/builtin/embedded.json``.
 """
 
 from __future__ import annotations
@@ -16,18 +17,16 @@ from matassets.data import schema
 EMBEDDED_FILE = Path(__file__).resolve().parents[2] / "data" / "embedded" / "mp_matminer_joined.json.gz"
 SOURCE_NAME = "mp_matminer"
 
-# embedded field -> canonical target
-FIELD_MAP = {
-    "formation_energy_per_atom": "formation_energy",
-    "band_gap": "band_gap",
-    "K_VRH": "K_VRH",
-    "G_VRH": "G_VRH",
-    "refractive_index_n": "refractive_index",
-    "poly_total": "dielectric_total",
-    "eij_max": "piezo_eij_max",
-    "e_above_hull_flla": "e_above_hull",
-    "topo_label": "topo_label",
-}
+
+def _field_map() -> dict[str, str]:
+    """Embedded field -> canonical property, from the data set's shipped manifest."""
+    from matassets.datasets.manifest import Manifest
+    from matassets.datasets.properties import BUILTIN_DIR
+
+    return Manifest.read(BUILTIN_DIR / "embedded.json").fields
+
+
+FIELD_MAP = _field_map()
 
 
 def load_embedded(path: Path = EMBEDDED_FILE) -> pl.DataFrame:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 
 from matassets.data import schema
-from matassets.data.splits import SplitManifest, cap, leakage, make_splits
+from matassets.data.splits import SplitManifest, leakage, make_splits
 from matassets.data.validation import ValidationResult, validate
+from matassets.datasets.properties import Property
 from matassets.io import atomic_write, read_json_dict, sha256_text, write_json
 from matassets.levels import DataPreset
 from matassets.paths import Layout
@@ -30,27 +32,40 @@ def build_raw(frame: pl.DataFrame, layout: Layout, partition: str) -> str:
     return frame_hash(frame)
 
 
-def build_structures(layout: Layout, partition: str, preset: DataPreset) -> tuple[ValidationResult, bool]:
+def build_structures(
+    layout: Layout, partition: str, preset: DataPreset, properties: Mapping[str, Property] | None = None
+) -> tuple[ValidationResult, bool]:
     """Validate the partition's raw table into clean and quarantine tables; ``(result, reused)``.
 
-    Validation parses every structure (about 15 s for the 6.3k embedded crystals), so when the raw
-    table, the preset and the code are those of the tables on disk (their input key, kept in
-    ``.inputs.json`` beside them, matches), the tables are read back instead: nothing is rewritten.
+    The level's cap (``preset.max_structures``) applies AFTER validation (rows are validated in a
+    seeded order until that many are clean); ``result.counts`` says what it left out.
+    ``properties``: a data set's own properties (unit, task, range) for the range checks.
+    Validation parses every structure, so when the raw table, the preset, the properties and the
+    code are those of the tables on disk (their input key, kept in ``.inputs.json`` beside them,
+    matches), the tables are read back instead: nothing is rewritten.
     """
     from matassets.training.incremental import input_key
 
     raw = pl.read_parquet(layout.raw(partition))
-    raw = cap(raw, preset.max_structures, preset.seed)
-    key = input_key({"raw": frame_hash(raw), "preset": asdict(preset)})
+    described = {k: p.to_json() for k, p in sorted((properties or {}).items())}
+    key = input_key({"raw": frame_hash(raw), "preset": asdict(preset), "properties": described})
     clean_path, quarantine_path = layout.structures(partition), layout.quarantine(partition)
     keyfile = clean_path.parent / ".inputs.json"  # hidden: a cache key, not a version
     stored = read_json_dict(keyfile) or {}
     if clean_path.is_file() and quarantine_path.is_file() and stored.get("input_key") == key:
-        return ValidationResult(pl.read_parquet(clean_path), pl.read_parquet(quarantine_path)), True
-    result = validate(raw, preset.min_distance, preset.max_sites)
+        clean, quarantine = pl.read_parquet(clean_path), pl.read_parquet(quarantine_path)
+        return ValidationResult(clean, quarantine, stored.get("counts", {})), True
+    result = validate(
+        raw,
+        preset.min_distance,
+        preset.max_sites,
+        properties,
+        max_clean=preset.max_structures,
+        seed=preset.seed,
+    )
     write_parquet(result.quarantine, quarantine_path)
     write_parquet(result.clean, clean_path)
-    write_json(keyfile, {"input_key": key})
+    write_json(keyfile, {"input_key": key, "counts": result.counts})
     return result, False
 
 

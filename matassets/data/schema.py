@@ -7,9 +7,11 @@ structure becomes a quarantined row that names where it came from (``origin``) i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import polars as pl
+
+from matassets.datasets.properties import Property, canonical_properties
 
 ID = "id"
 STRUCTURE = "structure"
@@ -24,41 +26,10 @@ REFERENCE_SPLIT = "reference_split"
 STRUCTURE_FORMATS = ("pymatgen_json", "cif", "poscar")
 
 
-@dataclass(frozen=True)
-class Target:
-    """A property a model can learn: its unit and the widest physically plausible range.
-
-    Values outside ``plausible`` are quarantined as absurd (never silently dropped).
-    """
-
-    name: str
-    unit: str
-    description: str
-    plausible: tuple[float, float]
-    kind: str = "regression"
-
-
-TARGETS: dict[str, Target] = {
-    t.name: t
-    for t in [
-        Target("formation_energy", "eV/atom", "formation energy per atom", (-10.0, 10.0)),
-        Target("band_gap", "eV", "PBE band gap", (0.0, 30.0)),
-        Target("K_VRH", "GPa", "Voigt-Reuss-Hill bulk modulus", (0.0, 1000.0)),
-        Target("G_VRH", "GPa", "Voigt-Reuss-Hill shear modulus", (0.0, 1000.0)),
-        Target("refractive_index", "", "refractive index n", (1.0, 20.0)),
-        Target("dielectric_total", "", "total (poly) dielectric constant", (1.0, 5000.0)),
-        Target("piezo_eij_max", "C/m^2", "max piezoelectric coefficient", (0.0, 100.0)),
-        Target("e_above_hull", "eV/atom", "energy above the convex hull", (0.0, 10.0)),
-        Target("spillage", "", "spin-orbit spillage", (0.0, 10.0)),
-        Target(
-            "topo_label",
-            "",
-            "1 topological (TI/TCI/semimetal), 0 trivial",
-            (0.0, 1.0),
-            kind="binary",
-        ),
-    ]
-}
+# A property a model can learn (name, unit, task, plausible range). The canonical ones are written
+# once, in matassets/datasets/builtin/properties.json; a data set's manifest may add others.
+Target = Property
+TARGETS: dict[str, Target] = canonical_properties()
 
 COLUMNS: dict[str, pl.DataType] = {
     ID: pl.String(),
@@ -74,13 +45,28 @@ COLUMNS: dict[str, pl.DataType] = {
 }
 
 
-def canonical_frame(records: list[dict]) -> pl.DataFrame:
-    """Build the canonical table from dicts; absent columns are null, unknown keys are an error."""
-    unknown = {key for rec in records for key in rec} - set(COLUMNS)
+def columns(properties: Iterable[str] = ()) -> dict[str, pl.DataType]:
+    """The canonical columns plus a data set's own properties (Float64, after the canonical ones)."""
+    extra = [p for p in dict.fromkeys(properties) if p not in COLUMNS]
+    return {**COLUMNS, **{p: pl.Float64() for p in extra}}
+
+
+def property_columns(frame: pl.DataFrame) -> list[str]:
+    """The table's property columns: the canonical targets and any data set's own (Float64 columns
+    beyond the canonical ones)."""
+    extra = [c for c, t in frame.schema.items() if c not in COLUMNS and c != "dup_group" and t.is_numeric()]
+    return [c for c in frame.columns if c in TARGETS] + extra
+
+
+def canonical_frame(records: list[dict], properties: Iterable[str] = ()) -> pl.DataFrame:
+    """Build the canonical table from dicts; absent columns are null, unknown keys are an error.
+    ``properties`` names a data set's own property columns (beyond the canonical targets)."""
+    schema = columns(properties)
+    unknown = {key for rec in records for key in rec} - set(schema)
     if unknown:
-        raise ValueError(f"unknown columns {sorted(unknown)}; known: {sorted(COLUMNS)}")
-    return pl.DataFrame(records, schema=COLUMNS, strict=False)
+        raise ValueError(f"unknown columns {sorted(unknown)}; known: {sorted(schema)}")
+    return pl.DataFrame(records, schema=schema, strict=False)
 
 
-def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=COLUMNS)
+def empty_frame(properties: Iterable[str] = ()) -> pl.DataFrame:
+    return pl.DataFrame(schema=columns(properties))

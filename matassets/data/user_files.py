@@ -3,13 +3,17 @@
 - ``load_folder``: every ``*.cif``, ``*.vasp``, ``*.poscar`` and ``POSCAR*`` file (id = file name
   without extension) plus an optional targets CSV (``targets.csv`` or ALIGNN's ``id_prop.csv`` in
   the folder are picked up by themselves). The CSV's first column names the file (with or without
-  extension); with a header row the other columns are canonical target names, without one
-  (ALIGNN ``filename,value``) ``target`` names the single value column.
+  extension); with a header row the other columns are properties (any name of letters, digits and
+  ``_``: the canonical targets or a data set's own), without one (ALIGNN ``filename,value``)
+  ``target`` names the single value column.
 - ``load_table``: a CSV or a JSON list with ``id``, ``structure`` (CIF text, POSCAR text, a pymatgen
-  Structure dict/JSON, or the name of a structure file next to the table) and target columns.
+  Structure dict/JSON, or the name of a structure file in the table's folder) and property columns.
 
-Structures are stored as raw text; formula and nsites are filled when the text parses and are null
-otherwise (validation quarantines those rows). Whole-file problems raise ``DataInputError``.
+Structures are stored as raw text and are NOT parsed here: validation parses each one once (in
+worker processes). ``nsites`` is a cheap count from the text where the format allows it
+(``parsing.count_sites``), so an oversized cell is refused before anyone parses it. Whole-file
+problems raise ``DataInputError``; files larger than the limits of ``matassets.data.limits`` are
+refused before they are read.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from pathlib import Path
 
 import polars as pl
 
-from matassets.data import schema
+from matassets.data import limits, schema
 from matassets.data.errors import DataInputError
-from matassets.data.parsing import parse_structure
+from matassets.data.parsing import count_sites
+from matassets.datasets.properties import check_name, strict_float
 
 SOURCE_NAME = "user_files"
 TARGETS_FILES = ("targets.csv", "id_prop.csv")
@@ -33,14 +38,14 @@ OPTIONAL_COLUMNS = (schema.STRUCTURE_FORMAT, schema.SPACEGROUP, schema.REFERENCE
 _MISSING = ("", "na", "n/a", "none", "null")
 
 
-def _known() -> str:
-    return f"known targets: {', '.join(schema.TARGETS)}"
-
-
-def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, BOM allowed); empty or non-UTF-8 files are an error."""
+def _read_text(path: Path, limit: limits.Limit = limits.STRUCTURE_FILE) -> str:
+    """The file's text (UTF-8, BOM allowed); empty, non-UTF-8 or oversized files are an error
+    (the size is checked before a byte is read)."""
     if not path.is_file():
         raise DataInputError(path, "file does not exist")
+    problem = limit.check_size(path.stat().st_size)
+    if problem:
+        raise DataInputError(path, problem)
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -78,32 +83,31 @@ def _text_format(text: str) -> str:
 
 
 def _structure_row(text: str | None, fmt: str, id_: str | None, origin: str) -> dict:
-    try:
-        structure = parse_structure(text, fmt)
-        formula, nsites = structure.composition.reduced_formula, len(structure)
-    except Exception:  # any unreadable text is left for validation to quarantine
-        formula, nsites = None, None
+    """A raw row: the text as given (validation parses it), the cheap site count where known."""
     return {
         schema.ID: id_,
         schema.STRUCTURE: text,
         schema.STRUCTURE_FORMAT: fmt,
-        schema.FORMULA: formula,
-        schema.NSITES: nsites,
+        schema.FORMULA: None,
+        schema.NSITES: count_sites(text, fmt),
         schema.SOURCE: SOURCE_NAME,
         schema.ORIGIN: origin,
     }
 
 
 def _number(raw: object, file: Path, row: int, field: str) -> float | None:
-    """A target value: blank/"na" is missing, NaN/inf pass through, else it must be a number."""
+    """A target value: blank/"na" is missing, NaN/inf pass through, else it must be a number written
+    with ASCII digits (``1_000`` and non-ASCII digits, which Python's float() accepts, are refused)."""
     if raw is None:
         return None
     if isinstance(raw, str) and raw.strip().lower() in _MISSING:
         return None
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
         raise DataInputError(file, f"not a number ({raw!r})", row=row, field=field)
-    try:
+    if not isinstance(raw, str):
         return float(raw)
+    try:
+        return strict_float(raw)
     except ValueError as exc:
         raise DataInputError(file, f"not a number ({raw!r})", row=row, field=field) from exc
 
@@ -119,9 +123,13 @@ def _looks_numeric(cell: str) -> bool:
 
 
 def _check_targets(names: list[str], file: Path) -> None:
-    unknown = [n for n in names if n not in schema.TARGETS]
-    if unknown:
-        raise DataInputError(file, f"unknown column(s) {unknown}; {_known()}")
+    """Property columns: any name of letters, digits and _ (a canonical target or a data set's own);
+    its unit and task come from the data set's manifest (``matassets dataset add --property``)."""
+    for name in names:
+        try:
+            check_name(name)
+        except ValueError as exc:
+            raise DataInputError(file, f"column {name!r}: {exc}", field=name) from exc
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataInputError(file, f"column(s) {repeated} appear more than once")
@@ -129,7 +137,7 @@ def _check_targets(names: list[str], file: Path) -> None:
 
 def _read_targets(path: Path, target: str) -> dict[str, tuple[int, dict[str, float | None]]]:
     """Targets CSV -> {key: (row, {target: value})}; the key is the first column as written."""
-    rows = [r for r in csv.reader(io.StringIO(_read_text(path)))]
+    rows = [r for r in csv.reader(io.StringIO(_read_text(path, limits.TABLE_FILE)))]
     header = rows[0]
     if len(header) > 2 and all(_looks_numeric(c) for c in header[1:]):
         raise DataInputError(
@@ -140,8 +148,10 @@ def _read_targets(path: Path, target: str) -> dict[str, tuple[int, dict[str, flo
         )
     headerless = len(header) == 2 and _looks_numeric(header[1])
     if headerless:
-        if target not in schema.TARGETS:
-            raise DataInputError(path, f"target {target!r} is not a canonical target; {_known()}")
+        try:
+            check_name(target)
+        except ValueError as exc:
+            raise DataInputError(path, f"the value column (no header) is read as {target!r}: {exc}") from exc
         names, first = [target], 1
     else:
         names, first = [c.strip() for c in header[1:]], 2
@@ -184,8 +194,11 @@ def load_folder(
             by_key.setdefault(key, []).append(p)
     targets_csv = Path(targets_csv) if targets_csv is not None else _find_targets_csv(folder)
     values: dict[Path, tuple[int, dict[str, float | None]]] = {}
+    names: list[str] = []
     if targets_csv is not None:
-        for key, (n, vals) in _read_targets(targets_csv, target).items():
+        table = _read_targets(targets_csv, target)
+        names = next((list(vals) for _, vals in table.values()), [])
+        for key, (n, vals) in table.items():
             matches = by_key.get(key) or by_key.get(Path(key).name) or []
             if not matches:
                 raise DataInputError(targets_csv, f"structure file {key!r} not found in {folder}", row=n)
@@ -202,12 +215,12 @@ def load_folder(
             row[schema.ORIGIN] = f"{origin}, {targets_csv} row {n}"
             row.update(vals)
         rows.append(row)
-    return schema.canonical_frame(rows)
+    return schema.canonical_frame(rows, properties=names)
 
 
 def _table_records(path: Path) -> tuple[list[Mapping], int]:
     """The table's records and the row number of the first one (CSV header is row 1)."""
-    text = _read_text(path)
+    text = _read_text(path, limits.TABLE_FILE)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))
@@ -225,6 +238,9 @@ def _table_records(path: Path) -> tuple[list[Mapping], int]:
                 raise DataInputError(path, f"fewer cells than the {len(names)} columns", row=n)
         return records, 2
     if suffix == ".json":
+        problem = limits.JSON_DEPTH.check_json(text)
+        if problem:
+            raise DataInputError(path, problem)
         try:
             records = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -255,9 +271,18 @@ def _structure_cell(raw: object, path: Path, n: int) -> tuple[str | None, str, s
         )
     name = raw.strip()
     if "\n" not in name and (
-        Path(name).suffix.lower() in STRUCTURE_SUFFIXES or name.upper().startswith("POSCAR")
+        Path(name).suffix.lower() in STRUCTURE_SUFFIXES or Path(name).name.upper().startswith("POSCAR")
     ):
         file = path.parent / name
+        folder = path.parent.resolve()
+        if not file.resolve().is_relative_to(folder):  # no absolute paths, no ../, no links out
+            raise DataInputError(
+                path,
+                f"structure file {name!r} is outside the table's folder {folder}; "
+                "a table may name only files in its own folder (or below it)",
+                row=n,
+                field=schema.STRUCTURE,
+            )
         if not file.is_file():
             raise DataInputError(
                 path,
@@ -302,7 +327,7 @@ def load_table(path: Path) -> pl.DataFrame:
             row[schema.REFERENCE_SPLIT] = str(rec[schema.REFERENCE_SPLIT])
         row.update({t: _number(rec.get(t), path, n, t) for t in extra})
         rows.append(row)
-    return schema.canonical_frame(rows)
+    return schema.canonical_frame(rows, properties=extra)
 
 
 def load_user_source(

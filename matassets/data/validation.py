@@ -2,17 +2,23 @@
 
 Rules (each quarantined row names its id, origin, field and reason):
 
-- ``id``: null/empty ids and repeated ids (the first occurrence is kept) are quarantined.
+- ``id``: ids are normalised to Unicode NFC (so NFC/NFD spellings of one id are one id); null/empty
+  ids, ids with control or invisible characters (newline, ESC, ...) and repeated ids (the first
+  occurrence is kept) are quarantined.
 - ``structure``: unparsable text, no atoms, disordered sites, an unknown element symbol, NaN/inf
   in the lattice or coordinates, a degenerate lattice (volume < 1e-3 Å^3 per atom), a cell of
   more than ``MAX_VOLUME_PER_ATOM`` Å^3 per atom (isolated atoms in vacuum), a cell thinner than
   ``min_distance`` between lattice planes,
   more than ``max_sites`` atoms, or two atoms closer than ``min_distance`` Å (periodic images
   included) quarantine the whole row.
-- targets: NaN/inf or a value outside the target's physically plausible range
-  (``schema.TARGETS[...].plausible``) quarantines that value only: it becomes null and the row stays
-  for the other targets. This is a physical-validity rule applied to every row before splitting,
-  not a statistical outlier filter, so the test set is never filtered by its targets.
+- targets: NaN/inf or a value outside the property's physically plausible range (the canonical
+  ones from ``datasets/builtin/properties.json``, a data set's own from its manifest), or a
+  non-integer value of a classification property, quarantines that value only: it becomes null and
+  the row stays for the other targets. This is a physical-validity rule applied to every row before
+  splitting, not a statistical outlier filter, so the test set is never filtered by its targets.
+
+Each structure is parsed once (``check_structure``, in worker processes) and its pymatgen JSON is
+carried on in the clean table. A level's cap (``max_clean``) applies after validation.
 
 Identical structures (same reduced formula and matched by pymatgen's ``StructureMatcher``) get the
 same ``dup_group`` so that splits keep them on one side.
@@ -20,15 +26,22 @@ same ``dup_group`` so that splits keep them on one side.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
+import unicodedata
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from matassets.data import schema
-from matassets.data.parsing import parse_structure, structure_to_text
+from matassets.data.parsing import parse_structure, structure_from_dict, structure_to_text
+from matassets.datasets.properties import Property
 
 QUARANTINE_COLUMNS = {
     "id": pl.String(),
@@ -38,12 +51,14 @@ QUARANTINE_COLUMNS = {
     "reason": pl.String(),
 }
 DUP_GROUP = "dup_group"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class ValidationResult:
     clean: pl.DataFrame
     quarantine: pl.DataFrame
+    counts: dict = field(default_factory=dict)  # raw rows, validated, clean, left out by the cap
 
     def quarantine_counts(self) -> dict[str, int]:
         counts = self.quarantine.group_by("field").len().sort("field")
@@ -93,7 +108,12 @@ def structure_problem(structure, min_distance: float, max_sites: int) -> str | N
         return f"cell too flat (height {height:.3g} A between lattice planes); give a reduced cell"
     # distances do not depend on the cell's basis; the LLL-reduced one keeps the search grid small
     # for a skewed cell (pymatgen sizes it by the atoms' bounding box)
-    reduced = structure.get_reduced_structure(reduction_algo="LLL")
+    lattice = structure.lattice
+    reduced = (
+        structure  # already LLL-reduced (most crystals' cells): skip building a copy
+        if np.allclose(lattice.lll_matrix, lattice.matrix)
+        else structure.get_reduced_structure(reduction_algo="LLL")
+    )
     centers, _, _, distances = reduced.get_neighbor_list(r=min_distance)
     if len(distances):
         k = int(np.argmin(distances))
@@ -110,88 +130,245 @@ def _spacegroup(structure) -> int | None:
         return None
 
 
-def validate(raw: pl.DataFrame, min_distance: float, max_sites: int) -> ValidationResult:
-    """Split ``raw`` (canonical table) into a clean table and a quarantine table."""
-    bad: list[dict] = []
-    keep: list[dict] = []
-    seen: dict[str, str] = {}
-    targets = [t for t in schema.TARGETS if t in raw.columns]
-    for row in raw.iter_rows(named=True):
-        rid, origin = row[schema.ID], row[schema.ORIGIN]
+def id_problem(rid: object) -> str | None:
+    """Why ``rid`` (already NFC-normalised) cannot be an id, or None."""
+    if rid is None or not str(rid).strip():
+        return "missing id"
+    bad = sorted({f"U+{ord(c):04X}" for c in str(rid) if unicodedata.category(c)[0] == "C"})
+    if bad:
+        return f"id contains control or invisible character(s) {', '.join(bad)}"
+    return None
 
-        def quarantine(field: str, value: object, reason: str, rid=rid, origin=origin) -> None:
-            bad.append(
-                {
-                    "id": rid,
-                    "origin": origin,
-                    "field": field,
-                    "value": str(value)[:80],
-                    "reason": reason,
-                }
-            )
 
-        if rid is None or not str(rid).strip():
-            quarantine("id", rid, "missing id")
-            continue
-        if rid in seen:
-            quarantine("id", rid, f"duplicate id (first seen at {seen[rid]})")
-            continue
-        seen[rid] = origin
+def workers_default() -> int:
+    """Worker processes for parsing: ``$MATASSETS_WORKERS``, else ``$MATASSETS_THREADS``, else the
+    cores (2 on the shared development machine)."""
+    for env in ("MATASSETS_WORKERS", "MATASSETS_THREADS"):
+        raw = os.environ.get(env, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            return int(raw)
+    return os.cpu_count() or 1
+
+
+def check_structure(
+    text: str | None, fmt: str, min_distance: float, max_sites: int, need_spacegroup: bool
+) -> tuple:
+    """Parse one structure (the only parse it gets) and check it. Returns ``("bad", value, reason)``
+    or ``("ok", json_text_or_None, formula, nsites, spacegroup)``; ``json_text`` is None when the
+    input already was pymatgen JSON (the text is kept as it is)."""
+    try:
+        structure = parse_structure(text, fmt, max_sites=max_sites)
+    except ValueError as exc:
+        return ("bad", (text or "")[:40], str(exc))
+    problem = structure_problem(structure, min_distance, max_sites)
+    if problem:
+        return ("bad", structure.composition.reduced_formula, problem)
+    return (
+        "ok",
+        None if fmt == "pymatgen_json" else structure_to_text(structure),
+        structure.composition.reduced_formula,
+        len(structure),
+        _spacegroup(structure) if need_spacegroup else None,
+    )
+
+
+def _check_chunk(items: list[tuple], min_distance: float, max_sites: int) -> list[tuple]:
+    return [(i, check_structure(t, f, min_distance, max_sites, sg)) for i, t, f, sg in items]
+
+
+def _group_chunk(buckets: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
+    return [_group_bucket(b) for b in buckets]
+
+
+class _Pool:
+    """Runs chunks inline (one worker, or little work) or in spawned worker processes (clean
+    interpreters: no inherited threads or locks from a Dagster or torch parent)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers, self.executor = workers, None
+
+    def map(self, fn, chunks: list, *args):
+        if self.workers <= 1 or len(chunks) <= 1:
+            return [fn(c, *args) for c in chunks]
+        if self.executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         try:
-            structure = parse_structure(row[schema.STRUCTURE], row[schema.STRUCTURE_FORMAT])
-        except ValueError as exc:
-            quarantine("structure", (row[schema.STRUCTURE] or "")[:40], str(exc))
-            continue
-        problem = structure_problem(structure, min_distance, max_sites)
+            return list(self.executor.map(fn, chunks, *[[a] * len(chunks) for a in args]))
+        except BrokenProcessPool:
+            # a worker could not start (a script without an ``if __name__ == "__main__":`` guard
+            # re-runs itself under spawn) or died: do the work here instead
+            logger.warning("parsing worker processes failed to run; parsing in this process instead")
+            self.executor.shutdown(cancel_futures=True)
+            self.executor, self.workers = None, 1
+            return [fn(c, *args) for c in chunks]
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
+
+
+def validate(
+    raw: pl.DataFrame,
+    min_distance: float,
+    max_sites: int,
+    properties: Mapping[str, Property] | None = None,
+    *,
+    max_clean: int | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    chunk: int = 256,
+) -> ValidationResult:
+    """Split ``raw`` (canonical table) into a clean table and a quarantine table.
+
+    ``properties``: the data set's own properties (unit, task, range) beside the canonical ones;
+    a property column without an entry is checked for finite values only.
+    ``max_clean`` (the level's cap) is applied AFTER validation: rows are validated in a seeded
+    random order until that many are clean; the clean table is then sorted by id, and
+    ``result.counts`` says how many rows the cap left unread. Structures are parsed once, in
+    ``workers`` processes (default ``workers_default()``).
+    """
+    props = {**schema.TARGETS, **(properties or {})}
+    bad: list[dict] = []
+    seen: dict[str, str] = {}
+    targets = schema.property_columns(raw)
+    rows = raw.to_dicts()
+
+    def quarantine(row: dict, field: str, value: object, reason: str) -> None:
+        bad.append(
+            {
+                "id": row[schema.ID],
+                "origin": row[schema.ORIGIN],
+                "field": field,
+                "value": str(value)[:80],
+                "reason": reason,
+            }
+        )
+
+    candidates: list[int] = []
+    for i, row in enumerate(rows):
+        rid = row[schema.ID]
+        if isinstance(rid, str):
+            rid = row[schema.ID] = unicodedata.normalize("NFC", rid.strip())
+        problem = id_problem(rid)
         if problem:
-            quarantine("structure", structure.composition.reduced_formula, problem)
-            continue
-        for name in targets:
-            value = row[name]
-            if value is None:
-                continue
-            low, high = schema.TARGETS[name].plausible
-            if not math.isfinite(value):
-                quarantine(name, value, "not a finite number")
-                row[name] = None
-            elif not low <= value <= high:
-                quarantine(name, value, f"outside the plausible range [{low}, {high}]")
-                row[name] = None
-        if row[schema.STRUCTURE_FORMAT] != "pymatgen_json":
-            row[schema.STRUCTURE] = structure_to_text(structure)
-            row[schema.STRUCTURE_FORMAT] = "pymatgen_json"
-        row[schema.FORMULA] = structure.composition.reduced_formula
-        row[schema.NSITES] = len(structure)
-        if row[schema.SPACEGROUP] is None:
-            row[schema.SPACEGROUP] = _spacegroup(structure)
-        row["_structure"] = structure
-        keep.append(row)
-    groups = duplicate_groups(keep)
+            quarantine(row, "id", rid, problem)
+        elif rid in seen:
+            quarantine(row, "id", rid, f"duplicate id (first seen at {seen[rid]})")
+        else:
+            seen[rid] = row[schema.ORIGIN]
+            candidates.append(i)
+    capped = max_clean is not None and len(candidates) > max_clean
+    if capped:
+        order = np.random.default_rng(seed).permutation(len(candidates))
+        candidates = [candidates[k] for k in order]
+    # spawning workers costs ~2 s: a few hundred structures are parsed faster inline
+    pool = _Pool(workers or workers_default() if len(candidates) >= 400 else 1)
+    keep: list[dict] = []
+    done = 0
+    try:
+        while done < len(candidates) and not (capped and len(keep) >= max_clean):
+            need = max_clean - len(keep) if capped else len(candidates)
+            batch = candidates[done : done + (max(need + need // 10 + 16, 1) if capped else need)]
+            done += len(batch)
+            items = [
+                (
+                    i,
+                    rows[i][schema.STRUCTURE],
+                    rows[i][schema.STRUCTURE_FORMAT],
+                    rows[i][schema.SPACEGROUP] is None,
+                )
+                for i in batch
+            ]
+            chunks = [items[k : k + chunk] for k in range(0, len(items), chunk)]
+            for results in pool.map(_check_chunk, chunks, min_distance, max_sites):
+                for i, res in results:
+                    row = rows[i]
+                    if res[0] == "bad":
+                        quarantine(row, "structure", res[1], res[2])
+                        continue
+                    if capped and len(keep) >= max_clean:
+                        continue  # validated, clean, beyond the cap
+                    _, text, formula, nsites, sg = res
+                    if text is not None:
+                        row[schema.STRUCTURE], row[schema.STRUCTURE_FORMAT] = text, "pymatgen_json"
+                    row[schema.FORMULA], row[schema.NSITES] = formula, nsites
+                    if row[schema.SPACEGROUP] is None:
+                        row[schema.SPACEGROUP] = sg
+                    for name in targets:
+                        problem = _value_problem(row[name], props.get(name))
+                        if problem:
+                            quarantine(row, name, row[name], problem)
+                            row[name] = None
+                    keep.append(row)
+        if capped:
+            keep.sort(key=lambda r: r[schema.ID])
+        groups = duplicate_groups(keep, pool)
+    finally:
+        pool.close()
     for row in keep:
         row[DUP_GROUP] = groups[row[schema.ID]]
-        del row["_structure"]
     clean = pl.DataFrame(keep, schema={**raw.schema, DUP_GROUP: pl.String()})
-    return ValidationResult(clean, pl.DataFrame(bad, schema=QUARANTINE_COLUMNS))
+    structure_bad = sum(1 for b in bad if b["field"] == "structure")
+    counts = {
+        "raw rows": raw.height,
+        "id problems": raw.height - len(candidates),
+        "structures parsed": done,
+        "structure problems": structure_bad,
+        "clean": clean.height,
+    }
+    if capped:
+        counts["cap"] = max_clean
+        counts["clean beyond the cap"] = done - structure_bad - clean.height
+        counts["not read (cap reached)"] = len(candidates) - done
+    return ValidationResult(clean, pl.DataFrame(bad, schema=QUARANTINE_COLUMNS), counts)
 
 
-def duplicate_groups(rows: list[dict]) -> dict[str, str]:
-    """Map each id to the id of the first structure it is identical to (itself if unique)."""
+def _value_problem(value: float | None, prop: Property | None) -> str | None:
+    if value is None:
+        return None
+    if not math.isfinite(value):
+        return "not a finite number"
+    if prop is None:
+        return None
+    low, high = prop.plausible
+    if not low <= value <= high:
+        return f"outside the plausible range [{low:g}, {high:g}]" + (f" {prop.unit}" if prop.unit else "")
+    if prop.task == "classification" and not float(value).is_integer():
+        return "not a class label (a classification property takes whole numbers)"
+    return None
+
+
+def _group_bucket(members: list[tuple[str, str]]) -> dict[str, str]:
+    """{id: id of the first structure it is identical to} within one reduced formula."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    by_formula: dict[str, list[dict]] = {}
+    structures = [structure_from_dict(json.loads(text)) for _, text in members]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clusters = StructureMatcher().group_structures(structures)
+    index = {id(s): rid for s, (rid, _) in zip(structures, members, strict=True)}
+    return {index[id(s)]: index[id(cluster[0])] for cluster in clusters for s in cluster}
+
+
+def duplicate_groups(rows: list[dict], pool: _Pool | None = None) -> dict[str, str]:
+    """Map each id to the id of the first structure it is identical to (itself if unique).
+
+    Only structures of the same reduced formula are compared; the formulas with more than one
+    structure are grouped in the worker processes, the largest first."""
+    by_formula: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
-        by_formula.setdefault(row[schema.FORMULA], []).append(row)
+        by_formula.setdefault(row[schema.FORMULA], []).append((row[schema.ID], row[schema.STRUCTURE]))
     groups = {row[schema.ID]: row[schema.ID] for row in rows}
-    matcher = StructureMatcher()
-    for members in by_formula.values():
-        if len(members) < 2:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            clusters = matcher.group_structures([m["_structure"] for m in members])
-        index = {id(m["_structure"]): m[schema.ID] for m in members}
-        for cluster in clusters:
-            first = index[id(cluster[0])]
-            for s in cluster:
-                groups[index[id(s)]] = first
+    buckets = sorted((m for m in by_formula.values() if len(m) > 1), key=len, reverse=True)
+    if not buckets:
+        return groups
+    pool = pool or _Pool(1)
+    n = max(1, pool.workers * 4)
+    chunks = [buckets[k::n] for k in range(n) if buckets[k::n]]
+    for results in pool.map(_group_chunk, chunks):
+        for found in results:
+            groups.update(found)
     return groups

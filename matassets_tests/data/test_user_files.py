@@ -44,7 +44,9 @@ def test_alignn_sample_folder_loads() -> None:
     assert {k: gap[k] for k in BAND_GAP} == BAND_GAP
     assert frame["band_gap"].null_count() == 0
     assert frame["formation_energy"].null_count() == 10
-    assert _by_id(frame, "formula")["POSCAR-JVASP-1996"] == "NaI"
+    assert frame["formula"].null_count() == 10  # structures are parsed once, by validation
+    clean = validate(frame, 0.5, 1000).clean
+    assert _by_id(clean, "formula")["POSCAR-JVASP-1996"] == "NaI"
     row = frame.filter(frame["id"] == "POSCAR-JVASP-1372").row(0, named=True)
     poscar = SAMPLE / "POSCAR-JVASP-1372.vasp"
     assert row["structure"] == poscar.read_text() and row["structure_format"] == "poscar"
@@ -83,10 +85,10 @@ def test_synthetic_truncated_cif_is_stored_with_null_formula(tmp_path: Path) -> 
     broken, good = frame.row(0, named=True), frame.row(1, named=True)
     assert (broken["id"], good["id"]) == ("broken", "nacl")
     assert broken["structure"] == text[: len(text) // 3] and broken["structure_format"] == "cif"
-    assert broken["formula"] is None and broken["nsites"] is None
-    assert good["formula"] == "NaCl" and good["nsites"] == 8
+    assert broken["formula"] is None and good["formula"] is None  # not parsed before validation
     result = validate(frame, min_distance=0.5, max_sites=200)
     assert result.clean["id"].to_list() == ["nacl"]
+    assert (result.clean["formula"][0], result.clean["nsites"][0]) == ("NaCl", 8)
     assert result.quarantine.row(0, named=True)["origin"] == str(tmp_path / "broken.cif")
 
 
@@ -108,9 +110,13 @@ def test_missing_structure_file_names_the_row(sample_copy: Path) -> None:
     assert info.value.row == 8
 
 
-def test_unknown_target_column_lists_known_targets(sample_copy: Path) -> None:
-    (sample_copy / "id_prop.csv").write_text("file,bandgap\nPOSCAR-JVASP-10,0.1\n")
-    with pytest.raises(DataInputError, match=r"unknown column\(s\) \['bandgap'\].*band_gap"):
+def test_any_property_name_is_a_column_and_a_bad_name_is_refused(sample_copy: Path) -> None:
+    (sample_copy / "id_prop.csv").write_text("file,ionic_conductivity\nPOSCAR-JVASP-10,0.1\n")
+    frame = load_folder(sample_copy)
+    assert _by_id(frame, "ionic_conductivity")["POSCAR-JVASP-10"] == 0.1
+    assert frame.schema["ionic_conductivity"] == schema.COLUMNS["band_gap"]
+    (sample_copy / "id_prop.csv").write_text("file,Ionic conductivity (S/cm)\nPOSCAR-JVASP-10,0.1\n")
+    with pytest.raises(DataInputError, match=r"column 'Ionic conductivity \(S/cm\)'.*letters, digits"):
         load_folder(sample_copy)
 
 
@@ -161,7 +167,8 @@ def test_table_csv_and_json_hold_every_structure_kind(tmp_path: Path) -> None:
     assert frame["id"].to_list() == ["a", "b", "c", "d", "5"]
     formats = ["cif", "poscar", "pymatgen_json", "pymatgen_json", "poscar"]
     assert frame["structure_format"].to_list() == formats
-    assert frame["formula"].to_list() == ["NaCl", "NaI", "NaI", "NaI", "AlAs"]
+    clean = validate(frame, 0.5, 1000).clean
+    assert clean["formula"].to_list() == ["NaCl", "NaI", "NaI", "NaI", "AlAs"]
     assert frame["band_gap"].to_list() == [5.0, 3.851, None, None, 1.681]
     assert frame["reference_split"][2] == "test" and frame["spacegroup"][3] == 225
     assert frame["origin"][4] == f"{tmp_path / 'table.json'} record 4 ({tmp_path / 'si.vasp'})"
@@ -169,7 +176,7 @@ def test_table_csv_and_json_hold_every_structure_kind(tmp_path: Path) -> None:
     csv_text = 'id,structure,band_gap\nb,"' + poscar + '",3.851\n'
     (tmp_path / "table.csv").write_text(csv_text)
     row = load_table(tmp_path / "table.csv").row(0, named=True)
-    assert (row["formula"], row["nsites"], row["band_gap"]) == ("NaI", 2, 3.851)
+    assert (row["nsites"], row["band_gap"]) == (2, 3.851)  # POSCAR count line, read unparsed
     assert row["origin"] == f"{tmp_path / 'table.csv'} row 2"
 
 
@@ -186,8 +193,8 @@ def test_table_errors(tmp_path: Path) -> None:
     with pytest.raises(DataInputError, match="'missing.cif' not found") as info:
         load_table(table)
     assert (info.value.row, info.value.field) == (2, "structure")
-    table.write_text("id,structure,gap\nx,missing.cif,1.0\n")
-    with pytest.raises(DataInputError, match=r"unknown column\(s\) \['gap'\]; known targets"):
+    table.write_text("id,structure,gap [eV]\nx,missing.cif,1.0\n")
+    with pytest.raises(DataInputError, match=r"column 'gap \[eV\]': 'gap \[eV\]' cannot name a property"):
         load_table(table)
     with pytest.raises(DataInputError, match="does not exist"):
         load_user_source(tmp_path / "nowhere", None)
