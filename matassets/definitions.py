@@ -7,6 +7,7 @@ from matassets.assets.resources import ProjectResource
 from matassets.automation.schedules import SCHEDULES
 from matassets.automation.sensors import SENSORS
 from matassets.automation.tuning_runs import tuning_job
+from matassets.deploy.executor import matassets_executor
 from matassets.jobs import ASSET_JOBS
 
 defs = dg.Definitions(
@@ -15,4 +16,7 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources={"project": ProjectResource()},
+    # multiprocess (default), in_process or celery per run; $MATASSETS_EXECUTOR for runs that say
+    # nothing (docs/deploy.md)
+    executor=matassets_executor,
 )

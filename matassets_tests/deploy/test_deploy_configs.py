@@ -1,8 +1,9 @@
 """The cluster deployment files in deploy/ stay loadable (docs/deploy.md).
 
 Dagster validates every dagster.yaml against its instance schema here (the run launcher's own
-config is checked only where its library is installed: dagster-k8s and dagster-celery are not
-project dependencies). The multiprocess one is also turned into a real instance.
+config against dagster-k8s and the Celery run config against dagster-celery, installed by `make
+install`; a checkout without them skips those two). The multiprocess one is also turned into a real
+instance; test_cluster_live.py runs the PostgreSQL one against a real server.
 """
 
 import importlib.util
@@ -47,7 +48,7 @@ def validate_with_dagster(config: dict, tmp_path: Path) -> dict:
     return validated
 
 
-@pytest.mark.parametrize("name", ["multiprocess.yaml", "k8s.yaml", "celery.yaml"])
+@pytest.mark.parametrize("name", ["multiprocess.yaml", "k8s.yaml", "celery.yaml", "postgres.yaml"])
 def test_each_dagster_yaml_passes_dagsters_instance_schema(name, tmp_path):
     config = load(name)
     validated = validate_with_dagster(config, tmp_path)
@@ -100,14 +101,17 @@ def test_celery_yaml_and_its_executor_run_config():
     assert config["run_launcher"]["class"] == "DefaultRunLauncher"
     assert set(config["storage"]) == {"postgres"}
     executor = yaml.safe_load((DAGSTER_DIR / "celery_executor.yaml").read_text())["execution"]["config"]
-    assert set(executor) <= CELERY_EXECUTOR_KEYS
-    assert executor["broker"] == {"env": "CELERY_BROKER_URL"}
-    assert "matassets.definitions" in executor["include"]
+    assert set(executor) == {"celery"}  # the celery mode of matassets' executor
+    assert set(executor["celery"]) <= CELERY_EXECUTOR_KEYS
+    # broker and backend come from the environment of the run and of the workers: no URL stored
+    assert not {"broker", "backend"} & set(executor["celery"])
+    assert "matassets.definitions" in executor["celery"]["include"]
 
 
+@pytest.mark.filterwarnings("ignore:Found version mismatch")  # 0.29.27 beside dagster 1.13.28
 def test_k8s_launcher_config_against_dagster_k8s():
     if importlib.util.find_spec("dagster_k8s") is None:
-        pytest.skip("dagster-k8s is not a project dependency; k8s.yaml's structure is checked above")
+        pytest.skip("dagster-k8s is not installed; k8s.yaml's structure is checked above")
     from dagster._config import validate_config
     from dagster_k8s import K8sRunLauncher
 
@@ -124,13 +128,23 @@ def test_k8s_launcher_config_against_dagster_k8s():
 
 def test_celery_executor_config_against_dagster_celery():
     if importlib.util.find_spec("dagster_celery") is None:
-        pytest.skip("dagster-celery is not a project dependency; the run config's keys are checked above")
+        pytest.skip("dagster-celery is not installed; the run config's keys are checked above")
     from dagster._config import validate_config
-    from dagster_celery import celery_executor
+    from dagster._core.system_config.objects import ResolvedRunConfig
 
+    from matassets.definitions import defs
+    from matassets.deploy.executor import celery_executor, import_dagster_celery
+
+    dagster_celery = import_dagster_celery()
     run_config = yaml.safe_load((DAGSTER_DIR / "celery_executor.yaml").read_text())
-    result = validate_config(celery_executor.config_schema.config_type, run_config["execution"]["config"])
+    celery = run_config["execution"]["config"]["celery"]
+    # each key means what it means to dagster-celery's own executor
+    result = validate_config(dagster_celery.celery_executor.config_schema.config_type, celery)
     assert result.success, result.errors
+    # the phase jobs take it, and it makes dagster-celery's executor
+    for group in ("data", "phase1", "phase4"):
+        ResolvedRunConfig.build(defs.resolve_job_def(f"{group}_job"), run_config)
+    assert isinstance(celery_executor(celery), dagster_celery.CeleryExecutor)
 
 
 def test_phase_jobs_carry_their_resource_needs_for_kubernetes():
