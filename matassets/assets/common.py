@@ -1,4 +1,4 @@
-"""What every asset shares: the level partitions, small metadata helpers, the DVC hook."""
+"""What every asset shares: the level partitions, small metadata helpers, the DVC hook, promotion."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typing
 import dagster as dg
 
 from matassets.levels import PARTITIONS
+from matassets.reports.tables import markdown_table
 from matassets.training.options import RunOptions
 
 levels_partitions = dg.StaticPartitionsDefinition(list(PARTITIONS))
@@ -19,11 +20,7 @@ def table_metadata(rows: list[dict], limit: int = 20) -> dg.MetadataValue:
     if not rows:
         return dg.MetadataValue.md("_none_")
     columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"\n… {len(rows) - limit} more")
-    return dg.MetadataValue.md("\n".join(lines))
+    return dg.MetadataValue.md(markdown_table(columns, ([r[c] for c in columns] for r in rows), limit))
 
 
 class PresetOverrides(dg.Config):
@@ -151,6 +148,82 @@ def versioned(context: dg.AssetExecutionContext, project, result: dg.Materialize
     return _replace(
         result, metadata={**(result.metadata or {}), "dvc_md5": version}, data_version=dg.DataVersion(version)
     )
+
+
+def check_results(gates) -> list[dg.AssetCheckResult]:
+    """The candidate's gates (``training.gates``) as asset check results (a non-blocking gate: WARN)."""
+    return [
+        dg.AssetCheckResult(
+            check_name=g.name,
+            passed=g.passed,
+            severity=dg.AssetCheckSeverity.ERROR if g.blocking else dg.AssetCheckSeverity.WARN,
+            description=g.description,
+            metadata=g.metadata,
+        )
+        for g in gates
+    ]
+
+
+def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates, metadata: dict):
+    """Judge a model asset's freshly trained candidate by its ``gates`` and yield the materialization
+    and the check results. Passed: the candidate becomes ``models/<asset>/<level>/`` (atomically),
+    is committed to DVC (its hash the data version) and gets a line in the model's history. Failed
+    (a blocking gate): the candidate stays in ``models/<asset>/candidates/`` with ``decision.json``;
+    the metadata names it and the failed check; the current model and DVC are left as they were.
+    An up-to-date folder (reused) is versioned as before; a tuning round is never promoted here."""
+    from matassets.training.model_folder import conclude
+
+    asset, partition = context.asset_key.to_user_string(), context.partition_key
+    folder = output.folder
+    conclude(
+        output,
+        gates,
+        by=f"checks of Dagster run {context.run.run_id}",
+        commit=lambda: dvc_version(project, asset, partition, context.log.warning),
+    )
+    meta = {**metadata, "model path": dg.MetadataValue.path(str(output.model_dir))}
+    meta["run record"] = dg.MetadataValue.path(str(output.model_dir / "run_record.json"))
+    meta["model status"] = output.status
+    if output.decision and output.status != "current":
+        meta["decision"] = dg.MetadataValue.text(output.decision)
+    record = output.record or {}
+    if "reproducible" in record:
+        meta["reproducible"] = bool(record["reproducible"])
+        meta["provenance"] = dg.MetadataValue.text(
+            f"git {record.get('git_sha')} (diff {record.get('git_diff_sha256')}) at start "
+            f"{record.get('started_at')}: {record.get('reproducibility')}"
+        )
+    if output.status == "failed":
+        context.log.warning(output.decision)
+        meta["failed candidate"] = dg.MetadataValue.path(str(output.model_dir))
+        meta["current model (unchanged)"] = dg.MetadataValue.path(str(folder.final))
+        yield dg.MaterializeResult(metadata=meta)
+        yield from check_results(gates)
+        return
+    entry = _last_version(folder) if output.status == "current" else None
+    if entry:  # the same words whether promoted just now or reused
+        meta["current version"] = dg.MetadataValue.text(
+            f"version {entry['version']}, promoted {entry['at']} by {entry.get('by')}: {entry.get('reason')}"
+        )
+    if output.status == "current" and not output.skipped:  # promoted just now: DVC committed
+        version = (entry or {}).get("dvc_md5")
+        result = dg.MaterializeResult(
+            metadata={**meta, **({"dvc_md5": version} if version else {})},
+            data_version=dg.DataVersion(version) if version else None,
+        )
+    else:
+        result = versioned(context, project, dg.MaterializeResult(metadata=meta), folder.output_tag)
+    yield result
+    yield from check_results(gates)
+
+
+def _last_version(folder) -> dict | None:
+    """The history line of the current version (None for a folder promoted before histories)."""
+    from matassets.training.history import read_history
+
+    entries = read_history(folder.layout, folder.asset, folder.partition)
+    promoted = [e for e in entries if e.get("event") == "promoted"]
+    return promoted[-1] if promoted else None
 
 
 def _replace(result: dg.MaterializeResult, **changes) -> dg.MaterializeResult:

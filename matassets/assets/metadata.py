@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from matassets.levels import preset_metadata
+from matassets.reports.tables import markdown_table
 
 REGRESSION_COLUMNS = ("n", "mae", "rmse", "r2", "max_ae", "baseline_mad", "mad_mae_ratio")
 
@@ -15,18 +16,17 @@ def image(path: Path) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})")
 
 
-def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
-    lines = [
-        "| split | " + " | ".join(REGRESSION_COLUMNS) + " |",
-        "|---|" + "---|" * len(REGRESSION_COLUMNS),
-    ]
+def split_table(metrics: dict, task: str, columns: tuple[str, ...]) -> dg.MetadataValue:
+    """Train/val/test rows of ``task``'s metrics (``columns`` of each split's entry)."""
+    rows = []
     for split in ("train", "val", "test"):
-        m = metrics[split][task]
-        cells = [
-            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, "")) for c in REGRESSION_COLUMNS
-        ]
-        lines.append(f"| {split} | " + " | ".join(cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+        m = metrics.get(split, {}).get(task) or {}
+        rows.append([split, *(m.get(c) for c in columns)])
+    return dg.MetadataValue.md(markdown_table(["split", *columns], rows))
+
+
+def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
+    return split_table(metrics, task, REGRESSION_COLUMNS)
 
 
 def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:

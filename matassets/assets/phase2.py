@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, versioned
+from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import DATA, E3NN_MULTITASK, MULTITASK_PROPERTIES
+from matassets.reports.tables import markdown_table
 
 FAMILY = family("e3nn_multitask")
 E3nnOverrides = overrides_config(
@@ -45,19 +46,17 @@ def task_table(metrics: dict, tasks: list[str], weights: dict | None) -> dg.Meta
     """One row per property: labelled counts, validation / test MAE beside the mean predictor."""
     from matassets.data.schema import TARGETS
 
-    head = "| property | unit | n train/val/test | val MAE | val MAD | val MAE/MAD | test MAE "
-    head += "| test MAD | test R² | learned weight |"
-    lines = [head, "|" + "---|" * 10]
+    head = ["property", "unit", "n train/val/test", "val MAE", "val MAD", "val MAE/MAD", "test MAE"]
+    head += ["test MAD", "test R²", "learned weight"]
+    rows = []
     for t in tasks:
         val, test = metrics["val"][t], metrics["test"][t]
         n = "/".join(str(metrics[s][t].get("n", 0)) for s in ("train", "val", "test"))
         w = f"{weights[t]:.3g}" if weights else "fixed (1)"
-        lines.append(
-            f"| {t} | {TARGETS[t].unit} | {n} | {val['mae']:.4g} | {val['baseline_mad']:.4g} "
-            f"| {val['mae'] / val['baseline_mad']:.3f} | {test['mae']:.4g} "
-            f"| {test['baseline_mad']:.4g} | {test['r2']:.3f} | {w} |"
-        )
-    return dg.MetadataValue.md("\n".join(lines))
+        ratio = val["mae"] / val["baseline_mad"]
+        rows.append([t, TARGETS[t].unit, n, val["mae"], val["baseline_mad"], ratio, test["mae"]])
+        rows[-1] += [test["baseline_mad"], test["r2"], w]
+    return dg.MetadataValue.md(markdown_table(head, rows))
 
 
 def e3nn_metadata(output, preset, tasks: list[str]) -> dict:
@@ -79,20 +78,6 @@ def e3nn_metadata(output, preset, tasks: list[str]) -> dict:
     return meta
 
 
-def baseline_check(asset: str, metrics: dict) -> dg.AssetCheckResult:
-    """Passes when the unit-free validation score beats the mean predictor (score < 1)."""
-    score = unit_free_score(metrics["val"])
-    ratios = {t: m["mae"] / m["baseline_mad"] for t, m in metrics["val"].items() if m.get("n")}
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name="beats_mean_baseline",
-        passed=score < 1.0,
-        description=f"validation mean MAE/MAD {score:.3f} (1 = mean predictor); "
-        + ", ".join(f"{t} {r:.3f}" for t, r in ratios.items()),
-        metadata={"val_score": score, **{f"val_mae_over_mad_{t}": r for t, r in ratios.items()}},
-    )
-
-
 @dg.asset(
     partitions_def=levels_partitions,
     group_name=FAMILY.phase,
@@ -106,6 +91,7 @@ def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, p
     """E(3)-equivariant e3nn network, one head per property, trained with a masked loss: a crystal
     missing a property still trains the others. Files in ``models/multitask_e3nn/<level>/``."""
     from matassets.models.e3nn_multitask import architecture
+    from matassets.training.gates import beats_baseline
     from matassets.training.graph_model import RunSpec, train_graph_model
 
     partition = context.partition_key
@@ -128,7 +114,6 @@ def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, p
         options=options,
         dagster_run_id=context.run.run_id,
     )
-    output = train_graph_model(project.layout, spec, log=context.log.info)
-    result = dg.MaterializeResult(metadata=e3nn_metadata(output, preset, tasks))
-    yield versioned(context, project, result, spec.output_tag)
-    yield baseline_check("multitask_e3nn", output.metrics)
+    output = train_graph_model(project.layout, spec, log=context.log.info, promote=False)
+    metadata = e3nn_metadata(output, preset, tasks)
+    yield from promote_if_passed(context, project, output, [beats_baseline(output.metrics)], metadata)

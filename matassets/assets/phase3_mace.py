@@ -8,11 +8,12 @@ docs/phase3_mace.md explains the choices.
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, versioned
+from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed, versioned
 from matassets.assets.metadata import image
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import MACE, preset_metadata
+from matassets.reports.tables import markdown_table
 
 FAMILY = family("mace")
 
@@ -50,12 +51,12 @@ def mace_data_dir(project: ProjectResource, partition: str):
 
 def metrics_table(split_metrics: dict) -> dg.MetadataValue:
     """One row per element (and 'all') of a split's errors, baselines beside them."""
-    header = "| element | " + " | ".join(label for _, label, _ in METRIC_COLUMNS) + " |"
-    lines = [header, "|---|" + "---|" * len(METRIC_COLUMNS)]
-    for element, m in sorted(split_metrics.items(), key=lambda kv: (kv[0] != "all", kv[0])):
-        cells = [fmt.format(m[key]) if key in m else "" for key, _, fmt in METRIC_COLUMNS]
-        lines.append(f"| {element} | " + " | ".join(cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+    header = ["element", *(label for _, label, _ in METRIC_COLUMNS)]
+    rows = [
+        [element, *(fmt.format(m[key]) if key in m else "" for key, _, fmt in METRIC_COLUMNS)]
+        for element, m in sorted(split_metrics.items(), key=lambda kv: (kv[0] != "all", kv[0]))
+    ]
+    return dg.MetadataValue.md(markdown_table(header, rows))
 
 
 @dg.asset(
@@ -121,17 +122,14 @@ MaceOverrides = overrides_config(
 def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, project: ProjectResource):
     """MACE (Batatia et al. 2022) trained with mace-torch's run_train on all six mlearn elements;
     evaluated per element on the official mlearn test; files in models/mace_potential/<level>/."""
-    from matassets.training.mace_runner import train_potential
+    from matassets.training.gates import beats_baseline
+    from matassets.training.potential import train_potential
 
     partition = context.partition_key
     preset, overrides, options = config.apply(MACE[partition])
-    layout = project.layout
-    tag = options.output_tag
     out = train_potential(
+        project.layout,
         mace_data_dir(project, partition),
-        layout.tuning_model_dir("mace_potential", tag)
-        if tag
-        else layout.model_dir("mace_potential", partition),
         preset,
         partition=partition,
         command=FAMILY.command(partition),
@@ -139,45 +137,32 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         dagster_run_id=context.run.run_id,
         log=context.log.info,
         force=options.force,
+        output_tag=options.output_tag,
+        promote=False,
     )
-    val, test = out.metrics["val"]["all"], out.metrics["test"]["all"]
+    test = out.metrics["test"]["all"]
     plots = {
         name: out.model_dir / f"{name}.png" for name in ("parity_energy", "parity_forces", "learning_curve")
     }
-    result = dg.MaterializeResult(
-        metadata={
-            "test errors per element": metrics_table(out.metrics["test"]),
-            "validation errors per element": metrics_table(out.metrics["val"]),
-            "test energy MAE (meV/atom)": test["energy_mae_meV_per_atom"],
-            "test force MAE (meV/Å)": test["force_mae_meV_per_A"],
-            "test stress MAE (GPa)": test.get("stress_mae_GPa", float("nan")),
-            "published references": published_references(out.metrics["test"]),
-            "preset": dg.MetadataValue.json(preset_metadata(preset)),
-            "model path": dg.MetadataValue.path(str(out.model_dir)),
-            "mace command": dg.MetadataValue.text(" ".join(out.run.command[1:])),
-            "train s": round(out.run.seconds, 1),
-            "duration s": out.record["duration_s"],
-            "data_hash": out.record["data_hash"],
-            "split_hash": out.record["split_hash"],
-            "run record": dg.MetadataValue.path(str(out.model_dir / "run_record.json")),
-            **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
-            **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
-        }
-    )
-    yield versioned(context, project, result, tag)
-    passed = (
-        val["energy_mae_meV_per_atom"] < val["energy_baseline_mae_meV_per_atom"]
-        and val["force_mae_meV_per_A"] < val["force_baseline_mae_meV_per_A"]
-    )
-    yield dg.AssetCheckResult(
-        check_name="beats_trivial_baselines",
-        passed=bool(passed),
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"validation energy MAE {val['energy_mae_meV_per_atom']:.1f} vs E0-only "
-        f"{val['energy_baseline_mae_meV_per_atom']:.1f} meV/atom; force MAE "
-        f"{val['force_mae_meV_per_A']:.0f} vs zero-force {val['force_baseline_mae_meV_per_A']:.0f} meV/Å",
-        metadata={k: v for k, v in val.items() if isinstance(v, int | float)},
-    )
+    metadata = {
+        "test errors per element": metrics_table(out.metrics["test"]),
+        "validation errors per element": metrics_table(out.metrics["val"]),
+        "test energy MAE (meV/atom)": test["energy_mae_meV_per_atom"],
+        "test force MAE (meV/Å)": test["force_mae_meV_per_A"],
+        "test stress MAE (GPa)": test.get("stress_mae_GPa", float("nan")),
+        "published references": published_references(out.metrics["test"]),
+        "preset": dg.MetadataValue.json(preset_metadata(preset)),
+        "mace command": dg.MetadataValue.text(" ".join(out.fit.command[1:])),
+        "train s": round(out.fit.seconds, 1),
+        "duration s": out.record["duration_s"],
+        "data_hash": out.record["data_hash"],
+        "split_hash": out.record["split_hash"],
+        **{name.replace("_", " "): image(path) for name, path in plots.items() if path.exists()},
+        **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
+    }
+    # not blocking (WARN): a smoke potential may not beat the baselines, and is promoted all the same
+    gate = beats_baseline(out.metrics, "beats_trivial_baselines", blocking=False)
+    yield from promote_if_passed(context, project, out, [gate], metadata)
 
 
 phase3_mace_assets = [mace_training_data, mace_potential]

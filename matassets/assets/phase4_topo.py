@@ -7,9 +7,15 @@ trainer). The labels are symmetry-indicator classes, not the JARVIS spillage lab
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, table_metadata, versioned
+from matassets.assets.common import (
+    levels_partitions,
+    overrides_config,
+    promote_if_passed,
+    table_metadata,
+    versioned,
+)
 from matassets.assets.data import crystal_graphs, splits, structures
-from matassets.assets.metadata import image, model_metadata
+from matassets.assets.metadata import image, model_metadata, split_table
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import DATA, TOPO_GNN, TOPO_RF, preset_metadata
@@ -29,18 +35,7 @@ CLASSIFICATION_COLUMNS = (
 
 def classification_table(metrics: dict, task: str = "topo_label") -> dg.MetadataValue:
     """Train/val/test rows of the classification metrics, the majority-class baseline beside them."""
-    lines = [
-        "| split | " + " | ".join(CLASSIFICATION_COLUMNS) + " |",
-        "|---|" + "---|" * len(CLASSIFICATION_COLUMNS),
-    ]
-    for split in ("train", "val", "test"):
-        m = metrics.get(split, {}).get(task) or metrics.get(split, {})
-        cells = [
-            f"{m[c]:.4g}" if isinstance(m.get(c), float) else str(m.get(c, ""))
-            for c in CLASSIFICATION_COLUMNS
-        ]
-        lines.append(f"| {split} | " + " | ".join(cells) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+    return split_table(metrics, task, CLASSIFICATION_COLUMNS)
 
 
 PUBLISHED_ANCHORS = dg.MetadataValue.md(
@@ -50,19 +45,6 @@ PUBLISHED_ANCHORS = dg.MetadataValue.md(
     "| JARVIS spillage classifiers | 0.81-0.84 | spillage >= 0.5 label on JARVIS-DFT crystals: a "
     "different label |"
 )
-
-
-def _baseline_check(val: dict) -> dg.AssetCheckResult:
-    """Validation balanced accuracy above the majority-class predictor's, which is 0.5 whatever the
-    class balance (plain accuracy against the majority share is shown too, but on a few dozen
-    validation crystals it is too coarse to gate on)."""
-    return dg.AssetCheckResult(
-        check_name="beats_majority_baseline",
-        passed=bool(val["balanced_accuracy"] > 0.5),
-        description=f"validation balanced accuracy {val['balanced_accuracy']:.3f} vs 0.5 for the "
-        f"majority class; accuracy {val['accuracy']:.3f} vs majority share {val['baseline_accuracy']:.3f}",
-        metadata={k: val[k] for k in ("accuracy", "baseline_accuracy", "balanced_accuracy")},
-    )
 
 
 @dg.asset(
@@ -133,6 +115,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
     formula; files in models/topo_classifier_rf/<level>/ (skops, no pickle), a tuning round's in
     models/topo_classifier_rf/tuning/<output_tag>/."""
     from matassets.topo.db import topo_db_path
+    from matassets.training.gates import beats_baseline
     from matassets.training.random_forest import train_forest
 
     partition = context.partition_key
@@ -148,31 +131,29 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
         output_tag=options.output_tag,
         log=context.log.info,
         force=options.force,
+        promote=False,
     )
     val, test = out.metrics["val"]["topo_label"], out.metrics["test"]["topo_label"]
     record = out.record
-    result = dg.MaterializeResult(
-        metadata={
-            "metrics": classification_table(out.metrics),
-            "val balanced accuracy": val["balanced_accuracy"],
-            "test accuracy": test["accuracy"],
-            "test majority baseline": test["baseline_accuracy"],
-            "threshold (chosen on val)": out.threshold,
-            "published anchors": PUBLISHED_ANCHORS,
-            "selection (val ROC-AUC)": table_metadata(out.selection),
-            "preset": dg.MetadataValue.json(preset_metadata(preset)),
-            "model path": dg.MetadataValue.path(str(out.model_dir)),
-            "data_hash": record["data_hash"],
-            "split_hash": record["split_hash"],
-            "duration s": record["duration_s"],
-            "command": dg.MetadataValue.text(record["command"]),
-            "roc": image(out.model_dir / "roc.png"),
-            "confusion": image(out.model_dir / "confusion.png"),
-            **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
-        }
-    )
-    yield versioned(context, project, result, options.output_tag)
-    yield _baseline_check(val)
+    threshold = out.details["threshold"]
+    metadata = {
+        "metrics": classification_table(out.metrics),
+        "val balanced accuracy": val["balanced_accuracy"],
+        "test accuracy": test["accuracy"],
+        "test majority baseline": test["baseline_accuracy"],
+        "threshold (chosen on val)": threshold,
+        "published anchors": PUBLISHED_ANCHORS,
+        "selection (val ROC-AUC)": table_metadata(out.details["selection"]),
+        "preset": dg.MetadataValue.json(preset_metadata(preset)),
+        "data_hash": record["data_hash"],
+        "split_hash": record["split_hash"],
+        "duration s": record["duration_s"],
+        "command": dg.MetadataValue.text(record["command"]),
+        "roc": image(out.model_dir / "roc.png"),
+        "confusion": image(out.model_dir / "confusion.png"),
+        **({"training": dg.MetadataValue.text(out.skipped)} if out.skipped else {}),
+    }
+    yield from promote_if_passed(context, project, out, [beats_baseline(out.metrics)], metadata)
 
 
 @dg.asset(
@@ -192,7 +173,9 @@ def topo_classifier_gnn(
     import json
 
     from matassets.training.classification import threshold_report
+    from matassets.training.gates import beats_baseline
     from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
+    from matassets.training.model_folder import seal
 
     partition = context.partition_key
     data = DATA[partition]
@@ -211,30 +194,27 @@ def topo_classifier_gnn(
         options=options,
         dagster_run_id=context.run.run_id,
     )
-    out = train_graph_model(project.layout, spec, log=context.log.info)
+    out = train_graph_model(project.layout, spec, log=context.log.info, promote=False)
     majority = json.loads((out.model_dir / "normalization.json").read_text())["majority"]
-    tuned = (  # an up-to-date folder already has its threshold report
-        json.loads((out.model_dir / "threshold.json").read_text())
-        if out.skipped and (out.model_dir / "threshold.json").exists()
-        else threshold_report(out.model_dir, "topo_label", majority)
-    )
+    if out.skipped and (out.model_dir / "threshold.json").exists():
+        tuned = json.loads((out.model_dir / "threshold.json").read_text())  # already reported
+    else:  # the candidate's threshold report, then its hashes again
+        tuned = threshold_report(out.model_dir, "topo_label", majority)
+        seal(out.model_dir)
     val = out.metrics["val"]["topo_label"]
-    result = dg.MaterializeResult(
-        metadata={
-            "metrics (threshold 0.5)": classification_table(out.metrics),
-            "metrics (threshold chosen on val)": classification_table(tuned),
-            "threshold (chosen on val)": tuned["threshold"],
-            "published anchors": PUBLISHED_ANCHORS,
-            "val balanced accuracy": val["balanced_accuracy"],
-            "test accuracy": out.metrics["test"]["topo_label"]["accuracy"],
-            "test majority baseline": out.metrics["test"]["topo_label"]["baseline_accuracy"],
-            **model_metadata(
-                out, preset, ["confusion.png", "roc.png", "confusion_threshold.png", "learning_curve.png"]
-            ),
-        }
-    )
-    yield versioned(context, project, result, spec.output_tag)
-    yield _baseline_check(val)
+    metadata = {
+        "metrics (threshold 0.5)": classification_table(out.metrics),
+        "metrics (threshold chosen on val)": classification_table(tuned),
+        "threshold (chosen on val)": tuned["threshold"],
+        "published anchors": PUBLISHED_ANCHORS,
+        "val balanced accuracy": val["balanced_accuracy"],
+        "test accuracy": out.metrics["test"]["topo_label"]["accuracy"],
+        "test majority baseline": out.metrics["test"]["topo_label"]["baseline_accuracy"],
+        **model_metadata(
+            out, preset, ["confusion.png", "roc.png", "confusion_threshold.png", "learning_curve.png"]
+        ),
+    }
+    yield from promote_if_passed(context, project, out, [beats_baseline(out.metrics)], metadata)
 
 
 phase4_assets = [topo_db, topo_classifier_rf, topo_classifier_gnn]

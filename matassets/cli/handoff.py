@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from matassets.reports.tables import markdown_table
+
 ORDER = 50
 COLUMNS = (
     "finished_at",
@@ -123,15 +125,12 @@ def collect(root: Path, level: str | None = None, limit: int | None = None) -> l
 
 def to_markdown(rows: list[dict[str, str]]) -> str:
     shown = [c for c in COLUMNS if c not in ("output_dir", "dagster_run_id")]
-    lines = [
-        "| " + " | ".join(shown) + " |",
-        "|" + "---|" * len(shown),
-    ]
+    table = []
     for r in rows:
-        cells = [r[c].replace("|", "\\|").replace("\n", " ") for c in shown]
+        cells = [r[c] for c in shown]
         cells[shown.index("command")] = f"`{r['command']}`" if r["command"] else ""
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table.append(cells)
+    return markdown_table(shown, table) + "\n"
 
 
 def to_csv(rows: list[dict[str, str]]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from matassets.reports.tables import markdown_table
+
 # property -> list of (model, test MAE, unit, source and caveat)
 PROPERTY_REFERENCES: dict[str, list[tuple[str, float, str, str]]] = {
     "formation_energy": [
@@ -34,9 +36,8 @@ def references_markdown(prop: str) -> str:
     refs = PROPERTY_REFERENCES.get(prop)
     if not refs:
         return "_no published reference for this property on comparable data_"
-    lines = ["| model | test MAE | source / caveat |", "|---|---|---|"]
-    lines += [f"| {m} | {v} {u} | {s} |" for m, v, u, s in refs]
-    return "\n".join(lines)
+    rows = [[m, f"{v} {u}", s] for m, v, u, s in refs]
+    return markdown_table(["model", "test MAE", "source / caveat"], rows)
 
 
 # mlearn (Zuo et al., J. Phys. Chem. A 124, 731 (2020)): test-set MAEs on the official test cells,
@@ -66,12 +67,13 @@ def mlearn_references_markdown(ours: dict[str, tuple[float, float]] | None = Non
     beside ``ours`` (element -> (energy, force) in the same units) when given."""
     models = list(MLEARN_REFERENCES)
     head = [f"{m} E / F" for m in models] + (["ours E / F"] if ours else [])
-    lines = ["| element | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    rows = []
     for el in MLEARN_REFERENCES["GAP"]:
         cells = [
             f"{MLEARN_REFERENCES[m][el][0]:g} / {MLEARN_REFERENCES[m][el][1] * 1000:.0f}" for m in models
         ]
         if ours:
             cells.append(f"{ours[el][0]:.2f} / {ours[el][1]:.0f}" if el in ours else "–")
-        lines.append(f"| {el} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + f"\n\nE in meV/atom, F in meV/Å. Source: {MLEARN_SOURCE}."
+        rows.append([el, *cells])
+    table = markdown_table(["element", *head], rows)
+    return table + f"\n\nE in meV/atom, F in meV/Å. Source: {MLEARN_SOURCE}."

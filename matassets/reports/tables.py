@@ -1,0 +1,25 @@
+"""One Markdown table writer for the UI's metadata, the leaderboard, handoff records and docs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def cell(value) -> str:
+    """A value as table text: floats to 4 significant digits, None empty, '|' and newlines escaped."""
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence], limit: int | None = None) -> str:
+    """``header`` and ``rows`` (sequences of cells, each written with :func:`cell`) as a Markdown
+    table; with ``limit``, the first ``limit`` rows and a line saying how many more."""
+    rows = list(rows)
+    shown = rows if limit is None else rows[:limit]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in shown]
+    if len(rows) > len(shown):
+        lines.append(f"\n… {len(rows) - len(shown)} more")
+    return "\n".join(lines)
