@@ -40,6 +40,21 @@ class Layout:
     def model_dir(self, asset: str, partition: str) -> Path:
         return self.root / "models" / asset / partition
 
+    def model_work_dir(self, asset: str, name: str) -> Path:
+        """A model's working state (checkpoint, staging, run lock): never a version of the model."""
+        return self.root / "models" / asset / ".work" / safe_relative(name)
+
+    def candidate_dir(self, asset: str, partition: str, run: str) -> Path:
+        """A trained candidate awaiting (or refused by) its checks; promotion moves it to ``model_dir``."""
+        return self.candidates_root(asset) / safe_relative(f"{partition}-{run}")
+
+    def candidates_root(self, asset: str) -> Path:
+        return self.root / "models" / asset / "candidates"
+
+    def model_history(self, asset: str, partition: str) -> Path:
+        """One JSON line per version that became ``model_dir`` (beside it, outside its DVC output)."""
+        return self.root / "models" / asset / f"{partition}.history.jsonl"
+
     def tuning_model_dir(self, asset: str, tag: str) -> Path:
         """A tuning round's candidate model (``tag`` = ``<session>/round_<n>``), never the current one."""
         return self.root / "models" / asset / "tuning" / safe_relative(tag)

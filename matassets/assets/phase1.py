@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, versioned
+from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
@@ -35,6 +35,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
     )
     def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
+        from matassets.training.gates import beats_baseline
         from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
         partition = context.partition_key
@@ -54,25 +55,17 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
             options=options,
             dagster_run_id=context.run.run_id,
         )
-        output = train_graph_model(project.layout, spec, log=context.log.info)
+        output = train_graph_model(project.layout, spec, log=context.log.info, promote=False)
         val = output.metrics["val"][prop]
-        result = dg.MaterializeResult(
-            metadata={
-                "metrics": regression_table(output.metrics, prop),
-                "val MAE": val["mae"],
-                "test MAE": output.metrics["test"][prop]["mae"],
-                "val baseline MAD": val["baseline_mad"],
-                "published references": dg.MetadataValue.md(references_markdown(prop)),
-                **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
-            }
-        )
-        yield versioned(context, project, result, spec.output_tag)
-        yield dg.AssetCheckResult(
-            check_name="beats_mean_baseline",
-            passed=val["mae"] < val["baseline_mad"],
-            description=f"validation MAE {val['mae']:.4g} vs mean-predictor MAE {val['baseline_mad']:.4g}",
-            metadata={"val_mae": val["mae"], "val_baseline_mad": val["baseline_mad"]},
-        )
+        metadata = {
+            "metrics": regression_table(output.metrics, prop),
+            "val MAE": val["mae"],
+            "test MAE": output.metrics["test"][prop]["mae"],
+            "val baseline MAD": val["baseline_mad"],
+            "published references": dg.MetadataValue.md(references_markdown(prop)),
+            **model_metadata(output, preset, ["parity.png", "learning_curve.png"]),
+        }
+        yield from promote_if_passed(context, project, output, [beats_baseline(output.metrics)], metadata)
 
     return _asset
 

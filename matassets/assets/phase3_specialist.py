@@ -9,9 +9,9 @@ encoder learned from can be in the specialist's test set.
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, versioned
+from matassets.assets.common import levels_partitions, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
-from matassets.assets.phase2 import E3nnOverrides, baseline_check, e3nn_metadata, multitask_e3nn
+from matassets.assets.phase2 import E3nnOverrides, e3nn_metadata, multitask_e3nn
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import DATA, SPECIALIST
@@ -44,6 +44,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         import json
 
         from matassets.models.e3nn_multitask import architecture, warm_architecture
+        from matassets.training.gates import beats_baseline
         from matassets.training.graph_model import RunSpec, train_graph_model
 
         partition = context.partition_key
@@ -76,13 +77,12 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
             dagster_run_id=context.run.run_id,
             warm_start=str(source) if config.warm_start else None,
         )
-        output = train_graph_model(project.layout, spec, log=context.log.info)
+        output = train_graph_model(project.layout, spec, log=context.log.info, promote=False)
         meta = e3nn_metadata(output, preset, [prop])
         meta["val MAE"] = output.metrics["val"][prop]["mae"]
         meta["test MAE"] = output.metrics["test"][prop]["mae"]
         meta["warm start"] = dg.MetadataValue.json(output.record.get("warm_start") or {"from": None})
-        yield versioned(context, project, dg.MaterializeResult(metadata=meta), spec.output_tag)
-        yield baseline_check(name, output.metrics)
+        yield from promote_if_passed(context, project, output, [beats_baseline(output.metrics)], meta)
 
     return _asset
 

@@ -64,7 +64,11 @@ def load_calculator(model_dir: str | Path, dtype: str = "float32", device: str =
             with torch.jit.optimized_execution(False):
                 return super().calculate(*args, **kwargs)
 
-    model = torch.jit.load(str(compiled_model_path(model_dir)), map_location=device)
+    from matassets.training.model_folder import verify
+
+    path = compiled_model_path(model_dir)
+    verify(path.parent)  # a file changed since training is refused (IntegrityError names it)
+    model = torch.jit.load(str(path), map_location=device)
     return _Calculator(models=model, device=device, default_dtype=dtype)
 
 

@@ -64,6 +64,9 @@ def load_model(model_dir: Path) -> LoadedModel:
             f"no trained model in {model_dir} (no config.json); materialize it "
             "first, e.g. `matassets run phase1 --level smoke`"
         )
+    from matassets.training.model_folder import verify
+
+    verify(model_dir)  # a file changed since training is refused (IntegrityError names it)
     config = json.loads(config_path.read_text(encoding="utf-8"))
     model = build_model(config["architecture"])
     model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))

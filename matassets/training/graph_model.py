@@ -2,13 +2,12 @@
 
 Reads the partition's clean structures, split manifest and graph store; trains with the shared
 ``Trainer``; evaluates train/val/test once with the best-on-validation weights; writes the model
-folder (weights, config, normalisation, metrics, history, predictions, plots, run record) into a
-staging folder that replaces the previous version only when complete.
+folder (weights, config, normalisation, metrics, history, predictions, plots, run record) through
+``training.model_folder``: a candidate, promoted to the current model by its checks.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections.abc import Callable
@@ -22,12 +21,12 @@ import torch
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
 from matassets.graphs.sharded import load_store
-from matassets.io import atomic_write, replace_dir, sha256_file, sha256_text, write_json
+from matassets.io import sha256_file, sha256_text
 from matassets.levels import DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
-from matassets.reports.plots import learning_curve, parity_plot
-from matassets.training import incremental
+from matassets.training import graph_report, incremental
+from matassets.training.model_folder import ModelFolder, ModelOutput, conclude
 from matassets.training.objectives import BinaryObjective, RegressionObjective
 from matassets.training.options import RunOptions
 from matassets.training.run_record import build_run_record
@@ -97,15 +96,6 @@ class RunSpec:
         return self.options.training_seed(self.data.seed)
 
 
-@dataclass
-class RunOutput:
-    model_dir: Path
-    metrics: dict
-    record: dict
-    fit: object
-    skipped: str = ""  # why training was skipped (the folder was up to date); "" = trained
-
-
 def _set_threads() -> None:
     """Torch threads = cores (shared out among the processes of a data-parallel run on this
     machine), or ``$MATASSETS_THREADS`` (on a machine shared with other jobs, threads waiting on
@@ -146,18 +136,15 @@ def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit
     info = {
         "data_hash": manifest.data_version,
         "split_hash": manifest.hash,
+        "graphs_key": json.loads(layout.graphs_pointer(spec.partition).read_text(encoding="utf-8"))["key"],
         "sizes": {k: len(v) for k, v in splits.items()},
     }
     return splits, info
 
 
-def model_dirs(layout: Layout, spec: RunSpec) -> tuple[Path, Path]:
-    """(the model folder, its work folder: checkpoint and staging) of ``spec``."""
-    if spec.output_tag:  # a tuning round: a candidate folder; the current version stays as it is
-        final_dir = layout.tuning_model_dir(spec.asset, spec.output_tag)
-        return final_dir, final_dir.parent / ".work" / final_dir.name
-    final_dir = layout.model_dir(spec.asset, spec.partition)
-    return final_dir, final_dir.parent / ".work" / spec.partition
+def model_folder(layout: Layout, spec: RunSpec) -> ModelFolder:
+    """``spec``'s model folder: current model, candidates, work folder (``training.model_folder``)."""
+    return ModelFolder(layout, spec.asset, spec.partition, spec.output_tag)
 
 
 def input_key(layout: Layout, spec: RunSpec) -> str:
@@ -175,12 +162,13 @@ def input_key(layout: Layout, spec: RunSpec) -> str:
     return incremental.input_key(inputs)
 
 
-def _reused(layout: Layout, spec: RunSpec, log: Callable[[str], None]) -> RunOutput | None:
-    """The existing model folder as a ``RunOutput`` when it is up to date and not ``spec.force``."""
-    final_dir, _ = model_dirs(layout, spec)
-    record = None if spec.force else incremental.finished_record(final_dir, OUTPUT_FILES)
-    if record is None or record.get("input_key") != input_key(layout, spec):
+def _reused(layout: Layout, spec: RunSpec, log: Callable[[str], None]) -> ModelOutput | None:
+    """The current model folder as a ``ModelOutput`` when it is up to date and not ``spec.force``."""
+    folder = model_folder(layout, spec)
+    record = None if spec.force else folder.reusable(input_key(layout, spec), OUTPUT_FILES)
+    if record is None:
         return None
+    final_dir = folder.candidate if spec.output_tag else folder.final
     saved = json.loads((final_dir / "metrics.json").read_text(encoding="utf-8"))
     history = pl.read_csv(final_dir / "history.csv").to_dicts()
     best = next((h for h in history if h["epoch"] == saved["best_epoch"]), {})
@@ -194,13 +182,13 @@ def _reused(layout: Layout, spec: RunSpec, log: Callable[[str], None]) -> RunOut
     )
     note = incremental.skipped_note(final_dir, record)
     log(f"{spec.asset} [{spec.partition}]: {note}")
-    return RunOutput(final_dir, {k: saved[k] for k in ("train", "val", "test")}, record, fit, note)
+    metrics = {k: saved[k] for k in ("train", "val", "test")}
+    return ModelOutput(final_dir, metrics, record, fit, skipped=note, folder=folder, status="current")
 
 
 def run_lock_path(layout: Layout, spec: RunSpec) -> Path:
     """The lock file of a run: one per asset partition (one per candidate in a tuning round)."""
-    name = spec.output_tag or spec.partition
-    return layout.model_dir(spec.asset, spec.partition).parent / ".work" / f"{name}.lock"
+    return model_folder(layout, spec).lock
 
 
 def train_graph_model(
@@ -208,11 +196,15 @@ def train_graph_model(
     spec: RunSpec,
     log: Callable[[str], None] = print,
     stop: Callable[[int], bool] | None = None,
-) -> RunOutput:
-    """Train ``spec`` and write its model folder; a second run of the same asset partition
+    promote: bool = True,
+) -> ModelOutput:
+    """Train ``spec`` and write its candidate folder; a second run of the same asset partition
     started meanwhile fails at once with ``RunInProgressError`` (it would share the checkpoint
-    and the staging folder). When the folder was written from the same inputs and code
-    (``input_key``) it is returned as it is, unless ``spec.force`` (``RunOutput.skipped`` says so).
+    and the staging folder). When the current folder was written from the same inputs and code
+    (``input_key``) it is returned as it is, unless ``spec.force`` (``ModelOutput.skipped`` says so).
+
+    ``promote``: make the candidate the current model at once, without checks (a direct call); the
+    assets pass False and judge it first (``model_folder.conclude``).
 
     Data-parallel: in a process started by ``torchrun`` every rank calls this (rank 0 holds the
     lock and writes); with ``spec.nproc`` > 1 this process starts ``nproc`` ranks itself and
@@ -225,14 +217,16 @@ def train_graph_model(
     if not distributed.is_main():  # every rank decides alike: rank 0 writes only after training
         return _reused(layout, spec, log) or _train_graph_model(layout, spec, log, stop)
     with run_lock(run_lock_path(layout, spec), f"{spec.asset} [{spec.partition}]"):
-        reused = _reused(layout, spec, log)
-        if reused is not None:
-            return reused
-        if spec.nproc > 1 and not distributed.active():
+        output = _reused(layout, spec, log)
+        if output is None and spec.nproc > 1 and not distributed.active():
             if stop is not None:
                 raise ValueError("stop() cannot reach spawned training processes; use nproc=1")
-            return distributed.spawn(_train_graph_model, spec.nproc, (layout, spec), log)
-        return _train_graph_model(layout, spec, log, stop)
+            output = distributed.spawn(_train_graph_model, spec.nproc, (layout, spec), log)
+        elif output is None:
+            output = _train_graph_model(layout, spec, log, stop)
+        if promote and output.status == "candidate" and output.record:
+            conclude(output, [], by="direct call", lock=False)
+        return output
 
 
 def _train_graph_model(
@@ -240,13 +234,15 @@ def _train_graph_model(
     spec: RunSpec,
     log: Callable[[str], None] = print,
     stop: Callable[[int], bool] | None = None,
-) -> RunOutput:
+) -> ModelOutput:
     from matassets.training import distributed
 
     start = time.perf_counter()
+    folder = model_folder(layout, spec)
+    _set_threads()
+    provenance = folder.begin(spec.dagster_run_id)  # git, code, libraries, hardware: as the run starts
     if not distributed.is_main():
         log = distributed.quiet
-    _set_threads()
     key = input_key(layout, spec)  # before the data are read: a later change retrains
     splits, info = load_split_data(layout, spec)
     objective = _objective(spec)
@@ -259,7 +255,6 @@ def _train_graph_model(
 
         warm = load_pretrained_encoder(model, Path(spec.warm_start), info["split_hash"])
         log(f"warm start: {warm['tensors']} encoder tensors from {warm['source']}")
-    final_dir, work_dir = model_dirs(layout, spec)
     run_key = sha256_text(
         json.dumps(
             [spec.architecture, spec.tasks, info["data_hash"], info["split_hash"]]
@@ -271,10 +266,10 @@ def _train_graph_model(
         f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters"
     )
-    trainer = Trainer(model, objective, spec.preset, work_dir, spec.seed, log=log, run_key=run_key)
+    trainer = Trainer(model, objective, spec.preset, folder.work, spec.seed, log=log, run_key=run_key)
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
-        return RunOutput(final_dir, {}, {}, fit)
+        return ModelOutput(folder.final, {}, {}, fit, folder=folder, status="current")
 
     device = trainer.device
     outputs = {
@@ -283,18 +278,13 @@ def _train_graph_model(
     }  # the test split is evaluated here, once
     metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
     if not distributed.is_main():  # rank 0 writes the model folder
-        return RunOutput(final_dir, metrics, {}, fit)
-    notes = _anomalies(fit, layout, spec)
+        return ModelOutput(folder.final, metrics, {}, fit, folder=folder, status="current")
+    notes = graph_report.anomalies(fit, layout, spec.partition)
 
-    staging = work_dir / "staging"
-    if staging.exists():
-        import shutil
-
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    atomic_write(staging / "model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
-    write_json(
-        staging / "config.json",
+    staging = folder.stage()
+    folder.save("model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
+    folder.write_json(
+        "config.json",
         {
             "asset": spec.asset,
             "tasks": spec.tasks,
@@ -306,9 +296,9 @@ def _train_graph_model(
             "partition": spec.partition,
         },
     )
-    write_json(staging / "normalization.json", objective.state())
-    write_json(
-        staging / "metrics.json",
+    folder.write_json("normalization.json", objective.state())
+    folder.write_json(
+        "metrics.json",
         {
             **metrics,
             "best_epoch": fit.best_epoch,
@@ -316,16 +306,16 @@ def _train_graph_model(
             "stop_reason": fit.stop_reason,
         },
     )
-    _write_rows(staging / "history.csv", fit.history)
-    _write_predictions(staging / "predictions.csv", splits, outputs, spec.tasks)
-    plots = _plots(staging, spec, splits, outputs, fit, objective.kind)
+    folder.write_rows("history.csv", fit.history)
+    folder.write_rows("predictions.csv", graph_report.prediction_rows(splits, outputs, spec.tasks))
+    plots = graph_report.plots(staging, spec.tasks, splits, outputs, fit, objective.kind)
     record = build_run_record(
         phase=spec.phase,
         algorithm=spec.algorithm,
         partition=spec.partition,
         command=spec.command,
         overrides=spec.overrides,
-        output_dir=str(final_dir),
+        output_dir=folder.record_fields()["output_dir"],
         metrics=metrics,
         notes=notes,
         data_hash=info["data_hash"],
@@ -340,73 +330,11 @@ def _train_graph_model(
             "plots": sorted(p.name for p in plots),
             **({"warm_start": warm} if warm else {}),
             "input_key": key,
-            "code_version": incremental.code_version(),
+            "graphs_key": info["graphs_key"],
+            **folder.record_fields(),
         },
+        provenance=provenance,
     )
-    write_json(staging / "run_record.json", record)
-    replace_dir(staging, final_dir)
+    candidate = folder.commit(record)
     trainer.finish()
-    return RunOutput(final_dir, metrics, record, fit)
-
-
-def _anomalies(fit, layout: Layout, spec: RunSpec) -> list[str]:
-    notes = [fit.stop_reason]
-    if fit.resumed_from_epoch:
-        notes.append(f"resumed from a checkpoint at epoch {fit.resumed_from_epoch}")
-    quarantine = layout.quarantine(spec.partition)
-    if quarantine.exists():
-        n = pl.read_parquet(quarantine).height
-        if n:
-            notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
-    return notes
-
-
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    columns = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-    atomic_write(path, write)
-
-
-def _write_predictions(
-    path: Path, splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray], tasks: list[str]
-) -> None:
-    rows = []
-    for name, split in splits.items():
-        for k, idx in enumerate(split.index):
-            row = {"id": split.store.ids[idx], "split": name}
-            for t, task in enumerate(tasks):
-                row[f"{task}_true"] = float(split.y[k, t])
-                row[f"{task}_pred"] = float(outputs[name][k, t])
-            rows.append(row)
-    _write_rows(path, rows)
-
-
-def _plots(folder: Path, spec: RunSpec, splits, outputs, fit, kind: str) -> list[Path]:
-    label = "validation 1 - balanced accuracy" if kind == "binary" else "validation score (MAE/MAD)"
-    plots = [learning_curve(fit.history, folder / "learning_curve.png", score_label=label)]
-    if kind == "binary":  # test-split confusion matrix at the 0.5 probability threshold
-        from matassets.reports.plots import confusion_plot
-
-        for t, task in enumerate(spec.tasks):
-            y, prob = splits["test"].y[:, t], outputs["test"][:, t]
-            y, pred = y[~np.isnan(y)].astype(int), (prob[~np.isnan(y)] >= 0.5).astype(int)
-            matrix = [[int(np.sum((y == a) & (pred == b))) for b in (0, 1)] for a in (0, 1)]
-            name = "confusion.png" if len(spec.tasks) == 1 else f"confusion_{task}.png"
-            plots.append(confusion_plot(matrix, ["0", "1"], folder / name))
-    if kind != "regression":
-        return plots
-    for t, task in enumerate(spec.tasks):
-        series = {}
-        for name in ("val", "test"):
-            mask = ~np.isnan(splits[name].y[:, t])
-            series[name] = (splits[name].y[mask, t], outputs[name][mask, t])
-        unit = schema.TARGETS[task].unit
-        name = "parity.png" if len(spec.tasks) == 1 else f"parity_{task}.png"
-        plots.append(parity_plot(series, f"{task} ({unit})" if unit else task, folder / name))
-    return plots
+    return ModelOutput(candidate, metrics, record, fit, folder=folder)

@@ -11,7 +11,6 @@ JSON in a zip, no pickle) and loaded back trusting only scikit-learn's tree type
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -21,27 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from matassets.io import atomic_write, replace_dir, sha256_text, write_json
+from matassets.io import sha256_text
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
 from matassets.training import incremental
 from matassets.training.classification import choose_threshold, metrics_at, roc_plot
+from matassets.training.model_folder import ModelFolder, ModelOutput, conclude, verify
 from matassets.training.run_record import build_run_record
 
 ASSET = "topo_classifier_rf"
 MODEL_FILE = "model.skops"
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]  # besides what skops trusts by default
 SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class ForestOutput:
-    model_dir: Path
-    metrics: dict
-    record: dict
-    selection: list[dict]
-    threshold: float
-    skipped: str = ""  # why training was skipped (the folder was up to date); "" = trained
 
 
 def grouped_split(groups: list[str], fractions: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -101,11 +91,13 @@ def train_forest(
     output_tag: str = "",
     log: Callable[[str], None] = print,
     force: bool = False,
-) -> ForestOutput:
-    """Train, select and evaluate the forest; write its folder: ``models/topo_classifier_rf/<partition>/``,
-    or with ``output_tag`` (a tuning round) ``models/topo_classifier_rf/tuning/<output_tag>/``,
-    leaving the current version alone. A folder trained from the same labels, preset and code is
-    returned as it is unless ``force`` (``training.incremental``)."""
+    promote: bool = True,
+) -> ModelOutput:
+    """Train, select and evaluate the forest; write its candidate (``training.model_folder``), the
+    current model being ``models/topo_classifier_rf/<partition>/``; with ``output_tag`` (a tuning
+    round) ``models/topo_classifier_rf/tuning/<output_tag>/``, leaving the current version alone. A
+    folder trained from the same labels, preset and code is returned as it is unless ``force``
+    (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``."""
     import skops.io as sio
     from sklearn.metrics import roc_auc_score
 
@@ -113,14 +105,13 @@ def train_forest(
     from matassets.topo.query import TopoDB
 
     start = time.perf_counter()
-    final_dir = (
-        layout.tuning_model_dir(ASSET, output_tag) if output_tag else layout.model_dir(ASSET, partition)
-    )
+    folder = ModelFolder(layout, ASSET, partition, output_tag)
+    provenance = folder.begin(dagster_run_id)
     with TopoDB(db_path) as db:
         data_hash = db.info()["content_hash"]
         inputs = {"partition": partition, "preset": asdict(preset), "data_hash": data_hash}
         key = incremental.input_key(inputs)
-        reused = None if force else _reused(final_dir, key, log)
+        reused = None if force else _reused(folder, key, log)
         if reused is not None:
             return reused
         rows = db.composition_labels()
@@ -179,15 +170,10 @@ def train_forest(
         zip(names, best_model.feature_importances_.tolist(), strict=True), key=lambda t: -t[1]
     )
 
-    staging = final_dir.parent / ".work" / final_dir.name / "staging"
-    if staging.exists():
-        import shutil
-
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    atomic_write(staging / MODEL_FILE, lambda tmp: sio.dump(best_model, tmp))
-    write_json(
-        staging / "config.json",
+    staging = folder.stage()
+    folder.save(MODEL_FILE, lambda tmp: sio.dump(best_model, tmp))
+    folder.write_json(
+        "config.json",
         {
             "asset": ASSET,
             "task": "topo_label",
@@ -201,9 +187,9 @@ def train_forest(
             "format": "skops.io (no pickle); load with matassets.training.random_forest.load_forest",
         },
     )
-    write_json(staging / "metrics.json", {**metrics, "threshold": threshold, "selection": selection})
-    _write_csv(
-        staging / "predictions.csv",
+    folder.write_json("metrics.json", {**metrics, "threshold": threshold, "selection": selection})
+    folder.write_csv(
+        "predictions.csv",
         ["formula", "spacegroup", "class", "split", "topo_label_true", "topo_label_prob"],
         [
             [rows[i]["formula"], rows[i]["spacegroup"], rows[i]["class"], name, int(y[i]), float(p)]
@@ -211,7 +197,7 @@ def train_forest(
             for i, p in zip(idx[name], prob[name], strict=True)
         ],
     )
-    _write_csv(staging / "feature_importance.csv", ["feature", "importance"], importance)
+    folder.write_csv("feature_importance.csv", ["feature", "importance"], importance)
     roc_plot({n: (y[idx[n]], prob[n]) for n in ("val", "test")}, staging / "roc.png")
     from matassets.reports.plots import confusion_plot
 
@@ -226,7 +212,7 @@ def train_forest(
         partition=partition,
         command=command,
         overrides=overrides or {},
-        output_dir=str(final_dir),
+        output_dir=folder.record_fields()["output_dir"],
         metrics=metrics,
         notes=[
             "labels: Topological Materials Arsenal (symmetry indicators), not JARVIS spillage",
@@ -245,33 +231,29 @@ def train_forest(
             "plots": ["confusion.png", "roc.png"],
             "top_features": importance[:10],
             "input_key": key,
-            "code_version": incremental.code_version(),
+            **folder.record_fields(),
         },
+        provenance=provenance,
     )
-    write_json(staging / "run_record.json", record)
-    replace_dir(staging, final_dir)
-    return ForestOutput(final_dir, metrics, record, selection, threshold)
+    candidate = folder.commit(record)
+    details = {"selection": selection, "threshold": threshold}
+    output = ModelOutput(candidate, metrics, record, None, details, folder=folder)
+    if promote and not output_tag:
+        conclude(output, [], by="direct call")
+    return output
 
 
-def _reused(model_dir: Path, key: str, log: Callable[[str], None]) -> ForestOutput | None:
-    record = incremental.finished_record(model_dir, (MODEL_FILE, "config.json", "metrics.json"))
-    if record is None or record.get("input_key") != key:
+def _reused(folder: ModelFolder, key: str, log: Callable[[str], None]) -> ModelOutput | None:
+    record = folder.reusable(key, (MODEL_FILE, "config.json", "metrics.json"))
+    if record is None:
         return None
+    model_dir = folder.candidate if folder.output_tag else folder.final
     saved = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     note = incremental.skipped_note(model_dir, record)
     log(f"{ASSET} [{record['partition']}]: {note}")
     metrics = {name: saved[name] for name in SPLITS}
-    return ForestOutput(model_dir, metrics, record, saved["selection"], saved["threshold"], note)
-
-
-def _write_csv(path: Path, header: list[str], rows) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-
-    atomic_write(path, write)
+    details = {"selection": saved["selection"], "threshold": saved["threshold"]}
+    return ModelOutput(model_dir, metrics, record, None, details, note, folder, "current")
 
 
 @dataclass
@@ -300,6 +282,7 @@ def load_forest(model_dir: Path) -> LoadedForest:
     import skops.io as sio
 
     model_dir = Path(model_dir)
+    verify(model_dir)  # a file changed since training is refused, naming it
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     path = model_dir / config["model_file"]
     untrusted = sio.get_untrusted_types(file=path)

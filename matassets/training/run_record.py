@@ -1,12 +1,21 @@
-"""The runbook's handoff record, written automatically beside every trained model."""
+"""The runbook's handoff record, written automatically beside every trained model.
+
+Provenance is taken when a run *starts* (:func:`start_provenance`: git SHA, a hash of the uncommitted
+diff, the code version, library versions, hardware, the time) and checked again when it ends
+(:func:`finish_provenance`): a commit or an edit of the tracked files meanwhile makes the record say
+``reproducible: false`` and what changed, since the files at the recorded SHA did not train the model.
+The git checkout looked at is the package's own (``$MATASSETS_CODE_REPO`` overrides it).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 from matassets.paths import PROJECT_ROOT
 
@@ -24,19 +33,70 @@ LIBRARIES = (
 )
 
 
+def code_repo() -> Path:
+    """The git checkout whose state a run record names."""
+    return Path(os.environ.get("MATASSETS_CODE_REPO") or PROJECT_ROOT)
+
+
 def git_state() -> dict[str, object]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
+    """``git_sha``, ``git_dirty`` (tracked files edited) and ``git_diff_sha256`` (a hash of
+    ``git diff HEAD``: two dirty trees with the same hash hold the same edits); None where there is no
+    git checkout."""
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(["git", *args], cwd=code_repo(), capture_output=True, timeout=30).stdout
 
     try:
+        sha = git("rev-parse", "--verify", "-q", "HEAD").decode().strip() or None
+        if sha is None:
+            return {"git_sha": None, "git_dirty": None, "git_diff_sha256": None}
+        diff = git("diff", "HEAD", "--binary")
         return {
-            "git_sha": git("rev-parse", "HEAD") or None,
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "git_sha": sha,
+            "git_dirty": bool(diff),
+            "git_diff_sha256": hashlib.sha256(diff).hexdigest()[:16] if diff else None,
         }
     except (OSError, subprocess.SubprocessError):
-        return {"git_sha": None, "git_dirty": None}
+        return {"git_sha": None, "git_dirty": None, "git_diff_sha256": None}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def start_provenance(code_version: str | None = None) -> dict:
+    """What is recorded when a run starts (the code that trains the model is the code now);
+    ``code_version``: ``training.incremental.code_version()``, which the caller passes."""
+    return {
+        "started_at": now(),
+        **git_state(),
+        "code_version": code_version,
+        "libraries": library_versions(),
+        "hardware": hardware(),
+    }
+
+
+def finish_provenance(start: dict) -> dict:
+    """The record's reproducibility verdict: the git state at the end against ``start``'s."""
+    end = git_state()
+    changes = []
+    if end["git_sha"] != start.get("git_sha"):
+        changes.append(f"git HEAD moved from {start.get('git_sha')} to {end['git_sha']} during the run")
+    if end["git_diff_sha256"] != start.get("git_diff_sha256"):
+        changes.append(
+            f"uncommitted changes differ from the start's ({start.get('git_diff_sha256')} -> "
+            f"{end['git_diff_sha256']})"
+        )
+    return {
+        "git_at_end": end,
+        "reproducible": not changes and start.get("git_sha") is not None,
+        "reproducibility": "; ".join(changes)
+        or (
+            "not reproducible: no git checkout"
+            if start.get("git_sha") is None
+            else "the code at git_sha (+ the diff hashed in git_diff_sha256) trained this model"
+        ),
+    }
 
 
 def library_versions() -> dict[str, str | None]:
@@ -77,7 +137,11 @@ def build_run_record(
     seconds: float,
     dagster_run_id: str | None,
     extra: dict | None = None,
+    provenance: dict | None = None,
 ) -> dict:
+    """The run record; ``provenance`` is :func:`start_provenance` taken when the run began (taken
+    now when None, for a caller that has none)."""
+    start = provenance or start_provenance()
     mode = "competition" if partition == "competition" else "level"
     return {
         "phase": phase,
@@ -91,14 +155,13 @@ def build_run_record(
         "val_metrics": metrics.get("val"),
         "test_metrics": metrics.get("test"),
         "notes": notes,
-        **git_state(),
+        **start,
         "data_hash": data_hash,
         "split_hash": split_hash,
         "seed": seed,
-        "libraries": library_versions(),
-        "hardware": hardware(),
         "duration_s": round(seconds, 2),
         "dagster_run_id": dagster_run_id,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished_at": now(),
         **(extra or {}),
+        **finish_provenance(start),
     }

@@ -28,6 +28,9 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str) -> 
     the sha256 of its weights, its split hash and the number of tensors copied.
     """
     source = Path(source)
+    from matassets.training.model_folder import verify
+
+    verify(source)  # the encoder's files as they were trained, or refused
     weights = source / "model.pt"
     if not weights.exists():
         raise WarmStartError(

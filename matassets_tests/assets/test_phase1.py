@@ -17,6 +17,8 @@ FILES = [
     "parity.png",
     "learning_curve.png",
     "run_record.json",
+    "decision.json",
+    "files.sha256",
 ]
 
 
@@ -106,17 +108,53 @@ def test_predict_reads_structure_files(smoke_root, phase1_smoke, tmp_path):
         read_structure_file(tmp_path / "missing.cif")
 
 
-def test_model_that_cannot_learn_fails_the_baseline_check(smoke_root):
-    from conftest import materialize
+@pytest.mark.slow
+def test_a_candidate_that_fails_its_check_leaves_the_current_model(smoke_copy, tmp_path, capsys):
+    """A model that cannot learn is a candidate that fails its blocking check: the current model
+    stays byte-identical and DVC still points to it; the candidate stays, with its metrics and the
+    failed check, in the UI's metadata; a person may still promote (or reject) it, recorded."""
+    from conftest import dvc_project, materialize
 
     from matassets.assets.phase1 import cgcnn_asset
+    from matassets.cli import main
+    from matassets.training.history import read_history
+    from matassets.training.model_folder import candidates
+    from matassets.versioning import lock_hashes
+
+    root = dvc_project(smoke_copy, tmp_path / "project")
+    layout = Layout(root)
+    final = layout.model_dir("cgcnn_band_gap", "smoke")
+    first = materialize([cgcnn_asset("band_gap")], root)
+    assert first.success and first.get_asset_check_evaluations()[0].passed
+    before = {p.name: p.read_bytes() for p in final.iterdir()}
+    locked = lock_hashes(root, "cgcnn_band_gap@smoke")
+    assert locked == {
+        "models/cgcnn_band_gap/smoke": first.get_asset_materialization_events()[0]
+        .materialization.metadata["dvc_md5"]
+        .value
+    }
 
     config = {"ops": {"cgcnn_band_gap": {"config": {"lr": 1e-12, "epochs": 2}}}}
-    result = materialize([cgcnn_asset("band_gap")], smoke_root, run_config=config)
+    result = materialize([cgcnn_asset("band_gap")], root, run_config=config)
     check = result.get_asset_check_evaluations()[0]
     assert check.check_name == "beats_mean_baseline" and not check.passed
     assert not result.success  # the check is blocking
-    record = json.loads(
-        (Layout(smoke_root).model_dir("cgcnn_band_gap", "smoke") / "run_record.json").read_text()
-    )
+    assert {p.name: p.read_bytes() for p in final.iterdir()} == before
+    assert lock_hashes(root, "cgcnn_band_gap@smoke") == locked  # DVC still points to it
+    (candidate,) = candidates(layout, "cgcnn_band_gap", "smoke")
+    record = json.loads((candidate / "run_record.json").read_text())
     assert record["overrides"] == {"lr": 1e-12, "epochs": 2}
+    decision = json.loads((candidate / "decision.json").read_text())
+    assert decision["status"] == "failed" and "beats_mean_baseline failed" in decision["reason"]
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["model status"].value == "failed" and meta["failed candidate"].value == str(candidate)
+    assert "beats_mean_baseline failed" in meta["decision"].value and "dvc_md5" not in meta
+    assert [e["version"] for e in read_history(layout, "cgcnn_band_gap", "smoke")] == [1]
+
+    # a person's decision, recorded in the history: promote the failed candidate after all
+    assert main(["promote", "cgcnn_band_gap", "--level", "smoke", "--root", str(root), "--reason", "r"]) == 0
+    assert json.loads((final / "run_record.json").read_text())["overrides"] == {"lr": 1e-12, "epochs": 2}
+    assert lock_hashes(root, "cgcnn_band_gap@smoke") != locked  # committed to DVC
+    history = read_history(layout, "cgcnn_band_gap", "smoke")
+    assert [e["version"] for e in history] == [1, 2] and history[-1]["reason"] == "r"
+    assert "(matassets promote)" in history[-1]["by"] and not candidates(layout, "cgcnn_band_gap", "smoke")

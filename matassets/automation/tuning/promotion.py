@@ -1,21 +1,21 @@
 """Whether the best round replaces the asset's current version, and the atomic copy that does it.
 
 The best round is promoted only if its validation score is lower than the current version's on the
-same split (or the current version is missing or was trained on another split); the copy is atomic
-(``io.replace_dir``) and its run record names the session and round it came from.
+same split (or the current version is missing or was trained on another split) and it passes its
+blocking checks; the copy is the promotion of every model (``training.model_folder.promote``: atomic,
+hash-checked, a line in the model's history) and its run record names the session and round.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from matassets.automation.tuning.outcomes import Outcome, validation_score
-from matassets.io import replace_dir, write_json
+from matassets.paths import Layout
 
 
 @dataclass
@@ -49,20 +49,29 @@ def promotion_decision(
     return False, f"validation score {best.val_score:.4g} does not beat the current {current:.4g}"
 
 
-def promote(candidate: Path, final: Path, session: str, round_: int) -> Path:
-    """Copy a round's model folder over the asset's current version, atomically."""
-    staging = final.parent / f".promote-{session.replace('/', '_')}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    shutil.copytree(candidate, staging)
-    record_path = staging / "run_record.json"
-    if record_path.exists():
-        record = json.loads(record_path.read_text())
-        record.update(
-            output_dir=str(final),
-            promoted_from=str(candidate),
-            tuning_session=session,
-            tuning_round=round_,
-        )
-        write_json(record_path, record)
-    return replace_dir(staging, final)
+def promote(
+    layout: Layout, asset: str, partition: str, candidate: Path, session: str, round_: int, reason: str
+) -> Path:
+    """Copy a round's model folder over the asset's current version (``training.model_folder.promote``,
+    the one promotion of every model), after its blocking checks: a round that does not beat its own
+    baseline is refused (``ValueError``), however it compares with the current version."""
+    from matassets.training.gates import beats_baseline, blocking_failures
+    from matassets.training.model_folder import promote as promote_folder
+
+    metrics = json.loads((Path(candidate) / "metrics.json").read_text(encoding="utf-8"))
+    gates = [beats_baseline(metrics)]
+    failed = blocking_failures(gates)
+    if failed:
+        raise ValueError("; ".join(f"{g.name} failed: {g.description}" for g in failed))
+    promote_folder(
+        layout,
+        asset,
+        partition,
+        candidate,
+        by=f"tuning session {session}",
+        reason=reason,
+        gates=gates,
+        keep_candidate=True,
+        record_updates={"tuning_session": session, "tuning_round": round_},
+    )
+    return layout.model_dir(asset, partition)

@@ -331,13 +331,17 @@ class TuningSession:
             source = str(self.layout.tuning_model_dir(t.asset, f"{self.session}/round_{best.round}"))
             if ok:
                 from matassets.locks import RunInProgressError, run_lock
+                from matassets.training.model_folder import IntegrityError, ModelFolder
 
-                # the same lock as a training run of this asset partition (training.graph_model)
-                lock = final.parent / ".work" / f"{self.partition}.lock"
+                # the same lock as a training run of this asset partition (training.model_folder)
+                lock = ModelFolder(self.layout, t.asset, self.partition).lock
                 try:
                     with run_lock(lock, f"{t.asset} [{self.partition}]"):
-                        promote(Path(source), final, self.session, best.round)
-                except RunInProgressError as exc:
+                        promote(
+                            self.layout, t.asset, self.partition, Path(source), self.session,
+                            best.round, reason,
+                        )  # fmt: skip
+                except (RunInProgressError, IntegrityError, ValueError) as exc:
                     ok, reason = False, f"not promoted, although better ({reason}): {exc}"
                     t.promoted, t.promotion_reason = ok, reason
         return Promotion(

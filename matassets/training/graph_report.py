@@ -1,0 +1,64 @@
+"""What a graph model's folder holds besides its weights: predictions, plots, anomaly notes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from matassets.data import schema
+from matassets.paths import Layout
+from matassets.reports.plots import learning_curve, parity_plot
+from matassets.training.trainer import GraphSplit
+
+
+def anomalies(fit, layout: Layout, partition: str) -> list[str]:
+    notes = [fit.stop_reason]
+    if fit.resumed_from_epoch:
+        notes.append(f"resumed from a checkpoint at epoch {fit.resumed_from_epoch}")
+    quarantine = layout.quarantine(partition)
+    if quarantine.exists():
+        n = pl.read_parquet(quarantine).height
+        if n:
+            notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
+    return notes
+
+
+def prediction_rows(
+    splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray], tasks: list[str]
+) -> list[dict]:
+    rows = []
+    for name, split in splits.items():
+        for k, idx in enumerate(split.index):
+            row = {"id": split.store.ids[idx], "split": name}
+            for t, task in enumerate(tasks):
+                row[f"{task}_true"] = float(split.y[k, t])
+                row[f"{task}_pred"] = float(outputs[name][k, t])
+            rows.append(row)
+    return rows
+
+
+def plots(folder: Path, tasks: list[str], splits, outputs, fit, kind: str) -> list[Path]:
+    label = "validation 1 - balanced accuracy" if kind == "binary" else "validation score (MAE/MAD)"
+    made = [learning_curve(fit.history, folder / "learning_curve.png", score_label=label)]
+    if kind == "binary":  # test-split confusion matrix at the 0.5 probability threshold
+        from matassets.reports.plots import confusion_plot
+
+        for t, task in enumerate(tasks):
+            y, prob = splits["test"].y[:, t], outputs["test"][:, t]
+            y, pred = y[~np.isnan(y)].astype(int), (prob[~np.isnan(y)] >= 0.5).astype(int)
+            matrix = [[int(np.sum((y == a) & (pred == b))) for b in (0, 1)] for a in (0, 1)]
+            name = "confusion.png" if len(tasks) == 1 else f"confusion_{task}.png"
+            made.append(confusion_plot(matrix, ["0", "1"], folder / name))
+    if kind != "regression":
+        return made
+    for t, task in enumerate(tasks):
+        series = {}
+        for name in ("val", "test"):
+            mask = ~np.isnan(splits[name].y[:, t])
+            series[name] = (splits[name].y[mask, t], outputs[name][mask, t])
+        unit = schema.TARGETS[task].unit
+        name = "parity.png" if len(tasks) == 1 else f"parity_{task}.png"
+        made.append(parity_plot(series, f"{task} ({unit})" if unit else task, folder / name))
+    return made
