@@ -16,10 +16,15 @@ refused. Each model gives one row per property it predicts:
 ``metrics.json``'s ``mad_mae_ratio`` (higher is better, 1 = the baseline): baseline MAE / MAE for
 regression and the potential, balanced accuracy / 0.5 for classification.
 ``relative_error`` puts them on one unit-free scale, lower is better and 1 = the baseline:
-MAE / baseline for regression, (1 - balanced accuracy) / 0.5 for classification. The best model for a
-property is the lowest ``relative_error`` among models of the same partition (the same data and test
-set) that beat their baseline (``relative_error`` < 1): a model worse than its baseline is never
-starred; :func:`best_per_property` reports it for the largest partition that has the property.
+MAE / baseline for regression, (1 - balanced accuracy) / 0.5 for classification.
+
+Models are ranked only against models scored on the same test set: ``test_set`` is the split hash
+in the run record (every GNN of a partition shares the partition's split manifest; the random forest
+draws its own formula-grouped split; MACE uses the official mlearn test). The best model for a
+property is the lowest ``relative_error`` among models of the same partition and test set that beat
+their baseline (``relative_error`` < 1): a model worse than its baseline is never starred, and two
+models on different test sets are never compared; :func:`best_per_property` reports the best of the
+largest partition that has the property, on the test set most of its models share.
 
 No dagster import; the asset is ``matassets.assets.leaderboard``.
 """
@@ -40,6 +45,7 @@ COLUMNS = (
     "kind",
     "asset",
     "partition",
+    "test_set",
     "metric",
     "unit",
     "test",
@@ -167,6 +173,7 @@ def gather(root: Path) -> list[dict]:
                         **row,
                         "asset": asset_dir.name,
                         "partition": name,
+                        "test_set": _test_set(record, row["kind"]),
                         "n_test": (metrics["test"].get(row["property"]) or {}).get("n")
                         if row["kind"] != "potential"
                         else None,
@@ -184,26 +191,37 @@ def gather(root: Path) -> list[dict]:
             r["asset"],
         )
     )
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for r in rows:
-        key = (r["property"], r["partition"])
+        key = (r["property"], r["partition"], r["test_set"])
         r["best"] = r["relative_error"] is not None and r["relative_error"] < 1.0 and key not in seen
         if r["best"]:
             seen.add(key)
     return [{c: r.get(c) for c in COLUMNS} for r in rows]
 
 
+def _test_set(record: dict, kind: str) -> str:
+    """Which test set a model was scored on: its split hash (short), or the official mlearn test."""
+    if kind == "potential":
+        return "mlearn official test"
+    split = record.get("split_hash")
+    return str(split)[:8] if split else "unknown"
+
+
 def best_per_property(rows: list[dict]) -> dict[str, dict]:
-    """Property → the best row of the largest partition (PARTITIONS order) that has the property."""
+    """Property → the best row of the largest partition (PARTITIONS order) that has the property, on
+    the test set shared by most of that partition's models of the property."""
     order = {p: i for i, p in enumerate(PARTITIONS)}
-    out: dict[str, dict] = {}
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
     for r in rows:
-        if not r["best"]:
-            continue
-        current = out.get(r["property"])
-        rank = order.get(r["partition"], -1)
-        if current is None or rank > order.get(current["partition"], -1):
-            out[r["property"]] = r
+        groups.setdefault((r["property"], r["partition"]), {}).setdefault(r["test_set"], []).append(r)
+    out: dict[str, dict] = {}
+    for (prop, partition), by_test_set in groups.items():
+        shared = max(by_test_set.values(), key=len)
+        best = [r for r in shared if r["best"]]
+        current = out.get(prop)
+        if best and (current is None or order.get(partition, -1) > order.get(current["partition"], -1)):
+            out[prop] = best[0]
     return out
 
 
@@ -220,7 +238,10 @@ def _cell(value) -> str:
 def markdown(rows: list[dict], columns=COLUMNS) -> str:
     if not rows:
         return "_no trained models under models/ yet_"
-    return markdown_table(columns, ([_cell(r.get(c)) for c in columns] for r in rows))
+    table = markdown_table(columns, ([_cell(r.get(c)) for c in columns] for r in rows))
+    return (
+        table + "\n\n★ = best among the models of the same partition scored on the same test set (test_set)."
+    )
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:

@@ -9,7 +9,9 @@ from pathlib import Path
 from conftest import materialize
 
 
-def _synthetic_model(root: Path, asset: str, partition: str, mae: float, mad: float) -> None:
+def _synthetic_model(
+    root: Path, asset: str, partition: str, mae: float, mad: float, split_hash: str = "split-a"
+) -> None:
     """Synthetic fixture: a hand-written metrics.json of a regression model (no real training)."""
     folder = root / "models" / asset / partition
     folder.mkdir(parents=True)
@@ -17,7 +19,7 @@ def _synthetic_model(root: Path, asset: str, partition: str, mae: float, mad: fl
     metrics = {"train": {"band_gap": task}, "val": {"band_gap": task}, "test": {"band_gap": task}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "run_record.json").write_text(
-        json.dumps({"duration_s": 12.5, "finished_at": "2026-11-25T00:00:00+00:00"})
+        json.dumps({"duration_s": 12.5, "finished_at": "2026-11-25T00:00:00+00:00", "split_hash": split_hash})
     )
 
 
@@ -74,6 +76,27 @@ def test_ratio_is_metrics_json_mad_mae_ratio_and_a_row_worse_than_its_baseline_i
     task = {"n": 5, "mae": 0.25, "baseline_mad": 1.0, "mad_mae_ratio": 4.0}
     (row,) = rows_from_metrics({"test": {"formation_energy": task}})
     assert row["ratio"] == task["mad_mae_ratio"] and row["unit"] == "eV/atom"
+
+
+def test_models_on_different_test_sets_are_never_ranked_against_each_other(tmp_path):
+    """Synthetic fixture (issue #17): the forest (its own formula-grouped split) and TopoGNN (the
+    partition's crystal split) were starred against each other. Each test set is ranked apart."""
+    from matassets.reports.leaderboard import best_per_property, gather, markdown
+
+    _synthetic_model(tmp_path, "synthetic_a1", "smoke", mae=0.5, mad=1.0, split_hash="aaaaaaaa11")
+    _synthetic_model(tmp_path, "synthetic_a2", "smoke", mae=0.4, mad=1.0, split_hash="aaaaaaaa11")
+    _synthetic_model(tmp_path, "synthetic_own_split", "smoke", mae=0.1, mad=1.0, split_hash="bbbbbbbb22")
+    rows = {r["asset"]: r for r in gather(tmp_path)}
+    assert (
+        rows["synthetic_a1"]["test_set"] == "aaaaaaaa"
+        and rows["synthetic_own_split"]["test_set"] == "bbbbbbbb"
+    )
+    # the lowest error overall is on another test set: it does not take the star from synthetic_a2
+    assert rows["synthetic_a2"]["best"] and not rows["synthetic_a1"]["best"]
+    assert rows["synthetic_own_split"]["best"]  # best of its own test set, alone there
+    # the property's headline is the test set most models share, not the lowest number
+    assert best_per_property(list(rows.values()))["band_gap"]["asset"] == "synthetic_a2"
+    assert "same test set" in markdown(list(rows.values()))
 
 
 def test_leaderboard_asset_shows_the_smoke_cgcnn_model(smoke_root, phase1_smoke):
