@@ -76,9 +76,13 @@ def test_property_specs() -> None:
 def test_add_id_prop_folder_show_remove(tmp_path: Path) -> None:
     with pytest.raises(DataInputError, match="id_prop.csv: has no header row.*--property"):
         datasets.add("jv", SAMPLE, root=tmp_path)
-    manifest = datasets.add("jv", SAMPLE, ["opt_gap:eV"], licence="NIST", citation="Choudhary 2020", root=tmp_path)
+    manifest = datasets.add(
+        "jv", SAMPLE, ["opt_gap:eV"], licence="NIST", citation="Choudhary 2020", root=tmp_path
+    )
     assert manifest.format == "id_prop_folder" and manifest.version == 1 and manifest.rows == 10
-    assert [p.to_json() for p in manifest.properties] == [{"name": "opt_gap", "unit": "eV", "task": "regression"}]
+    assert [p.to_json() for p in manifest.properties] == [
+        {"name": "opt_gap", "unit": "eV", "task": "regression"}
+    ]
     folder = tmp_path / "data" / "datasets" / "jv"
     stored = json.loads((folder / MANIFEST).read_text())
     assert stored["licence"] == "NIST" and stored["table_sha256"] == manifest.table_sha256
@@ -126,7 +130,9 @@ def test_cif_folder_with_unseen_properties_validates_with_the_manifest(tmp_path:
 def test_classification_values_must_be_labels(tmp_path: Path, mp_rows) -> None:
     folder = cif_folder(tmp_path / "cifs", mp_rows[:5], header="file,gap_class,gap_pbe")
     with pytest.raises(DataInputError, match="gap_pbe is a classification property but ids"):
-        datasets.add("bad", folder, ["gap_class:-:classification", "gap_pbe:eV:classification"], root=tmp_path)
+        datasets.add(
+            "bad", folder, ["gap_class:-:classification", "gap_pbe:eV:classification"], root=tmp_path
+        )
 
 
 def test_csv_table_with_a_canonical_and_an_own_property(tmp_path: Path, mp_rows) -> None:
@@ -151,7 +157,9 @@ def test_extxyz_of_mlearn_configurations(tmp_path: Path) -> None:
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.io import write
 
-    records = json.loads(gzip.open(PROJECT_ROOT / "data" / "mlearn" / "configs" / "Si_id_prop.json.gz", "rt").read())
+    records = json.loads(
+        gzip.open(PROJECT_ROOT / "data" / "mlearn" / "configs" / "Si_id_prop.json.gz", "rt").read()
+    )
     frames = []
     for rec in records[:6]:
         a = rec["atoms"]
@@ -168,7 +176,9 @@ def test_extxyz_of_mlearn_configurations(tmp_path: Path) -> None:
     assert manifest.format == "extxyz" and manifest.property("energy").unit == "eV"
     table = datasets.load_table("si_dft", tmp_path)
     assert table["id"].to_list() == [f"Si-{r['jid']}" for r in records[:6]]
-    assert np.allclose(table["energy"].to_numpy(), [r["total_energy"] * len(r["atoms"]["elements"]) for r in records[:6]])
+    assert np.allclose(
+        table["energy"].to_numpy(), [r["total_energy"] * len(r["atoms"]["elements"]) for r in records[:6]]
+    )
     assert validate(table, 0.5, 1000).clean.height == 6
 
 
