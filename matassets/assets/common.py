@@ -8,11 +8,16 @@ import typing
 
 import dagster as dg
 
+from matassets.deploy.executor import CELERY_QUEUE_TAG, TRAINING_QUEUE
 from matassets.levels import PARTITIONS
 from matassets.reports.tables import markdown_table
 from matassets.training.options import RunOptions
 
 levels_partitions = dg.StaticPartitionsDefinition(list(PARTITIONS))
+# A model asset's step goes to the Celery queue "training" when a run uses the celery executor, so
+# GPU hosts can take training steps only (`matassets cluster worker -q training`; docs/deploy.md);
+# an inert op tag with any other executor. Beside `pool="training"` on every model asset.
+TRAINING_OP_TAGS = {CELERY_QUEUE_TAG: TRAINING_QUEUE}
 
 
 def table_metadata(rows: list[dict], limit: int = 20) -> dg.MetadataValue:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed
+from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, overrides_config, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
@@ -31,6 +31,7 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
         kinds={"pytorch"},
         tags={"phase": FAMILY.phase},
         pool="training",  # heavy training shares one concurrency pool (docs/automation.md)
+        op_tags=TRAINING_OP_TAGS,
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
     )

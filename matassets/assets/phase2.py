@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed
+from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, overrides_config, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
@@ -85,6 +85,7 @@ def e3nn_metadata(output, preset, tasks: list[str]) -> dict:
     kinds={"pytorch"},
     tags={"phase": FAMILY.phase},
     pool="training",
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=FAMILY.asset, blocking=True)],
 )
 def multitask_e3nn(context: dg.AssetExecutionContext, config: MultitaskConfig, project: ProjectResource):

@@ -8,7 +8,13 @@ docs/phase3_mace.md explains the choices.
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, overrides_config, promote_if_passed, versioned
+from matassets.assets.common import (
+    TRAINING_OP_TAGS,
+    levels_partitions,
+    overrides_config,
+    promote_if_passed,
+    versioned,
+)
 from matassets.assets.metadata import image
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
@@ -117,6 +123,7 @@ MaceOverrides = overrides_config(
     kinds={"pytorch"},
     tags={"phase": FAMILY.phase},
     pool="training",
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("beats_trivial_baselines", asset="mace_potential")],
 )
 def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, project: ProjectResource):

@@ -9,7 +9,7 @@ encoder learned from can be in the specialist's test set.
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, promote_if_passed
+from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, promote_if_passed
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.phase2 import E3nnOverrides, e3nn_metadata, multitask_e3nn
 from matassets.assets.resources import ProjectResource
@@ -36,6 +36,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         kinds={"pytorch"},
         tags={"phase": FAMILY.phase},
         pool="training",
+        op_tags=TRAINING_OP_TAGS,
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"e3nn specialist for {prop}, warm-started from multitask_e3nn of the same "
         f"level; files in models/{name}/<level>/",

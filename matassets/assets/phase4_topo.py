@@ -8,6 +8,7 @@ trainer). The labels are symmetry-indicator classes, not the JARVIS spillage lab
 import dagster as dg
 
 from matassets.assets.common import (
+    TRAINING_OP_TAGS,
     levels_partitions,
     overrides_config,
     promote_if_passed,
@@ -108,6 +109,7 @@ TopoGnnOverrides = overrides_config("TopoGnnOverrides", TOPO_GNN)
     kinds={"scikitlearn"},
     tags={"phase": FOREST.phase},
     pool="training",  # short, but the fit uses every core (n_jobs): wait rather than share them
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_rf", blocking=True)],
 )
 def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverrides, project: ProjectResource):
@@ -163,6 +165,7 @@ def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverride
     kinds={"pytorch"},
     tags={"phase": FOREST.phase},
     pool="training",
+    op_tags=TRAINING_OP_TAGS,
     check_specs=[dg.AssetCheckSpec("beats_majority_baseline", asset="topo_classifier_gnn", blocking=True)],
 )
 def topo_classifier_gnn(

@@ -210,3 +210,16 @@ def test_cluster_down_stops_exactly_what_up_started(tmp_path):
         stranger.send_signal(signal.SIGKILL)
         stranger.wait()
         procs.stop_all(timeout=5)
+
+
+def test_model_steps_go_to_the_training_queue_and_the_rest_to_the_default_one():
+    from matassets.definitions import defs
+    from matassets.deploy.executor import CELERY_QUEUE_TAG, DEFAULT_QUEUE, TRAINING_QUEUE
+
+    queues = {}
+    for node in defs.resolve_job_def("nightly_smoke_job").graph.node_defs:  # every asset's op
+        queues[node.name] = (node.pools, node.tags.get(CELERY_QUEUE_TAG, DEFAULT_QUEUE))
+    training = {name for name, (pools, _) in queues.items() if pools == {"training"}}
+    assert {"cgcnn_formation_energy", "multitask_e3nn", "mace_potential", "topo_classifier_rf"} <= training
+    for name, (pools, queue) in queues.items():
+        assert queue == (TRAINING_QUEUE if name in training else DEFAULT_QUEUE), name
