@@ -1,9 +1,10 @@
 """Graph building and streaming at scale: the sharded store against the single-file store for
 1k → 6.3k → 50k → 100k structures (the embedded set replicated; quick: 1k and 6.3k).
 
-Every (store kind, size, step) runs in a fresh Python process, which prints one JSON line. Peak
-memory is that process's peak resident set (``ru_maxrss``): it counts what the kernel holds for the
-process, numpy and torch buffers as much as Python objects (tracemalloc sees none of torch's
+Every (store kind, size, step) runs in a fresh Python process (fork + exec), which prints one JSON
+line. Peak memory is that process's peak resident set (``VmHWM``, ``bench.common.peak_rss_mb``; not
+``ru_maxrss``, which inherits the parent's size through exec): it counts what the kernel holds for
+the process, numpy and torch buffers as much as Python objects (tracemalloc sees none of torch's
 allocations). Just before the step the high-water mark is reset to the current resident set (Linux
 ``/proc/self/clear_refs``), so parsing the source structures does not hide the step's own peak;
 ``base`` is the resident set at that instant (interpreter, libraries, the 6.3k parsed source
