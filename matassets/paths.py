@@ -22,6 +22,10 @@ class Layout:
     def raw(self, partition: str) -> Path:
         return self.root / "data" / "raw" / partition / "raw_structures.parquet"
 
+    def data_run_lock(self, partition: str) -> Path:
+        """Which run owns the level's data steps now (``locks.claim_level``); not a version."""
+        return self.root / "data" / "raw" / partition / ".data-run.lock"
+
     def structures(self, partition: str) -> Path:
         return self.root / "data" / "structures" / partition / "structures.parquet"
 

@@ -17,6 +17,22 @@ class RawSourceConfig(dg.Config):
     target: str = "formation_energy"  # files: the property of a headerless (id, value) targets CSV
 
 
+def claim_level(context: dg.AssetExecutionContext, project: ProjectResource) -> None:
+    """This run becomes the one data run of the level; a step of another data run of the level that
+    is still in progress makes this one fail at once (``locks.claim_level``), so two runs never
+    interleave their tables and each asset's metadata describes what is on disk."""
+    from matassets.locks import claim_level as claim
+
+    instance = context.instance
+
+    def run_active(run_id: str) -> bool | None:
+        run = instance.get_run_by_id(run_id)
+        return None if run is None else not run.is_finished
+
+    partition = context.partition_key
+    claim(project.layout.data_run_lock(partition), partition, context.run_id, run_active)
+
+
 @dg.asset(partitions_def=levels_partitions, group_name=DATA_GROUP, kinds={"polars", "parquet"})
 def raw_structures(
     context: dg.AssetExecutionContext, config: RawSourceConfig, project: ProjectResource
@@ -26,6 +42,7 @@ def raw_structures(
     from matassets.data.sources import load_source
 
     layout = project.layout
+    claim_level(context, project)
     frame = load_source(
         config.source,
         config.path,
@@ -57,15 +74,33 @@ def raw_structures(
         dg.AssetCheckSpec("quarantine_report", asset="structures"),
         dg.AssetCheckSpec("enough_clean_structures", asset="structures", blocking=True),
     ],
+    output_required=False,  # too few clean structures: no materialization, the stored tables kept
 )
 def structures(context: dg.AssetExecutionContext, project: ProjectResource):
-    """Validated crystals; unusable rows and values go to a quarantine table with a reason."""
-    from matassets.data.pipeline import build_structures, frame_hash
+    """Validated crystals; unusable rows and values go to a quarantine table with a reason.
+
+    Fewer clean structures than the level needs fail the blocking ``enough_clean_structures``
+    check before any table is written: the level keeps its previous tables and materialization."""
+    from matassets.data.pipeline import NotEnoughCleanStructures, build_structures, frame_hash
 
     partition = context.partition_key
     preset = DATA[partition]
     layout = project.layout
-    result, reused = build_structures(layout, partition, preset)
+    claim_level(context, project)
+    try:
+        result, reused = build_structures(layout, partition, preset)
+    except NotEnoughCleanStructures as refused:
+        quarantined = refused.result.quarantine.to_dicts()
+        for row in quarantined[:20]:
+            context.log.warning(f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
+        yield quarantine_check(refused.result)
+        yield dg.AssetCheckResult(
+            check_name="enough_clean_structures",
+            passed=False,
+            description=f"{refused}; nothing was written: the stored tables are unchanged",
+            metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+        )
+        return
     if reused:
         context.log.info("raw table, preset and code unchanged: validation skipped, tables reused")
     if result.counts:  # the level's cap applies after validation: say what it left out
@@ -89,7 +124,20 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         },
     )
     yield versioned(context, project, materialization)
+    yield quarantine_check(result)
     yield dg.AssetCheckResult(
+        check_name="enough_clean_structures",
+        passed=result.clean.height >= preset.min_clean,
+        description=f"{result.clean.height} clean structures; the {partition} level needs "
+        f"at least {preset.min_clean}",
+    )
+
+
+def quarantine_check(result) -> dg.AssetCheckResult:
+    """The ``quarantine_report`` check of a validation result (a warning naming the first rows)."""
+    quarantined = result.quarantine.to_dicts()
+    counts = result.quarantine_counts()
+    return dg.AssetCheckResult(
         check_name="quarantine_report",
         passed=not quarantined,
         severity=dg.AssetCheckSeverity.WARN,
@@ -98,12 +146,6 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         )
         or "nothing quarantined",
         metadata={"quarantined": len(quarantined), **{f"field {k}": v for k, v in counts.items()}},
-    )
-    yield dg.AssetCheckResult(
-        check_name="enough_clean_structures",
-        passed=result.clean.height >= preset.min_clean,
-        description=f"{result.clean.height} clean structures; the {partition} level needs "
-        f"at least {preset.min_clean}",
     )
 
 
@@ -119,6 +161,7 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
     from matassets.data.pipeline import build_splits
 
     partition = context.partition_key
+    claim_level(context, project)
     manifest, report = build_splits(project.layout, partition, DATA[partition])
     materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(manifest.hash),
@@ -149,6 +192,7 @@ def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource) 
     from matassets.graphs.sharded import load_store
 
     partition = context.partition_key
+    claim_level(context, project)
     start = time.perf_counter()
     path, cached = build_graphs(project.layout, partition, DATA[partition])
     seconds = time.perf_counter() - start

@@ -32,6 +32,16 @@ def build_raw(frame: pl.DataFrame, layout: Layout, partition: str) -> str:
     return frame_hash(frame)
 
 
+class NotEnoughCleanStructures(ValueError):
+    """Validation left fewer clean structures than the level needs; no table was written."""
+
+    def __init__(self, result: ValidationResult, partition: str, needed: int) -> None:
+        self.result, self.partition, self.needed = result, partition, needed
+        super().__init__(
+            f"{result.clean.height} clean structures; the {partition} level needs at least {needed}"
+        )
+
+
 def build_structures(
     layout: Layout, partition: str, preset: DataPreset, properties: Mapping[str, Property] | None = None
 ) -> tuple[ValidationResult, bool]:
@@ -42,7 +52,9 @@ def build_structures(
     ``properties``: a data set's own properties (unit, task, range) for the range checks.
     Validation parses every structure, so when the raw table, the preset, the properties and the
     code are those of the tables on disk (their input key, kept in ``.inputs.json`` beside them,
-    matches), the tables are read back instead: nothing is rewritten.
+    matches), the tables are read back instead: nothing is rewritten. Fewer clean structures than
+    ``preset.min_clean`` raise ``NotEnoughCleanStructures`` (with the result) before anything is
+    written: a refused data set never replaces the level's tables.
     """
     from matassets.training.incremental import input_key
 
@@ -63,6 +75,8 @@ def build_structures(
         max_clean=preset.max_structures,
         seed=preset.seed,
     )
+    if result.clean.height < preset.min_clean:  # refused: the stored tables stay as they are
+        raise NotEnoughCleanStructures(result, partition, preset.min_clean)
     write_parquet(result.quarantine, quarantine_path)
     write_parquet(result.clean, clean_path)
     write_json(keyfile, {"input_key": key, "counts": result.counts})

@@ -71,8 +71,10 @@ def test_structures_asset_check_names_the_row(real_rows, tmp_path):
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     report = checks["quarantine_report"]
     assert not report.passed and "upload.csv row 4" in report.description
-    # 28 clean rows are below the smoke minimum of 100: the blocking check fails the run
+    assert checks["quarantine_report"].metadata["quarantined"].value == 3
+    # 28 clean rows are below the smoke minimum of 100: the blocking check fails the run, and the
+    # refused data set writes no table (the level keeps what it had: here, nothing)
     assert not checks["enough_clean_structures"].passed
     assert not result.success
-    quarantine = pl.read_parquet(Layout(tmp_path).quarantine("smoke"))
-    assert quarantine.height == 3
+    assert not Layout(tmp_path).quarantine("smoke").exists()
+    assert not Layout(tmp_path).structures("smoke").exists()
