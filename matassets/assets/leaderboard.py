@@ -4,6 +4,10 @@ import dagster as dg
 
 from matassets.assets.metadata import image
 from matassets.assets.resources import ProjectResource
+from matassets.families import FAMILIES
+
+# every model asset: the leaderboard reads their files, so lineage shows it downstream of each
+MODEL_ASSETS = [dg.AssetKey(name) for family in FAMILIES for name in family.asset_names()]
 
 
 @dg.asset(
@@ -11,10 +15,11 @@ from matassets.assets.resources import ProjectResource
     group_name="reports",
     kinds={"csv"},
     tags={"phase": "reports"},
+    deps=MODEL_ASSETS,
     # a view derived from the models' files, rebuilt on every run: no dvc.yaml stage of its own
     metadata={"dvc_outs": []},
-    description="Test metric beside its baseline for every model and partition found under models/ "
-    "(read from the files, no lineage); files in models/leaderboard/",
+    description="Test metric beside its baseline for every model and partition found under `models/` "
+    "(read from the model folders, downstream of every model asset); files in `models/leaderboard/`",
 )
 def model_leaderboard(context: dg.AssetExecutionContext, project: ProjectResource):
     from matassets.reports.leaderboard import best_per_property, gather, markdown, plot, write_csv

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also Dagster's DEBUG event lines (default: progress and results at INFO)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for module in command_modules():
         module.register(sub)
@@ -51,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     _common.COMMAND_LINE = " ".join(["matassets", *argv])
+    verbose = any(a in ("-v", "--verbose") for a in argv)  # before or after the command
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     args = build_parser().parse_args(argv)
+    _common.VERBOSE = verbose
     return args.func(args)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from matassets.levels import PARTITIONS
 
 COMMAND_LINE = "matassets"  # set by main(): shown as a tag on the Dagster run
+VERBOSE = False  # set by main() for -v: Dagster's DEBUG event lines too (default: INFO and up)
 
 
 def level_args(p: argparse.ArgumentParser, default: str | None = "smoke") -> None:
@@ -39,11 +40,13 @@ class AssetInfo:
     parents: tuple[str, ...]
     metadata: dict
     partitioned: bool
+    config_fields: tuple[str, ...] = ()  # the run-config keys of its op (a model's --set keys)
 
 
 def asset_infos() -> dict[str, AssetInfo]:
     """Every materializable asset of this installation, in topological order (upstream first)."""
-    graph = defs().resolve_asset_graph()
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
     out: dict[str, AssetInfo] = {}
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
@@ -55,8 +58,16 @@ def asset_infos() -> dict[str, AssetInfo]:
             parents=tuple(sorted(k.to_user_string() for k in node.parent_keys)),
             metadata=dict(node.metadata or {}),
             partitioned=node.is_partitioned,
+            config_fields=_config_fields(definitions.resolve_assets_def(key)),
         )
     return out
+
+
+def _config_fields(assets_def) -> tuple[str, ...]:
+    schema = assets_def.op.config_schema
+    config_type = schema.config_type if schema is not None else None
+    fields = getattr(config_type, "fields", None) or {}
+    return tuple(sorted(fields))
 
 
 def dagster_home_note() -> str:
@@ -74,30 +85,67 @@ def ensure_telemetry_off(home: Path) -> None:
         config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
 
 
+def job_for(selection: list[str]) -> str:
+    """The named job a CLI run of ``selection`` goes through (so the UI shows ``phase1_job``, not
+    ``__ephemeral_asset_job__``, and the Overview counts it): the first of the phase jobs
+    (``matassets.jobs``), else the every-asset job, that holds every selected asset."""
+    from matassets.jobs import ASSET_JOBS, PHASE_JOBS, nightly_smoke_job
+
+    definitions = defs()
+    wanted = set(selection)
+    for job in [*PHASE_JOBS, nightly_smoke_job]:
+        keys = definitions.resolve_job_def(job.name).asset_layer.selected_asset_keys
+        if wanted <= {k.to_user_string() for k in keys}:
+            return job.name
+    raise ValueError(f"no job of {[j.name for j in ASSET_JOBS]} holds {sorted(wanted)}")
+
+
+def run_config_errors(selection: list[str], run_config: dict) -> str | None:
+    """Dagster's own validation of ``run_config`` against the job (types, unknown keys), as one
+    line, or None when it is valid: a dry run shows it instead of the run failing later."""
+    import dagster as dg
+
+    if not run_config:
+        return None
+    job = defs().resolve_job_def(job_for(selection))
+    try:
+        dg.validate_run_config(job, run_config)
+    except dg.DagsterInvalidConfigError as exc:
+        return "; ".join(e.message for e in exc.errors) or str(exc).splitlines()[0]
+    return None
+
+
 def materialize(
     selection: list[str],
-    partition_key: str,
+    partition_key: str | None,
     run_config: dict | None = None,
     tags: dict[str, str] | None = None,
 ) -> bool:
-    """Materialize ``selection`` for one partition, in process; recorded in ``$DAGSTER_HOME`` if set."""
+    """Materialize ``selection`` for one partition (None: unpartitioned assets) through its named job,
+    in process; recorded in ``$DAGSTER_HOME`` if set. Prints progress at INFO (``-v``: DEBUG) and one
+    closing block (each model's path, headline metric beside its baseline, its checks); False when
+    the run failed or a blocking check did not pass."""
     import dagster as dg
+
+    from matassets.cli._report import closing_block, print_block
 
     definitions = defs()
     home = os.environ.get("DAGSTER_HOME")
     if home:
         ensure_telemetry_off(Path(home))
     instance = dg.DagsterInstance.get() if home else None
-    result = dg.materialize(
-        list(definitions.assets or []),
-        selection=selection,
-        partition_key=partition_key,
+    name = job_for(selection)
+    job = definitions.resolve_job_def(name)
+    level = "DEBUG" if VERBOSE else "INFO"
+    config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
+    result = job.execute_in_process(
+        run_config=config,
         instance=instance,
-        resources=dict(definitions.resources or {}),
-        run_config=run_config or {},
+        partition_key=partition_key,
+        asset_selection=[dg.AssetKey.from_user_string(a) for a in selection],
         tags={"matassets/cli": COMMAND_LINE[:250], **(tags or {})},
         raise_on_error=False,
     )
-    status = "succeeded" if result.success else "FAILED"
-    print(f"run {result.run_id} {status} ({dagster_home_note()})")
-    return result.success
+    outcome = closing_block(result, name, partition_key, dagster_home_note(), selection)
+    print_block(outcome)
+    return outcome.ok

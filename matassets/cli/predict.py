@@ -13,12 +13,38 @@ from matassets.levels import PARTITIONS
 ORDER = 30
 
 
+def missing_model_message(layout, asset: str, partition: str) -> str | None:
+    """Why ``asset`` cannot be loaded at ``partition`` and the command that trains it (derived from
+    ``matassets.families``), or None when its folder holds a model."""
+    from matassets.families import FAMILIES, family_of_asset
+
+    folder = layout.model_dir(asset, partition)
+    if (folder / "config.json").exists():
+        return None
+    trained = [p for p in PARTITIONS if (layout.model_dir(asset, p) / "config.json").exists()]
+    have = f"; trained levels: {', '.join(trained)}" if trained else ""
+    fam = family_of_asset(asset)
+    if fam is None:
+        known = ", ".join(a for f in FAMILIES for a in f.asset_names())
+        return f"{asset} is not a model of this installation: choose from {known}"
+    prop = next((p for p in fam.properties if fam.asset_name(p) == asset), None)
+    return (
+        f"no trained {asset} model for level {partition} ({folder} has no config.json): train it with "
+        f"`{fam.command(partition, prop)}`{have}"
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from matassets.inference.predict import PredictInputError, load_model, read_structure_file
     from matassets.paths import Layout, default_root
 
+    layout = Layout(default_root())
+    missing = missing_model_message(layout, args.model, common.partition(args))
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     try:
-        model = load_model(Layout(default_root()).model_dir(args.model, common.partition(args)))
+        model = load_model(layout.model_dir(args.model, common.partition(args)))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

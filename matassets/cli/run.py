@@ -47,8 +47,8 @@ class SelectionError(ValueError):
 
 def recipes(phase: str, algorithm: str | None) -> list[Recipe]:
     mine = [r for r in RUNBOOK if r.phase == phase]
-    if algorithm is None:
-        return mine
+    if algorithm is None:  # the runbook's own families; another family is named with --algorithm
+        return [r for r in mine if r.runbook]
     chosen = [r for r in mine if r.algorithm == algorithm]
     if not chosen:
         raise SelectionError(
@@ -134,10 +134,26 @@ def parse_sets(pairs: list[str]) -> dict:
     return out
 
 
-def describe(selection: list[str], infos: dict, key: str, run_config: dict) -> str:
+def check_sets(overrides: dict, models: list[str], infos: dict) -> None:
+    """Every ``--set`` key must be a run-config field of every model it goes to (checked before a
+    dry run shows anything: a typo fails here in one line, not in the run's traceback)."""
+    for model in models:
+        valid = infos[model].config_fields
+        unknown = [k for k in overrides if k not in valid]
+        if unknown:
+            raise SelectionError(
+                f"--set {', '.join(unknown)}: not a setting of {model}; valid keys: {', '.join(valid)}"
+            )
+
+
+def describe(selection: list[str], infos: dict, key: str | None, run_config: dict) -> str:
     data = [a for a in selection if infos[a].group == DATA_GROUP]
     rest = [a for a in selection if a not in data]
-    lines = [f"partition: {key}", f"assets ({len(selection)}): {', '.join(selection)}"]
+    lines = [
+        f"partition: {key or '(not partitioned)'}",
+        f"job: {common.job_for(selection)}",
+        f"assets ({len(selection)}): {', '.join(selection)}",
+    ]
     if data:
         lines.append(f"  data: {', '.join(data)}")
     lines.append(f"  then: {', '.join(rest)}")
@@ -148,14 +164,21 @@ def describe(selection: list[str], infos: dict, key: str, run_config: dict) -> s
         lines.append(f"run config: {json.dumps(run_config, sort_keys=True)}")
     lines.append(
         "same as: dagster asset materialize -m matassets.definitions "
-        f"--partition {key} --select '{','.join(selection)}'"
+        + (f"--partition {key} " if key else "")
+        + f"--select '{','.join(selection)}'"
         + (" --config-json '" + json.dumps(run_config) + "'" if run_config else "")
     )
     lines.append(f"run: {common.dagster_home_note()}")
     return "\n".join(lines)
 
 
-def execute(selection: list[str], key: str, infos: dict, run_config: dict, dry_run: bool) -> int:
+def execute(selection: list[str], key: str | None, infos: dict, run_config: dict, dry_run: bool) -> int:
+    if all(not infos[a].partitioned for a in selection):
+        key = None  # e.g. model_leaderboard: one materialization for every level
+    invalid = common.run_config_errors(selection, run_config)
+    if invalid:
+        print(f"error: invalid run config: {invalid}", file=sys.stderr)
+        return 2
     print(
         ("dry run, would materialize:\n" if dry_run else "materialize:\n")
         + describe(selection, infos, key, run_config)
@@ -180,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     f"not {', '.join(others)}" + ("" if args.algorithm else "; choose one with --algorithm")
                 )
             overrides["nproc"] = args.nproc
+        check_sets(overrides, models, infos)
     except SelectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,122 @@
+"""The closing block of a CLI run: what each asset left behind, what its checks said, why a run failed.
+
+One block per run, read from the run's events (no second query of the instance):
+
+    run 1a2b… of job phase1_job [smoke]: succeeded
+      cgcnn_formation_energy [smoke]: /…/models/cgcnn_formation_energy/smoke
+        test formation_energy: MAE 0.19 eV/atom vs baseline 0.87 eV/atom (ratio 4.6: better)
+        checks: beats_mean_baseline passed
+      structures [smoke]: checks: quarantine_report passed, enough_clean_structures passed
+
+A failed step's error and a failed check's description are printed as errors (one line each), so the
+reason a run stopped is the last thing on the screen, not a DEBUG line in the middle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Outcome:
+    """What the closing block says, and whether the command should exit 0."""
+
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+def _value(meta, key):
+    """A metadata entry as a plain value (Dagster wraps each in a ``MetadataValue``)."""
+    import dagster as dg
+
+    value = (meta or {}).get(key)
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def model_lines(model_dir: Path) -> list[str]:
+    """The headline metrics of a model folder: each test metric with its unit beside its baseline."""
+    from matassets.io import read_json_dict
+    from matassets.reports.leaderboard import rows_from_metrics
+    from matassets.reports.summary import headline
+
+    metrics = read_json_dict(Path(model_dir) / "metrics.json")
+    if metrics is None:
+        return []
+    return [f"test {row['property']}: {headline(row)}" for row in rows_from_metrics(metrics)]
+
+
+def _check_text(evaluation) -> str:
+    if evaluation.passed:
+        return f"{evaluation.check_name} passed"
+    kind = "blocking" if evaluation.blocking else "warning"
+    return f"{evaluation.check_name} FAILED ({kind})"
+
+
+def closing_block(
+    result, job_name: str, partition_key: str | None, note: str = "", selection: list[str] = ()
+) -> Outcome:
+    """Read an ``ExecuteInProcessResult`` into the closing block and the exit verdict; ``note`` (where
+    the run is recorded) goes before the warnings and errors, which end the block."""
+    out = Outcome()
+    where = f" [{partition_key}]" if partition_key else ""
+    materialized: dict[str, dict] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        materialized[materialization.asset_key.to_user_string()] = dict(materialization.metadata or {})
+    checks: dict[str, list] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        asset = evaluation.asset_key.to_user_string()
+        checks.setdefault(asset, []).append(evaluation)
+        if not evaluation.passed:
+            text = (
+                f"{asset}{where}: check {evaluation.check_name} failed: "
+                f"{evaluation.description or 'no description'}"
+            )
+            if evaluation.blocking:
+                out.errors.append(text)
+                out.ok = False
+            else:
+                out.warnings.append(text)
+    for event in result.get_step_failure_events():
+        error = getattr(event.event_specific_data, "error", None)
+        message = (getattr(error, "message", "") or "").strip().splitlines()
+        text = message[0] if message else "failed"
+        if getattr(error, "cls_name", "") != "DagsterAssetCheckFailedError":  # that one is said above
+            out.errors.append(f"{event.step_key}{where}: {text}")
+        out.ok = False
+    failed = {e.step_key for e in result.get_step_failure_events()}
+    skipped = [a for a in selection if a not in materialized and a not in failed]
+    if not result.success:
+        out.ok = False
+
+    models, data = [], []
+    for asset, meta in materialized.items():
+        path = _value(meta, "model path")
+        verdict = ", ".join(_check_text(c) for c in checks.get(asset, [])) or "none"
+        if path:
+            models.append(f"  {asset}{where}: {path}")
+            status = _value(meta, "model status")
+            if status and status != "current":
+                models.append(f"    model status: {status}")
+            models += [f"    {line}" for line in model_lines(Path(path))]
+            models.append(f"    checks: {verdict}")
+        else:
+            data.append(f"  {asset}{where}: checks: {verdict}" if asset in checks else f"  {asset}{where}")
+    state = "succeeded" if out.ok else "FAILED"
+    if out.ok and out.warnings:
+        state = "succeeded with warnings"
+    out.lines = [f"run {result.run_id} of job {job_name}{where}: {state}", *models, *data]
+    if skipped:
+        out.lines.append(f"  not run (an upstream step failed): {', '.join(skipped)}")
+    if note:
+        out.lines.append(f"  {note}")
+    out.lines += [f"warning: {w}" for w in out.warnings]
+    out.lines += [f"error: {e}" for e in out.errors]
+    return out
+
+
+def print_block(outcome: Outcome) -> None:
+    print("\n".join(outcome.lines), flush=True)

@@ -1,0 +1,112 @@
+"""What a CLI run says (issue #21): errors that name the right fix, progress at INFO, one closing block
+with each model's path, headline metric and checks, a named job, exit codes that follow the checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from matassets.cli import main
+
+
+def test_mistyped_set_key_fails_at_dry_run_in_one_line_with_the_valid_keys(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
+    argv = ["run", "phase1", "--level", "smoke", "--property", "formation_energy", "--dry-run"]
+    assert main([*argv, "--set", "epoch=2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: --set epoch: not a setting of cgcnn_formation_energy; valid keys: ")
+    assert "epochs" in line.split("valid keys: ")[1].split(", ")
+    # a right key with a value of the wrong type: Dagster's config check, also before anything runs
+    assert main([*argv, "--set", "epochs=many"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "epochs" in err and len(err.strip().splitlines()) == 1
+    # a right key passes the dry run and shows the job the run goes through
+    assert main([*argv, "--set", "epochs=2"]) == 0
+    out = capsys.readouterr().out
+    assert "job: phase1_job" in out and '"epochs": 2' in out
+
+
+def test_predict_without_the_level_model_names_the_command_for_that_level(tmp_path, monkeypatch, capsys):
+    """Synthetic fixture: an empty smoke model folder with only config.json (the trained level)."""
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
+    smoke = tmp_path / "models/cgcnn_band_gap/smoke"
+    smoke.mkdir(parents=True)
+    (smoke / "config.json").write_text("{}")
+    assert main(["predict", "--model", "cgcnn_band_gap", "--level", "lite", "x.cif"]) == 2
+    err = capsys.readouterr().err
+    assert "`matassets run phase1 --level lite --property band_gap`" in err
+    assert "trained levels: smoke" in err and "--level smoke" not in err
+    assert main(["predict", "--model", "mace_potential", "--competition", "x.cif"]) == 2
+    assert "`matassets run phase3 --algorithm mace --competition`" in capsys.readouterr().err
+    assert main(["predict", "--model", "cgcnn_nonsense", "x.cif"]) == 2
+    assert "choose from cgcnn_formation_energy" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_cli_run_is_named_by_its_job_and_ends_with_one_closing_block(smoke_root, tmp_path, monkeypatch, capfd):
+    import dagster as dg
+
+    from matassets.reports.leaderboard import unit
+
+    root = tmp_path / "root"
+    shutil.copytree(smoke_root / "data", root / "data")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("MATASSETS_ROOT", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    argv = ["run", "phase1", "--level", "smoke", "--property", "band_gap", "--no-data", "--set", "epochs=1"]
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    text = out + err
+    assert " - DEBUG - " not in text and "STEP_START" not in text  # Dagster's DEBUG lines: only with -v
+    assert " - INFO - phase1_job - " in text and "epoch 1/1" in text  # progress at INFO
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("run ") and " of job " in line)
+    block = lines[start:]
+    model_dir = root / "models/cgcnn_band_gap/smoke"
+    metrics = json.loads((model_dir / "metrics.json").read_text())["test"]["band_gap"]
+    assert block[0].startswith("run ") and block[0].endswith(" of job phase1_job [smoke]: succeeded")
+    assert block[1] == f"  cgcnn_band_gap [smoke]: {model_dir}"
+    assert block[2].startswith(
+        f"    test band_gap: MAE {metrics['mae']:.4g} {unit('band_gap')} vs baseline "
+        f"{metrics['baseline_mad']:.4g} {unit('band_gap')} (ratio {metrics['mad_mae_ratio']:.3g}"
+    )
+    assert unit("band_gap") == "eV"
+    assert block[3] == "    checks: beats_mean_baseline passed"
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs()
+        assert run.job_name == "phase1_job" and block[0].split()[1] == run.run_id
+
+
+@pytest.mark.slow
+def test_a_refused_level_says_why_as_the_runs_error_and_exits_1(smoke_root, tmp_path, monkeypatch, capfd):
+    """Too few clean structures for the level: the check's reason is the run's error line (not a
+    DEBUG line) and the exit code is 1. Synthetic fixture: the smoke raw table cut to 12 rows."""
+    import polars as pl
+
+    from matassets.levels import DATA
+    from matassets.paths import Layout
+
+    root = tmp_path / "root"
+    layout = Layout(root)
+    raw = layout.raw("smoke")
+    raw.parent.mkdir(parents=True)
+    pl.read_parquet(Layout(smoke_root).raw("smoke")).head(12).write_parquet(raw)
+    monkeypatch.setenv("MATASSETS_ROOT", str(root))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["-v", "materialize", "--asset", "structures", "--asset", "splits", "--level", "smoke"]) == 1
+    out, err = capfd.readouterr()
+    assert " - DEBUG - " in out + err  # -v: Dagster's DEBUG lines are back
+    lines = out.splitlines()
+    need = DATA["smoke"].min_clean
+    assert lines[-1].startswith(
+        f"error: structures [smoke]: check enough_clean_structures failed: 12 clean structures; "
+        f"the smoke level needs at least {need}"
+    )
+    assert not any(line.startswith("error: ") for line in lines[:-1])  # one error, said once
+    assert "of job data_job [smoke]: FAILED" in out
+    assert "  not run (an upstream step failed): splits" in lines
