@@ -47,7 +47,9 @@ def test_predict_without_the_level_model_names_the_command_for_that_level(tmp_pa
 
 
 @pytest.mark.slow
-def test_a_cli_run_is_named_by_its_job_and_ends_with_one_closing_block(smoke_root, tmp_path, monkeypatch, capfd):
+def test_a_cli_run_is_named_by_its_job_and_ends_with_one_closing_block(
+    smoke_root, tmp_path, monkeypatch, capfd
+):
     import dagster as dg
 
     from matassets.reports.leaderboard import unit
