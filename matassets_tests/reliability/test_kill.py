@@ -52,7 +52,7 @@ def test_kill_9_mid_epoch_keeps_the_model_and_resumes(root):
     assert "saved epoch 2" not in run.output
     # the previous version is untouched and no half-written file sits beside it
     assert tree_bytes(model_dir) == before
-    assert sorted(p.name for p in model_dir.parent.iterdir()) == [".work", "smoke"]
+    assert sorted(p.name for p in model_dir.parent.iterdir()) == [".work", "smoke", "smoke.history.jsonl"]
     work = model_dir.parent / ".work" / "smoke"
     assert (work / "checkpoint.pt").exists()
 

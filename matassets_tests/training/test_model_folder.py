@@ -135,7 +135,9 @@ def test_lineage_bundle_verifies_on_a_copy_and_history_lists_versions(
     load_model(copy / "model")  # the bundle's model loads
 
     weights = copy / "model" / "model.pt"
-    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the weights
+    weights.write_bytes(bytes(data))
     assert main(["lineage", "--verify", str(copy)]) == 1
     assert "model.pt: content does not match" in capsys.readouterr().out
     with pytest.raises(IntegrityError, match="model.pt"):
