@@ -60,13 +60,14 @@ class Family:
     asset: str  # the asset name; "{property}" in it makes one asset per property
     presets: Mapping[str, object]  # partition -> preset row (a table of matassets.levels)
     knobs: tuple[Knob, ...]  # what a tuning round may move
-    runbook: str  # the runbook command it replaces
+    runbook: str  # the runbook command it replaces; "" = not in the runbook (run only with --algorithm)
     resources: Resources
     properties: tuple[str, ...] = ()  # the properties of a per-property family
     prepares: tuple[str, ...] = ()  # non-model assets its command materializes with it
     data_parallel: bool = False  # trained by the one GNN trainer, so --nproc applies
     architecture: str = ""  # config.json's architecture family (models/registry.py); "" = no torch module
     module: str = ""  # "package.module:Class" of that torch module
+    title: str = ""  # the model and its paper, for the UI's asset descriptions
 
     @property
     def per_property(self) -> bool:
@@ -102,6 +103,22 @@ FAMILIES: tuple[Family, ...] = (
         data_parallel=True,
         architecture="cgcnn",
         module="matassets.models.cgcnn:CGCNN",
+        title="CGCNN (Xie & Grossman 2018)",
+    ),
+    Family(  # the worked example of adding a family (docs/architecture.md); CGCNN's presets
+        "schnet",
+        "phase1",
+        "schnet",
+        "schnet_{property}",
+        levels.CGCNN,
+        GNN_KNOBS,
+        "",
+        GNN_PHASE1,
+        properties=("formation_energy", "band_gap"),
+        data_parallel=True,
+        architecture="schnet",
+        module="matassets.models.schnet:SchNet",
+        title="SchNet (Schütt et al. 2018) with PyG's interaction blocks",
     ),
     Family(
         "e3nn_multitask",

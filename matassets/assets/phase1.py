@@ -1,4 +1,5 @@
-"""Phase 1: one CGCNN asset per property (``cgcnn_<property>``), partitioned by level."""
+"""Phase 1: one asset per property of each invariant property-model family (``cgcnn_<property>``,
+``schnet_<property>``), partitioned by level; the same asset factory serves every such family."""
 
 import dagster as dg
 
@@ -6,11 +7,11 @@ from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, overrid
 from matassets.assets.data import crystal_graphs, splits, structures
 from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
-from matassets.families import family
+from matassets.families import Family, family
 from matassets.levels import CGCNN, DATA
 from matassets.reports.references import references_markdown
 
-FAMILY = family("cgcnn")
+FAMILY, SCHNET = family("cgcnn"), family("schnet")
 TrainOverrides = overrides_config(
     "TrainOverrides",
     CGCNN,
@@ -20,20 +21,21 @@ TrainOverrides = overrides_config(
 )
 
 
-def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
-    name = FAMILY.asset_name(prop)
+def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
+    """The asset of ``fam``'s model for ``prop``, trained by the one GNN trainer."""
+    name = fam.asset_name(prop)
 
     @dg.asset(
         name=name,
         partitions_def=levels_partitions,
-        group_name=FAMILY.phase,
+        group_name=fam.phase,
         deps=[structures, splits, crystal_graphs],
         kinds={"pytorch"},
-        tags={"phase": FAMILY.phase},
+        tags={"phase": fam.phase},
         pool="training",  # heavy training shares one concurrency pool (docs/automation.md)
         op_tags=TRAINING_OP_TAGS,
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
-        description=f"CGCNN (Xie & Grossman 2018) predicting {prop}; files in models/{name}/<level>/",
+        description=f"{fam.title} predicting {prop}; files in models/{name}/<level>/",
     )
     def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
         from matassets.training.gates import beats_baseline
@@ -41,17 +43,17 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
 
         partition = context.partition_key
         data = DATA[partition]
-        preset, overrides, options = config.apply(CGCNN[partition])
+        preset, overrides, options = config.apply(fam.presets[partition])
         spec = RunSpec(
             asset=name,
-            phase=FAMILY.phase,
-            algorithm=FAMILY.algorithm,
+            phase=fam.phase,
+            algorithm=fam.algorithm,
             tasks=[prop],
             partition=partition,
-            architecture=invariant_architecture("cgcnn", preset, data),
+            architecture=invariant_architecture(fam.architecture, preset, data),
             preset=preset,
             data=data,
-            command=FAMILY.command(partition, prop),
+            command=fam.command(partition, prop),
             overrides=overrides,
             options=options,
             dagster_run_id=context.run.run_id,
@@ -71,4 +73,9 @@ def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
     return _asset
 
 
+def cgcnn_asset(prop: str) -> dg.AssetsDefinition:
+    return property_model_asset(FAMILY, prop)
+
+
 cgcnn_assets = [cgcnn_asset(prop) for prop in FAMILY.properties]
+schnet_assets = [property_model_asset(SCHNET, prop) for prop in SCHNET.properties]
