@@ -103,7 +103,45 @@ def _dvc(action: str, args: argparse.Namespace) -> int:
     print("dvc " + " ".join(cmd))
     proc = run_dvc(root, *cmd, check=False)
     print((proc.stdout + proc.stderr).strip())
+    if action != "pull":
+        return proc.returncode
+    missing = missing_outputs(root, stages)
+    if missing:
+        print(
+            f"error: {len(missing)} output(s) of {len(stages)} stage(s) could not be restored from the "
+            f"remote (never pushed there, or another remote holds them):",
+            file=sys.stderr,
+        )
+        for line in missing:
+            print(f"  {line}", file=sys.stderr)
+        print(
+            "a remote on one machine (the default .dvc-remote/) holds only what was pushed from it: "
+            "set up a shared remote first (docs/operating.md, 'Remotes'), push there, then pull",
+            file=sys.stderr,
+        )
+        return 1
     return proc.returncode
+
+
+def missing_outputs(root: Path, stages: list[str]) -> list[str]:
+    """The outputs ``dvc.lock`` records for ``stages`` that are not all in the workspace: an absent
+    file or folder, or a folder with fewer files than recorded (``nfiles``)."""
+    import yaml
+
+    data = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8")) or {}
+    out = []
+    for stage in stages:
+        for entry in (data.get("stages") or {}).get(stage, {}).get("outs") or []:
+            path = root / entry["path"]
+            expected = entry.get("nfiles")
+            if not path.exists():
+                count = f" ({expected} files)" if expected else ""
+                out.append(f"{entry['path']}{count}: missing [{stage}]")
+            elif path.is_dir() and expected:
+                present = sum(1 for p in path.rglob("*") if p.is_file())
+                if present < expected:
+                    out.append(f"{entry['path']}: {expected - present} of {expected} files missing [{stage}]")
+    return out
 
 
 def register(sub) -> None:
