@@ -41,8 +41,12 @@ class Layout:
     def graphs_pointer(self, partition: str) -> Path:
         return self.root / "data" / "graphs" / partition / "current.json"
 
+    def models(self) -> Path:
+        """Every model's folders: ``models/<asset>/<level>/`` (and candidates, tuning rounds)."""
+        return self.root / "models"
+
     def model_dir(self, asset: str, partition: str) -> Path:
-        return self.root / "models" / asset / partition
+        return self.models() / asset / partition
 
     def model_work_dir(self, asset: str, name: str) -> Path:
         """A model's working state (checkpoint, staging, run lock): never a version of the model."""
@@ -66,6 +70,21 @@ class Layout:
     def tuning_session_dir(self, session: str) -> Path:
         """``summary.json``, ``summary.csv`` and ``session.json`` of one adaptive tuning session."""
         return self.root / "artifacts" / "adaptive_tuning" / safe_relative(session)
+
+    def leaderboard_dir(self) -> Path:
+        """The model_leaderboard asset's table and plot (a view of ``models()``, not a model)."""
+        return self.models() / "leaderboard"
+
+    def topo_db(self, partition: str) -> Path:
+        return self.root / "data" / "topo" / partition / "topo.db"
+
+    def mace_data(self, partition: str) -> Path:
+        """mace_training_data's extended-XYZ files and manifest."""
+        return self.root / "data" / "mace" / partition
+
+    def jarvis_cache(self) -> Path:
+        """Where a downloaded JARVIS dft_3d file is kept (``raw_structures`` with ``source: jarvis``)."""
+        return self.root / "data" / "jarvis"
 
     def incoming(self) -> Path:
         """Where a user drops a new data version (watched by the ``incoming_data_sensor``)."""

@@ -52,8 +52,7 @@ DATA_OUTS: dict[str, Callable[[Layout, str], list[Path]]] = {
     "splits": lambda layout, p: [layout.split_manifest(p)],
     # the graph cache folder: current.json and the graph files it points at
     "crystal_graphs": lambda layout, p: [layout.graphs_pointer(p).parent],
-    # matassets/topo/db.py topo_db_path
-    "topo_db": lambda layout, p: [layout.root / "data" / "topo" / p / "topo.db"],
+    "topo_db": lambda layout, p: [layout.topo_db(p)],
 }
 
 # Inputs in git that no asset produces (a stage without dependencies would always be "changed").

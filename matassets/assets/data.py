@@ -47,7 +47,7 @@ def raw_structures(
         config.source,
         config.path,
         config.targets,
-        cache_dir=layout.root / "data" / "jarvis",
+        cache_dir=layout.jarvis_cache(),
         target=config.target,
     )
     version = build_raw(frame, layout, context.partition_key)

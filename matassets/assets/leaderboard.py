@@ -24,7 +24,7 @@ MODEL_ASSETS = [dg.AssetKey(name) for family in FAMILIES for name in family.asse
 def model_leaderboard(context: dg.AssetExecutionContext, project: ProjectResource):
     from matassets.reports.leaderboard import best_per_property, gather, markdown, plot, write_csv
 
-    out_dir = project.layout.root / "models" / "leaderboard"
+    out_dir = project.layout.leaderboard_dir()
     rows = gather(project.layout.root)
     csv_path = write_csv(rows, out_dir / "leaderboard.csv")
     png_path = plot(rows, out_dir / "leaderboard.png")

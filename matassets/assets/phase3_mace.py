@@ -6,6 +6,8 @@ mace-torch's own trainer in a subprocess and writes ``models/mace_potential/<lev
 docs/phase3_mace.md explains the choices.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from matassets.assets.common import (
@@ -19,11 +21,12 @@ from matassets.assets.metadata import image
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import MACE, preset_metadata
+from matassets.paths import Layout
 from matassets.reports.tables import markdown_table
 
 FAMILY = family("mace")
+MACE_DATA_OUT = Layout(Path("")).mace_data("{partition}").as_posix()  # dvc.yaml's template
 
-MACE_DATA_OUT = "data/mace/{partition}"
 METRIC_COLUMNS = (
     ("n_configs", "configs", "{}"),
     ("energy_mae_meV_per_atom", "E MAE meV/atom", "{:.2f}"),
@@ -52,7 +55,7 @@ def published_references(test_metrics: dict) -> dg.MetadataValue:
 
 
 def mace_data_dir(project: ProjectResource, partition: str):
-    return project.layout.root / MACE_DATA_OUT.format(partition=partition)
+    return project.layout.mace_data(partition)
 
 
 def metrics_table(split_metrics: dict) -> dg.MetadataValue:
@@ -70,7 +73,10 @@ def metrics_table(split_metrics: dict) -> dg.MetadataValue:
     group_name=FAMILY.phase,
     kinds={"python"},
     tags={"phase": FAMILY.phase},
-    metadata={"dvc_outs": [MACE_DATA_OUT], "dvc_deps": ["data/mlearn"]},
+    metadata={
+        "dvc_outs": [Layout(Path("")).mace_data("{partition}").as_posix()],
+        "dvc_deps": ["data/mlearn"],
+    },
 )
 def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResource):
     """mlearn DFT energies/forces/stresses (Cu Ge Li Mo Ni Si) checked, deduplicated and split

@@ -136,7 +136,7 @@ def writable(folder: Path) -> str | None:
 
 
 def check_places() -> list[tuple[str, str, str]]:
-    from matassets.paths import default_root
+    from matassets.paths import Layout, default_root
     from matassets.versioning import dvc_repo
 
     rows = []
@@ -158,7 +158,7 @@ def check_places() -> list[tuple[str, str, str]]:
             )
         )
     root = default_root()
-    problem = writable(root / "models")
+    problem = writable(Layout(root).models())
     rows.append(("project root", FAIL if problem else OK, problem or f"{root} (data/, models/ writable)"))
     rows.append(
         (

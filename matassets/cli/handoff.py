@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from matassets.paths import Layout
 from matassets.reports.tables import markdown_table
 
 ORDER = 50
@@ -52,7 +53,7 @@ PREFERRED = (
 
 def find_records(root: Path) -> list[Path]:
     """Every run_record.json under ``root/models`` (skipping half-written and replaced folders)."""
-    models = root / "models"
+    models = Layout(root).models()
     if not models.is_dir():
         return []
     return [
@@ -118,7 +119,7 @@ def collect(root: Path, level: str | None = None, limit: int | None = None) -> l
             continue
         if level and record.get("partition", record.get("level")) != level:
             continue
-        rows.append(row(record, path, root / "models"))
+        rows.append(row(record, path, Layout(root).models()))
     rows.sort(key=lambda r: r["finished_at"], reverse=True)
     return rows[:limit] if limit else rows
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
+from matassets.paths import Layout, default_root
+
 SOURCES = ("embedded", "jarvis", "files")
 
 
@@ -13,7 +15,7 @@ def load_source(
     kind: str,
     path: str = "",
     targets: str = "",
-    cache_dir: Path = Path("data/jarvis"),
+    cache_dir: Path | None = None,
     target: str = "formation_energy",
 ) -> pl.DataFrame:
     """``embedded`` (default snapshot), ``jarvis`` (JARVIS-DFT dft_3d) or ``files`` (user data).
@@ -27,7 +29,7 @@ def load_source(
     if kind == "jarvis":
         from matassets.data.jarvis import load_dft_3d
 
-        return load_dft_3d(Path(path) if path else cache_dir)
+        return load_dft_3d(Path(path) if path else cache_dir or Layout(default_root()).jarvis_cache())
     if kind == "files":
         from matassets.data.user_files import load_user_source
 

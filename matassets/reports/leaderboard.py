@@ -37,6 +37,7 @@ from pathlib import Path
 
 from matassets.io import atomic_write, read_json_dict
 from matassets.levels import PARTITIONS
+from matassets.paths import Layout
 from matassets.reports.tables import markdown_table
 from matassets.training.model_folder import verify
 
@@ -151,7 +152,7 @@ def gather(root: Path) -> list[dict]:
     """Every model's rows under ``root/models``, sorted by property, partition, relative error;
     ``best`` marks the lowest relative error per (property, partition) among rows that beat their
     baseline (relative error < 1)."""
-    models = Path(root) / "models"
+    models = Layout(Path(root)).models()
     rows: list[dict] = []
     if not models.is_dir():
         return rows

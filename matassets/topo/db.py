@@ -112,7 +112,7 @@ SPILLAGE_REFERENCE = "Choudhary, Garrity & Tavazza, Sci. Rep. 9, 8534 (2019)"
 
 
 def topo_db_path(layout: Layout, partition: str) -> Path:
-    return layout.root / "data" / "topo" / partition / "topo.db"
+    return layout.topo_db(partition)
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
