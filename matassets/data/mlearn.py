@@ -21,6 +21,10 @@ projects: Cu, Mo and Ni store (xy, xz, yz), Ge, Li and Si store VASP's OUTCAR or
 This module knows nothing about Dagster or MACE: it reads, checks, deduplicates, splits and writes
 extended XYZ with explicit ``REF_energy`` (eV), ``REF_forces`` (eV/Å) and ``REF_stress`` (3×3,
 eV/Å³, ASE sign: positive = tensile) keys, which is what ``mace_run_train`` reads.
+
+Long: one data set's quirks and the code that handles them, in reading order (units, the pasted
+stresses, the per-element stress order, twins across the official split, E0s, the files MACE reads):
+each step relies on facts established in the one before, and the docstring above is their record.
 """
 
 from __future__ import annotations
