@@ -1,0 +1,168 @@
+"""Ingestion end to end: CIF files on disk → canonical table → validated structures → crystal graphs.
+
+The corpus is real: the embedded Materials Project structures written as CIF files by pymatgen (for
+sizes above the 6,317 crystals the set repeats under new file names, so duplicate grouping has real
+work), with a ``targets.csv`` of their formation energies. Each size runs in a freshly exec'ed
+Python process (``python -m bench.ingestion --child``), which prints one JSON line: the seconds of
+each step, structures/s over the three, and peak memory as ``VmHWM`` of /proc (the exec'ed process's
+own high-water mark; ``ru_maxrss`` would start at the parent's size) for the main process and for
+each parsing worker (sampled from /proc while they run).
+
+Reference: the original CGCNN data loader (CIFData, a CIF parse and Gaussian expansion per crystal
+per epoch) measured 41 structures/s on this machine kind; the aim is ≥ 300 structures/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REFERENCE_PER_S = 41.0
+AIM_PER_S = 300.0
+
+
+def write_corpus(folder: Path, n: int) -> Path:
+    """``n`` CIF files of real embedded structures and their targets.csv."""
+    from itertools import cycle, islice
+
+    from matassets.data.embedded import load_embedded
+    from matassets.data.parsing import parse_structure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = load_embedded().select("id", "structure", "formation_energy")
+    lines = ["file,formation_energy"]
+    for k, (rid, text, energy) in enumerate(islice(cycle(frame.iter_rows()), n)):
+        name = rid if k < frame.height else f"{rid}-copy{k // frame.height}"
+        (folder / f"{name}.cif").write_text(parse_structure(text, "pymatgen_json").to(fmt="cif"))
+        lines.append(f"{name}.cif,{'' if energy is None else energy}")
+    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _vmhwm_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _WorkerPeaks(threading.Thread):
+    """Polls the VmHWM of this process's children (the parsing workers) until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, float] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        me = str(os.getpid())
+        while not self.stop.wait(0.1):
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == me:
+                        self.peaks[int(entry.name)] = max(
+                            self.peaks.get(int(entry.name), 0.0), _vmhwm_mb(entry.name)
+                        )
+                except (OSError, IndexError, ValueError):
+                    continue
+
+
+def child(folder: Path, workers: int) -> dict:
+    from matassets.data.parsing import parse_structure
+    from matassets.data.user_files import load_folder
+    from matassets.data.validation import validate
+    from matassets.graphs.store import GraphStore
+    from matassets.levels import DATA
+
+    preset = DATA["std"]
+    base = _vmhwm_mb()
+    poll = _WorkerPeaks()
+    poll.start()
+    t0 = time.perf_counter()
+    raw = load_folder(folder)
+    t1 = time.perf_counter()
+    result = validate(raw, preset.min_distance, preset.max_sites, workers=workers)
+    t2 = time.perf_counter()
+    clean = result.clean
+    structures = [parse_structure(s, "pymatgen_json") for s in clean["structure"]]
+    store = GraphStore.build(clean["id"].to_list(), structures, preset.cutoff, preset.max_neighbors)
+    t3 = time.perf_counter()
+    poll.stop.set()
+    poll.join()
+    n = raw.height
+    return {
+        "structures": n,
+        "clean": clean.height,
+        "graphs": len(store.ids) if hasattr(store, "ids") else clean.height,
+        "workers": workers,
+        "read_s": round(t1 - t0, 2),
+        "validate_s": round(t2 - t1, 2),
+        "graphs_s": round(t3 - t2, 2),
+        "total_s": round(t3 - t0, 2),
+        "per_s": round(n / (t3 - t0), 1),
+        "base_mb": round(base, 1),
+        "peak_mb": round(_vmhwm_mb(), 1),
+        "worker_peak_mb": round(max(poll.peaks.values(), default=0.0), 1),
+    }
+
+
+def run(quick: bool, workers: int | None = None) -> list[dict]:
+    from matassets.data.validation import workers_default
+
+    workers = workers or workers_default()
+    sizes = [1000] if quick else [1000, 10000]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingestion-") as tmp:
+        for n in sizes:
+            folder = write_corpus(Path(tmp) / f"cif{n}", n)
+            proc = subprocess.run(
+                [sys.executable, "-m", "bench.ingestion", "--child", str(folder), str(workers)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).resolve().parents[1],
+            )
+            out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def lines(rows: list[dict]) -> list[str]:
+    out = [
+        "| CIF files | clean | workers | read s | validate s | graphs s | structures/s | vs reference | "
+        "peak MB (main) | peak MB (each worker) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['structures']} | {r['clean']} | {r['workers']} | {r['read_s']} | {r['validate_s']} | "
+            f"{r['graphs_s']} | **{r['per_s']:.0f}** | {r['per_s'] / REFERENCE_PER_S:.1f}× | "
+            f"{r['peak_mb']:.0f} | "
+            f"{r['worker_peak_mb']:.0f} |"
+        )
+    out += [
+        "",
+        f"Reference: the original CGCNN loader, {REFERENCE_PER_S:.0f} structures/s on this machine kind; "
+        f"aim ≥ {AIM_PER_S:.0f} structures/s on 2 cores.",
+    ]
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(child(Path(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        import argparse
+
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--quick", action="store_true")
+        parser.add_argument("--workers", type=int)
+        args = parser.parse_args()
+        print("\n".join(lines(run(args.quick, args.workers))))
