@@ -155,6 +155,17 @@ def versioned(context: dg.AssetExecutionContext, project, result: dg.Materialize
     )
 
 
+def in_partition(partition: str | None, result: dg.AssetCheckResult) -> dg.AssetCheckResult:
+    """``result`` naming the partition it judged: ``[smoke]`` before its description and a
+    ``partition`` metadata entry (a level's check result otherwise reads the same for every level)."""
+    if not partition:
+        return result
+    return result._replace(
+        description=f"[{partition}] {result.description or ''}".rstrip(),
+        metadata={"partition": dg.MetadataValue.text(partition), **(result.metadata or {})},
+    )
+
+
 def check_results(gates) -> list[dg.AssetCheckResult]:
     """The candidate's gates (``training.gates``) as asset check results (a non-blocking gate: WARN)."""
     return [
@@ -203,7 +214,7 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
         meta["failed candidate"] = dg.MetadataValue.path(str(output.model_dir))
         meta["current model (unchanged)"] = dg.MetadataValue.path(str(folder.final))
         yield dg.MaterializeResult(metadata=meta)
-        yield from check_results(gates)
+        yield from (in_partition(partition, r) for r in check_results(gates))
         return
     entry = _last_version(folder) if output.status == "current" else None
     if entry:  # the same words whether promoted just now or reused
@@ -219,7 +230,7 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
     else:
         result = versioned(context, project, dg.MaterializeResult(metadata=meta), folder.output_tag)
     yield result
-    yield from check_results(gates)
+    yield from (in_partition(partition, r) for r in check_results(gates))
 
 
 def _last_version(folder) -> dict | None:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from matassets.assets.common import levels_partitions, table_metadata, versioned
+from matassets.assets.common import in_partition, levels_partitions, table_metadata, versioned
 from matassets.assets.resources import ProjectResource
 from matassets.families import DATA_GROUP
 from matassets.levels import DATA, preset_metadata
@@ -93,12 +93,15 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         quarantined = refused.result.quarantine.to_dicts()
         for row in quarantined[:20]:
             context.log.warning(f"quarantined {row['id']} ({row['origin']}) {row['field']}: {row['reason']}")
-        yield quarantine_check(refused.result)
-        yield dg.AssetCheckResult(
-            check_name="enough_clean_structures",
-            passed=False,
-            description=f"{refused}; nothing was written: the stored tables are unchanged",
-            metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+        yield in_partition(partition, quarantine_check(refused.result))
+        yield in_partition(
+            partition,
+            dg.AssetCheckResult(
+                check_name="enough_clean_structures",
+                passed=False,
+                description=f"{refused}; nothing was written: the stored tables are unchanged",
+                metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+            ),
         )
         return
     if reused:
@@ -124,12 +127,15 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         },
     )
     yield versioned(context, project, materialization)
-    yield quarantine_check(result)
-    yield dg.AssetCheckResult(
-        check_name="enough_clean_structures",
-        passed=result.clean.height >= preset.min_clean,
-        description=f"{result.clean.height} clean structures; the {partition} level needs "
-        f"at least {preset.min_clean}",
+    yield in_partition(partition, quarantine_check(result))
+    yield in_partition(
+        partition,
+        dg.AssetCheckResult(
+            check_name="enough_clean_structures",
+            passed=result.clean.height >= preset.min_clean,
+            description=f"{result.clean.height} clean structures; the {partition} level needs "
+            f"at least {preset.min_clean}",
+        ),
     )
 
 
@@ -175,11 +181,14 @@ def splits(context: dg.AssetExecutionContext, project: ProjectResource):
         },
     )
     yield versioned(context, project, materialization)
-    yield dg.AssetCheckResult(
-        check_name="no_leakage",
-        passed=not any(report.values()),
-        description=", ".join(f"{k}={v}" for k, v in report.items()),
-        metadata=report,
+    yield in_partition(
+        partition,
+        dg.AssetCheckResult(
+            check_name="no_leakage",
+            passed=not any(report.values()),
+            description=", ".join(f"{k}={v}" for k, v in report.items()),
+            metadata=report,
+        ),
     )
 
 

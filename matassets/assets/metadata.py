@@ -29,9 +29,30 @@ def regression_table(metrics: dict, task: str) -> dg.MetadataValue:
     return split_table(metrics, task, REGRESSION_COLUMNS)
 
 
+def headline_numbers(metrics: dict) -> dict[str, dg.MetadataValue]:
+    """A model's key numbers as float metadata under the same keys at every materialization (so the
+    UI's Plots tab draws them across materializations): per property the test metric, its baseline
+    and their ratio (higher is better, as the leaderboard and ``mad_mae_ratio``), units in the key."""
+    from matassets.reports.leaderboard import rows_from_metrics
+
+    out: dict[str, dg.MetadataValue] = {}
+    for row in rows_from_metrics(metrics):
+        unit = f" ({row['unit']})" if row["unit"] and row["unit"] not in row["property"] else ""
+        name = f"{row['property']}{unit}"
+        for key, value in (
+            (f"test {row['metric']} {name}", row["test"]),
+            (f"baseline {name}", row["baseline"]),
+            (f"ratio to baseline {row['property']}", row["ratio"]),
+        ):
+            if value is not None:
+                out[key] = dg.MetadataValue.float(float(value))
+    return out
+
+
 def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
     record = output.record
     meta: dict[str, object] = {
+        **headline_numbers(output.metrics),
         "model path": dg.MetadataValue.path(str(output.model_dir)),
         "preset": dg.MetadataValue.json(preset_metadata(preset)),
         "best epoch": output.fit.best_epoch,
@@ -39,7 +60,7 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
         "stop reason": output.fit.stop_reason,
         "data_hash": record["data_hash"],
         "split_hash": record["split_hash"],
-        "duration s": record["duration_s"],
+        "duration s": dg.MetadataValue.float(float(record["duration_s"])),
         "command": dg.MetadataValue.text(record["command"]),
         "run record": dg.MetadataValue.path(str(output.model_dir / "run_record.json")),
     }

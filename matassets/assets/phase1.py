@@ -35,7 +35,7 @@ def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
         pool="training",  # heavy training shares one concurrency pool (docs/automation.md)
         op_tags=TRAINING_OP_TAGS,
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
-        description=f"{fam.title} predicting {prop}; files in models/{name}/<level>/",
+        description=f"{fam.title} predicting {prop}; files in `models/{name}/<level>/`",
     )
     def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
         from matassets.training.gates import beats_baseline

@@ -17,7 +17,7 @@ from matassets.assets.common import (
     promote_if_passed,
     versioned,
 )
-from matassets.assets.metadata import image
+from matassets.assets.metadata import headline_numbers, image
 from matassets.assets.resources import ProjectResource
 from matassets.families import family
 from matassets.levels import MACE, preset_metadata
@@ -81,7 +81,7 @@ def metrics_table(split_metrics: dict) -> dg.MetadataValue:
 def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResource):
     """mlearn DFT energies/forces/stresses (Cu Ge Li Mo Ni Si) checked, deduplicated and split
     (test = the official mlearn test); extended XYZ with REF_energy/REF_forces/REF_stress in
-    data/mace/<level>/."""
+    ``data/mace/<level>/``."""
     from matassets.data.mlearn import build_mace_data, source_root
 
     partition = context.partition_key
@@ -134,7 +134,7 @@ MaceOverrides = overrides_config(
 )
 def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, project: ProjectResource):
     """MACE (Batatia et al. 2022) trained with mace-torch's run_train on all six mlearn elements;
-    evaluated per element on the official mlearn test; files in models/mace_potential/<level>/."""
+    evaluated per element on the official mlearn test; files in ``models/mace_potential/<level>/``."""
     from matassets.training.gates import beats_baseline
     from matassets.training.potential import train_potential
 
@@ -163,6 +163,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         "test energy MAE (meV/atom)": test["energy_mae_meV_per_atom"],
         "test force MAE (meV/Å)": test["force_mae_meV_per_A"],
         "test stress MAE (GPa)": test.get("stress_mae_GPa", float("nan")),
+        **headline_numbers(out.metrics),  # the same names as every model's: baselines and ratios too
         "published references": published_references(out.metrics["test"]),
         "preset": dg.MetadataValue.json(preset_metadata(preset)),
         "mace command": dg.MetadataValue.text(" ".join(out.fit.command[1:])),

@@ -39,7 +39,7 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         op_tags=TRAINING_OP_TAGS,
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"e3nn specialist for {prop}, warm-started from multitask_e3nn of the same "
-        f"level; files in models/{name}/<level>/",
+        f"level; files in `models/{name}/<level>/`",
     )
     def _asset(context: dg.AssetExecutionContext, config: SpecialistConfig, project: ProjectResource):
         import json

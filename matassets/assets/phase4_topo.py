@@ -9,6 +9,7 @@ import dagster as dg
 
 from matassets.assets.common import (
     TRAINING_OP_TAGS,
+    in_partition,
     levels_partitions,
     overrides_config,
     promote_if_passed,
@@ -83,11 +84,14 @@ def topo_db(context: dg.AssetExecutionContext, project: ProjectResource):
     )
     yield versioned(context, project, result)
     check = report.canonical_check
-    yield dg.AssetCheckResult(
-        check_name="labels_match_canonical_table",
-        passed=check["disagree"] == 0 and report.counts["labels"] > 0,
-        description=", ".join(f"{k}: {v}" for k, v in check.items()),
-        metadata=check,
+    yield in_partition(
+        context.partition_key,
+        dg.AssetCheckResult(
+            check_name="labels_match_canonical_table",
+            passed=check["disagree"] == 0 and report.counts["labels"] > 0,
+            description=", ".join(f"{k}: {v}" for k, v in check.items()),
+            metadata=check,
+        ),
     )
 
 
@@ -114,8 +118,8 @@ TopoGnnOverrides = overrides_config("TopoGnnOverrides", TOPO_GNN)
 )
 def topo_classifier_rf(context: dg.AssetExecutionContext, config: ForestOverrides, project: ProjectResource):
     """Random forest on Magpie composition (+ space group) features of every Arsenal label, split by
-    formula; files in models/topo_classifier_rf/<level>/ (skops, no pickle), a tuning round's in
-    models/topo_classifier_rf/tuning/<output_tag>/."""
+    formula; files in ``models/topo_classifier_rf/<level>/`` (skops, no pickle), a tuning round's in
+    ``models/topo_classifier_rf/tuning/<output_tag>/``."""
     from matassets.topo.db import topo_db_path
     from matassets.training.gates import beats_baseline
     from matassets.training.random_forest import train_forest
@@ -172,7 +176,7 @@ def topo_classifier_gnn(
     context: dg.AssetExecutionContext, config: TopoGnnOverrides, project: ProjectResource
 ):
     """TopoGNN (gated graph convolutions, mean‖max readout) classifying topo_label on the Phase 1
-    graphs with the shared trainer; files in models/topo_classifier_gnn/<level>/."""
+    graphs with the shared trainer; files in ``models/topo_classifier_gnn/<level>/``."""
     import json
 
     from matassets.training.classification import threshold_report

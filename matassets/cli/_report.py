@@ -71,10 +71,8 @@ def closing_block(
         asset = evaluation.asset_key.to_user_string()
         checks.setdefault(asset, []).append(evaluation)
         if not evaluation.passed:
-            text = (
-                f"{asset}{where}: check {evaluation.check_name} failed: "
-                f"{evaluation.description or 'no description'}"
-            )
+            description = (evaluation.description or "no description").removeprefix(f"[{partition_key}] ")
+            text = f"{asset}{where}: check {evaluation.check_name} failed: {description}"
             if evaluation.blocking:
                 out.errors.append(text)
                 out.ok = False

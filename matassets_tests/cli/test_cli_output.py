@@ -82,6 +82,16 @@ def test_a_cli_run_is_named_by_its_job_and_ends_with_one_closing_block(
     with dg.DagsterInstance.get() as instance:
         (run,) = instance.get_runs()
         assert run.job_name == "phase1_job" and block[0].split()[1] == run.run_id
+        events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
+    # the check result names the partition it judged
+    (check,) = [e.event_specific_data for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert check.description.startswith("[smoke] ") and check.metadata["partition"].value == "smoke"
+    # the key numbers are float metadata (the UI's Plots tab draws them across materializations)
+    (materialization,) = [e.event_specific_data.materialization for e in events if e.is_step_materialization]
+    numbers = {k: v for k, v in materialization.metadata.items() if isinstance(v, dg.FloatMetadataValue)}
+    assert numbers["test MAE band_gap (eV)"].value == metrics["mae"]
+    assert numbers["baseline band_gap (eV)"].value == metrics["baseline_mad"]
+    assert abs(numbers["ratio to baseline band_gap"].value - metrics["mad_mae_ratio"]) < 1e-9
 
 
 @pytest.mark.slow
