@@ -33,15 +33,18 @@ LIBRARIES = (
 )
 
 
+NOT_CODE = ("dvc.lock",)  # tracked files the runs themselves rewrite: not part of the code's state
+
+
 def code_repo() -> Path:
     """The git checkout whose state a run record names."""
     return Path(os.environ.get("MATASSETS_CODE_REPO") or PROJECT_ROOT)
 
 
 def git_state() -> dict[str, object]:
-    """``git_sha``, ``git_dirty`` (tracked files edited) and ``git_diff_sha256`` (a hash of
-    ``git diff HEAD``: two dirty trees with the same hash hold the same edits); None where there is no
-    git checkout."""
+    """``git_sha``, ``git_dirty`` (tracked files edited, other than :data:`NOT_CODE`) and
+    ``git_diff_sha256`` (a hash of that ``git diff HEAD``: two dirty trees with the same hash hold the
+    same edits); None where there is no git checkout."""
 
     def git(*args: str) -> bytes:
         return subprocess.run(["git", *args], cwd=code_repo(), capture_output=True, timeout=30).stdout
@@ -50,7 +53,9 @@ def git_state() -> dict[str, object]:
         sha = git("rev-parse", "--verify", "-q", "HEAD").decode().strip() or None
         if sha is None:
             return {"git_sha": None, "git_dirty": None, "git_diff_sha256": None}
-        diff = git("diff", "HEAD", "--binary")
+        # dvc.lock is left out: every materialization rewrites it (the DVC hook records the new data
+        # and model hashes there), so counting it made every run after the first say git_dirty: true
+        diff = git("diff", "HEAD", "--binary", "--", ".", *(f":(exclude){p}" for p in NOT_CODE))
         return {
             "git_sha": sha,
             "git_dirty": bool(diff),
