@@ -19,8 +19,9 @@ $(DAGSTER_HOME)/dagster.yaml:
 
 install: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 
-demo: install  ## data assets and the Phase 1 models at the smoke level, then a summary
+demo: install  ## data assets and the Phase 1 models at the smoke level, the leaderboard, then a summary
 	$(BIN)/matassets run phase1 --level smoke
+	$(BIN)/matassets materialize --asset model_leaderboard
 	$(BIN)/matassets summary --level smoke
 
 test: install
