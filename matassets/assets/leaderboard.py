@@ -22,12 +22,13 @@ MODEL_ASSETS = [dg.AssetKey(name) for family in FAMILIES for name in family.asse
     "(read from the model folders, downstream of every model asset); files in `models/leaderboard/`",
 )
 def model_leaderboard(context: dg.AssetExecutionContext, project: ProjectResource):
-    from matassets.reports.leaderboard import best_per_property, gather, markdown, plot, write_csv
+    from matassets.reports.leaderboard import best_per_property, gather, markdown, write_csv
+    from matassets.reports.plots import leaderboard_plot
 
     out_dir = project.layout.leaderboard_dir()
     rows = gather(project.layout.root)
     csv_path = write_csv(rows, out_dir / "leaderboard.csv")
-    png_path = plot(rows, out_dir / "leaderboard.png")
+    png_path = leaderboard_plot(rows, out_dir / "leaderboard.png")
     best = best_per_property(rows)
     context.log.info(f"leaderboard: {len(rows)} rows, {len(best)} properties")
     summary = ["property", "asset", "partition", "metric", "unit", "test", "baseline", "ratio"]

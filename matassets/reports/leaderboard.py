@@ -253,25 +253,3 @@ def write_csv(rows: list[dict], path: Path) -> Path:
             writer.writerows({c: "" if r.get(c) is None else r[c] for c in COLUMNS} for r in rows)
 
     return atomic_write(path, write)
-
-
-def plot(rows: list[dict], path: Path) -> Path:
-    """Horizontal bars: relative error (test metric vs its baseline, 1 = baseline) per model."""
-    from matassets.reports.plots import _figure, _save
-
-    plt = _figure()
-    shown = [r for r in rows if r["relative_error"] is not None]
-    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(shown) + 1)))
-    labels = [f"{r['property']} · {r['asset']} [{r['partition']}]" for r in shown]
-    values = [r["relative_error"] for r in shown]
-    colors = ["tab:green" if r["best"] else "tab:blue" for r in shown]
-    ax.barh(range(len(shown)), values, color=colors)
-    ax.set_yticks(range(len(shown)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.axvline(1.0, color="grey", ls="--", lw=1, label="baseline")
-    ax.set_xlabel("test error / baseline (MAE / mean predictor; (1 - bal. acc.) / 0.5); lower is better")
-    ax.set_title("model leaderboard (green: best per property and partition)")
-    if not shown:
-        ax.text(0.5, 0.5, "no trained models yet", ha="center", va="center", transform=ax.transAxes)
-    ax.legend(loc="lower right", fontsize=7)
-    return _save(fig, path)

@@ -1,4 +1,5 @@
-"""PNG plots for the UI and the model folder: parity, learning curve, confusion matrix."""
+"""Every PNG plot of the project, for the UI and the model folders: parity, learning curve, confusion
+matrix, ROC, MACE's validation history, the leaderboard."""
 
 from __future__ import annotations
 
@@ -87,4 +88,65 @@ def confusion_plot(matrix: list[list[int]], labels: list[str], path: Path) -> Pa
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    return _save(fig, path)
+
+
+def roc_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """ROC curve per split (name → (y, prob)) with its AUC, and the chance diagonal."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="chance")
+    for name, (y, prob) in series.items():
+        y = np.asarray(y).astype(int)
+        if len(set(y.tolist())) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, prob)
+        ax.plot(fpr, tpr, label=f"{name} (n={y.size}, AUC {roc_auc_score(y, prob):.3f})")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("ROC")
+    return _save(fig, path)
+
+
+def history_plot(history: list[dict], path: Path) -> Path:
+    """Validation loss and energy/force MAE per epoch, as MACE printed them (log scale)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = [h for h in history if h.get("epoch", -1) >= 0]
+    epochs = [h["epoch"] for h in rows]
+    for key, label in (
+        ("loss", "validation loss"),
+        ("mae_e_per_atom", "val energy MAE (meV/atom)"),
+        ("mae_f", "val force MAE (meV/Å)"),
+    ):
+        values = [h.get(key) for h in rows]
+        if any(v is not None for v in values):
+            ax.plot(epochs, values, marker="o", ms=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=8)
+    ax.set_title("MACE validation errors per epoch")
+    return _save(fig, path)
+
+
+def leaderboard_plot(rows: list[dict], path: Path) -> Path:
+    """Horizontal bars: relative error (test metric vs its baseline, 1 = baseline) per model."""
+    plt = _figure()
+    shown = [r for r in rows if r["relative_error"] is not None]
+    fig, ax = plt.subplots(figsize=(7, max(2.0, 0.3 * len(shown) + 1)))
+    labels = [f"{r['property']} · {r['asset']} [{r['partition']}]" for r in shown]
+    values = [r["relative_error"] for r in shown]
+    colors = ["tab:green" if r["best"] else "tab:blue" for r in shown]
+    ax.barh(range(len(shown)), values, color=colors)
+    ax.set_yticks(range(len(shown)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="grey", ls="--", lw=1, label="baseline")
+    ax.set_xlabel("test error / baseline (MAE / mean predictor; (1 - bal. acc.) / 0.5); lower is better")
+    ax.set_title("model leaderboard (green: best per property and partition)")
+    if not shown:
+        ax.text(0.5, 0.5, "no trained models yet", ha="center", va="center", transform=ax.transAxes)
+    ax.legend(loc="lower right", fontsize=7)
     return _save(fig, path)

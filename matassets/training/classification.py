@@ -49,28 +49,6 @@ def metrics_at(y: np.ndarray, prob: np.ndarray, threshold: float, train_majority
     return out
 
 
-def roc_plot(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
-    """ROC curve per split (name → (y, prob)) with its AUC, and the chance diagonal."""
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    from matassets.reports.plots import _figure, _save
-
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="chance")
-    for name, (y, prob) in series.items():
-        y = np.asarray(y).astype(int)
-        if len(set(y.tolist())) < 2:
-            continue
-        fpr, tpr, _ = roc_curve(y, prob)
-        ax.plot(fpr, tpr, label=f"{name} (n={y.size}, AUC {roc_auc_score(y, prob):.3f})")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("ROC")
-    return _save(fig, path)
-
-
 def read_predictions(path: Path, task: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``predictions.csv`` of a graph model → {split: (y, prob)} for one task (labelled rows)."""
     rows: dict[str, tuple[list[float], list[float]]] = {}
@@ -91,7 +69,7 @@ def threshold_report(model_dir: Path, task: str, train_majority: int) -> dict:
     Writes ``threshold.json``, ``roc.png`` and ``confusion_threshold.png`` into ``model_dir``
     (``metrics.json`` keeps the trainer's 0.5-threshold numbers).
     """
-    from matassets.reports.plots import confusion_plot
+    from matassets.reports.plots import confusion_plot, roc_plot
 
     model_dir = Path(model_dir)
     data = read_predictions(model_dir / "predictions.csv", task)

@@ -61,9 +61,9 @@ def train_potential(
     (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``."""
     from matassets.data.mlearn import read_manifest
     from matassets.io import sha256_text
-    from matassets.reports.plots import parity_plot
+    from matassets.reports.plots import history_plot, parity_plot
     from matassets.training import incremental
-    from matassets.training.potential_eval import evaluate_potential, history_plot, parity_series
+    from matassets.training.potential_eval import evaluate_potential, parity_series
     from matassets.training.run_record import build_run_record
 
     start = time.perf_counter()

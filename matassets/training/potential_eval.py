@@ -199,26 +199,3 @@ def parity_series(preds: list[Prediction], quantity: str) -> dict[str, tuple[np.
             raise ValueError(f"unknown quantity {quantity!r}")
         series[split] = (y, yhat)
     return series
-
-
-def history_plot(history: list[dict], path: Path) -> Path:
-    """Validation loss and energy/force MAE per epoch, as MACE printed them (log scale)."""
-    from matassets.reports.plots import _figure, _save
-
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    rows = [h for h in history if h.get("epoch", -1) >= 0]
-    epochs = [h["epoch"] for h in rows]
-    for key, label in (
-        ("loss", "validation loss"),
-        ("mae_e_per_atom", "val energy MAE (meV/atom)"),
-        ("mae_f", "val force MAE (meV/Å)"),
-    ):
-        values = [h.get(key) for h in rows]
-        if any(v is not None for v in values):
-            ax.plot(epochs, values, marker="o", ms=3, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.legend(fontsize=8)
-    ax.set_title("MACE validation errors per epoch")
-    return _save(fig, path)

@@ -23,8 +23,9 @@ import numpy as np
 from matassets.io import sha256_text
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
+from matassets.reports.plots import roc_plot
 from matassets.training import incremental
-from matassets.training.classification import choose_threshold, metrics_at, roc_plot
+from matassets.training.classification import choose_threshold, metrics_at
 from matassets.training.model_folder import ModelFolder, ModelOutput, conclude, verify
 from matassets.training.run_record import build_run_record
 
