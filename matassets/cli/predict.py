@@ -51,7 +51,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     ids, structures, failed = [], [], 0
     for f in args.files:
         try:
-            structure = read_structure_file(Path(f))
+            structure = read_structure_file(Path(f), args.max_sites)
             model.check_structure(f, structure)
             structures.append(structure)
             ids.append(f)
@@ -76,6 +76,12 @@ def register(sub) -> None:
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)
     pred.add_argument("files", nargs="+")
+    pred.add_argument(
+        "--max-sites",
+        type=int,
+        default=1000,
+        help="refuse cells with more atoms, counted before parsing (default 1000)",
+    )
     pred.set_defaults(func=cmd_predict)
 
     summary = sub.add_parser("summary", help="what a level's data and models look like now")

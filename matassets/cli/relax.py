@@ -16,6 +16,7 @@ def cmd_relax(args: argparse.Namespace) -> int:
     import torch
 
     from matassets.inference.calculator import load_calculator, relax
+    from matassets.inference.inputs import StructureInputError
     from matassets.paths import Layout, default_root
     from matassets.training.mace_runner import threads_for_children
 
@@ -32,11 +33,23 @@ def cmd_relax(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = 0
-    for f in args.files:
+    for f in args.files:  # one JSON line or one error line per file; a bad file never stops the batch
         try:
-            result = relax(f, model_dir, fmax=args.fmax, steps=args.steps, calculator=calc)
-        except (OSError, ValueError, KeyError) as exc:  # unreadable or unsupported structure file
-            print(f"error: {f}: {exc}", file=sys.stderr)
+            result = relax(
+                f,
+                model_dir,
+                fmax=args.fmax,
+                steps=args.steps,
+                calculator=calc,
+                max_seconds=args.max_seconds,
+                max_sites=args.max_sites,
+            )
+        except StructureInputError as exc:  # the message starts with the file's name
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - anything else one file causes is that file's error
+            print(f"error: {f}: {type(exc).__name__}: {exc}", file=sys.stderr)
             failed += 1
             continue
         row = {
@@ -49,6 +62,8 @@ def cmd_relax(args: argparse.Namespace) -> int:
             "steps": result.steps,
             "converged": result.converged,
         }
+        if result.stopped:
+            row["stopped"] = result.stopped
         if args.output:
             from ase.io import write
 
@@ -67,7 +82,9 @@ def register(sub) -> None:
         "relax",
         help="relax structure files (CIF, POSCAR, extxyz…) with a trained MACE potential",
         description="Relaxes atomic positions (the cell is kept) with FIRE until every force is below "
-        "--fmax; prints one JSON line per file. Exit 1 if any file fails or does not converge.",
+        "--fmax; prints one JSON line per file, or one error line naming the file (files are checked "
+        "like predict's: size and sites before parsing, NaN, overlapping atoms, partial occupancy, "
+        "elements the potential does not know). Exit 1 if any file fails or does not converge.",
     )
     p.add_argument("files", nargs="+")
     p.add_argument("--model", default="mace_potential", help="asset name (default mace_potential)")
@@ -75,5 +92,18 @@ def register(sub) -> None:
     p.add_argument("--model-dir", help="a model folder instead of models/<model>/<level>/")
     p.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (default 0.01)")
     p.add_argument("--steps", type=int, default=500, help="maximum optimizer steps (default 500)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="wall-time limit per file, seconds (default 600); an unfinished relaxation is reported "
+        "unconverged with the limit that stopped it",
+    )
+    p.add_argument(
+        "--max-sites",
+        type=int,
+        default=None,
+        help="refuse cells with more atoms, counted before parsing (default 1000)",
+    )
     p.add_argument("--output", help="folder for the relaxed structures (extxyz)")
     p.set_defaults(func=cmd_relax)

@@ -10,12 +10,16 @@ import numpy as np
 import torch
 
 from matassets.graphs.store import GraphStore
+from matassets.inference.inputs import StructureInputError, read_structure_file
 from matassets.models.registry import build_model
 from matassets.training.objectives import BinaryObjective, RegressionObjective
 
+__all__ = ["LoadedModel", "PredictInputError", "load_model", "read_structure_file"]
 
-class PredictInputError(ValueError):
-    """A structure file that cannot be read, named with the reason."""
+
+# a structure file that cannot be used, named with the reason; read_structure_file checks a file's
+# size and site count before parsing it, then the training-data checks (inference/inputs.py)
+PredictInputError = StructureInputError
 
 
 @dataclass
@@ -78,38 +82,3 @@ def load_model(model_dir: Path) -> LoadedModel:
     else:
         objective = BinaryObjective(norm["tasks"], majority=norm["majority"])
     return LoadedModel(model, config, objective)
-
-
-def read_structure_file(path: Path):
-    """A CIF or POSCAR file as a pymatgen Structure; ``PredictInputError`` names the file.
-
-    The structure must pass the same checks as training data (``validation.structure_problem``
-    with the default ``DataPreset`` limits): known elements, finite and non-singular lattice, not
-    too many sites, no overlapping atoms.
-    """
-    from matassets.data.parsing import parse_structure
-    from matassets.data.validation import structure_problem
-    from matassets.levels import DataPreset
-
-    path = Path(path)
-    if not path.is_file():
-        raise PredictInputError(f"{path}: no such file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise PredictInputError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}, line {line}); re-save it as UTF-8"
-        ) from exc
-    if not text.strip():
-        raise PredictInputError(f"{path}: empty file")
-    fmt = "cif" if path.suffix.lower() == ".cif" else "poscar"
-    try:
-        structure = parse_structure(text, fmt)
-    except ValueError as exc:
-        raise PredictInputError(f"{path}: {exc}") from exc
-    problem = structure_problem(structure, DataPreset.min_distance, DataPreset.max_sites)
-    if problem:
-        raise PredictInputError(f"{path}: {problem}")
-    return structure
