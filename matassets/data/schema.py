@@ -29,7 +29,29 @@ STRUCTURE_FORMATS = ("pymatgen_json", "cif", "poscar")
 # A property a model can learn (name, unit, task, plausible range). The canonical ones are written
 # once, in matassets/datasets/builtin/properties.json; a data set's manifest may add others.
 Target = Property
-TARGETS: dict[str, Target] = canonical_properties()
+
+
+class _Targets(dict):
+    """The canonical properties (iteration, ``in``, ``len`` see only them); ``TARGETS[name]`` also
+    finds a data set's own property once the data set's assets registered it
+    (``register_properties``), so the trainers read its unit and task the same way."""
+
+    def __missing__(self, name: str) -> Target:
+        if name in _REGISTERED:
+            return _REGISTERED[name]
+        raise KeyError(name)
+
+
+_REGISTERED: dict[str, Target] = {}
+TARGETS: dict[str, Target] = _Targets(canonical_properties())
+
+
+def register_properties(properties: Iterable[Target]) -> None:
+    """Make a data set's own properties known to ``TARGETS[name]`` in this process (a data set's
+    training asset calls it before training; a canonical name keeps its canonical definition)."""
+    for prop in properties:
+        if prop.name not in TARGETS:
+            _REGISTERED[prop.name] = prop
 
 COLUMNS: dict[str, pl.DataType] = {
     ID: pl.String(),

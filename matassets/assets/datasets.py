@@ -1,0 +1,200 @@
+"""Assets of each registered data set D, generated from its manifest and keyed with its name:
+``D/raw_structures`` → ``D/structures`` → ``D/splits`` → ``D/crystal_graphs`` → ``D/cgcnn_<property>``,
+partitioned by level like the embedded set's (whose assets keep their unprefixed names and paths).
+
+D's files live under ``data/datasets/D/`` and ``models/datasets/D/`` (``Layout.for_dataset``), so no
+data set's run can touch another's files. A prefix per data set (rather than a data set × level
+partition) gives each data set its own graph in the UI, its own lineage and its own asset names.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, promote_if_passed, table_metadata
+from matassets.assets.resources import ProjectResource
+from matassets.levels import CGCNN, DATA, preset_metadata
+
+
+class _DatasetProject:
+    """The project resource seen by one data set's assets: its layout is the data set's."""
+
+    def __init__(self, project: ProjectResource, dataset: str) -> None:
+        self._project, self.layout = project, project.layout.for_dataset(dataset)
+
+    def __getattr__(self, name: str):
+        return getattr(self._project, name)
+
+
+def group_name(dataset: str) -> str:
+    return f"dataset_{dataset}"
+
+
+def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinition]:
+    """The assets of registered data set ``name`` (one CGCNN per property of its manifest)."""
+    from matassets import datasets
+
+    manifest = datasets.get(name, root)
+    group = group_name(name)
+
+    def key(asset: str) -> dg.AssetKey:
+        return dg.AssetKey([name, asset])
+
+    @dg.asset(
+        key=key("raw_structures"), partitions_def=levels_partitions, group_name=group, kinds={"parquet"}
+    )
+    def raw_structures(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
+        """The data set's current version as the canonical table."""
+        from matassets.data.pipeline import build_raw
+
+        layout = project.layout.for_dataset(name)
+        current = datasets.get(name, layout.root)
+        frame = datasets.load_table(name, layout.root)
+        version = build_raw(frame, layout, context.partition_key)
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
+            metadata={
+                "rows": frame.height,
+                "data set": name,
+                "data set version": current.version,
+                "table sha256": current.table_sha256 or "",
+                "data_hash": version,
+                "path": dg.MetadataValue.path(str(layout.raw(context.partition_key))),
+            },
+        )
+
+    @dg.asset(
+        key=key("structures"),
+        partitions_def=levels_partitions,
+        group_name=group,
+        deps=[raw_structures],
+        kinds={"pymatgen", "parquet"},
+        check_specs=[dg.AssetCheckSpec("enough_clean_structures", asset=key("structures"), blocking=True)],
+    )
+    def structures(context: dg.AssetExecutionContext, project: ProjectResource):
+        """Validated crystals, the manifest's ranges for its own properties."""
+        from matassets.data.pipeline import build_structures, frame_hash
+
+        partition, preset = context.partition_key, DATA[context.partition_key]
+        layout = project.layout.for_dataset(name)
+        props = {p.name: p for p in datasets.get(name, layout.root).properties}
+        result, _ = build_structures(layout, partition, preset, props)
+        if result.counts:
+            context.log.info("validation: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
+        quarantined = result.quarantine.to_dicts()
+        version = frame_hash(result.clean)
+        yield dg.MaterializeResult(
+            data_version=dg.DataVersion(version),
+            metadata={
+                "clean rows": result.clean.height,
+                "quarantined entries": len(quarantined),
+                "quarantine": table_metadata(quarantined),
+                "validation counts": dg.MetadataValue.json(result.counts),
+                "preset": dg.MetadataValue.json(preset_metadata(preset)),
+                "data_hash": version,
+                "path": dg.MetadataValue.path(str(layout.structures(partition))),
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name="enough_clean_structures",
+            passed=result.clean.height >= preset.min_clean,
+            description=f"{result.clean.height} clean structures; the {partition} level needs at least "
+            f"{preset.min_clean}",
+        )
+
+    @dg.asset(key=key("splits"), partitions_def=levels_partitions, group_name=group, deps=[structures])
+    def splits(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
+        """One seeded train/val/test manifest per level for this data set."""
+        from matassets.data.pipeline import build_splits
+
+        layout = project.layout.for_dataset(name)
+        manifest_, report = build_splits(layout, context.partition_key, DATA[context.partition_key])
+        if any(report.values()):
+            raise dg.Failure(f"split leakage: {report}")
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(manifest_.hash),
+            metadata={**{f"{k} size": v for k, v in manifest_.sizes().items()}, "split_hash": manifest_.hash},
+        )
+
+    @dg.asset(
+        key=key("crystal_graphs"), partitions_def=levels_partitions, group_name=group, deps=[structures]
+    )
+    def crystal_graphs(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
+        """Periodic neighbour graphs of the data set's clean structures."""
+        from matassets.data.pipeline import build_graphs
+
+        path, cached = build_graphs(
+            project.layout.for_dataset(name), context.partition_key, DATA[context.partition_key]
+        )
+        return dg.MaterializeResult(
+            data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
+            metadata={"cache hit": cached, "path": dg.MetadataValue.path(str(path))},
+        )
+
+    models = [cgcnn(name, prop, [structures, splits, crystal_graphs]) for prop in manifest.properties]
+    return [raw_structures, structures, splits, crystal_graphs, *models]
+
+
+def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
+    """CGCNN on one property of the data set: a regressor (mean baseline) or, for a classification
+    property, a classifier (majority baseline), as the shared trainer decides from the task."""
+    asset = f"cgcnn_{prop.name}"
+    asset_key = dg.AssetKey([dataset, asset])
+    gate = "beats_majority_baseline" if prop.task == "classification" else "beats_mean_baseline"
+
+    @dg.asset(
+        key=asset_key,
+        partitions_def=levels_partitions,
+        group_name=group_name(dataset),
+        deps=deps,
+        kinds={"pytorch"},
+        check_specs=[dg.AssetCheckSpec(gate, asset=asset_key, blocking=True)],
+        pool="training",
+        op_tags=TRAINING_OP_TAGS,
+        description=f"CGCNN on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, {prop.task}); "
+        f"files in models/datasets/{dataset}/{asset}/<level>/",
+    )
+    def _asset(context: dg.AssetExecutionContext, project: ProjectResource):
+        from matassets.data import schema
+        from matassets.training.gates import beats_baseline
+        from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
+
+        schema.register_properties([prop])
+        partition = context.partition_key
+        data, preset = DATA[partition], CGCNN[partition]
+        local = _DatasetProject(project, dataset)
+        spec = RunSpec(
+            asset=asset,
+            phase="phase1",
+            algorithm="cgcnn",
+            tasks=[prop.name],
+            partition=partition,
+            architecture=invariant_architecture("cgcnn", preset, data),
+            preset=preset,
+            data=data,
+            command=f"matassets dataset train {dataset} --level {partition} --property {prop.name}",
+            dagster_run_id=context.run.run_id,
+        )
+        output = train_graph_model(local.layout, spec, log=context.log.info, promote=False)
+        metrics = output.metrics
+        metadata = {
+            "data set": dataset,
+            "property": f"{prop.name} ({prop.unit or 'no unit'}, {prop.task})",
+            "metrics": dg.MetadataValue.json(metrics),
+        }
+        yield from promote_if_passed(context, local, output, [beats_baseline(metrics)], metadata)
+
+    return _asset
+
+
+def registered_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
+    """The assets of every user data set registered under ``root`` (the built-in ones are the
+    embedded set's own assets)."""
+    from matassets import datasets
+
+    out = []
+    for manifest in datasets.list_datasets(root):
+        if not manifest.builtin and manifest.table:
+            out.extend(dataset_assets(manifest.name, root))
+    return out
