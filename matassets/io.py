@@ -91,3 +91,18 @@ def replace_dir(staging: Path, final: Path) -> Path:
     if previous.exists():
         shutil.rmtree(previous)
     return final
+
+
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet or a terminal shows as text: in a string, every control or
+    invisible formatting character (newline, ESC, a right-to-left override …) is written as its
+    backslash escape, and a leading ``= + - @`` (a formula to a spreadsheet) gets a ``'`` before
+    it. Numbers and other values pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in value)
+    return "'" + value if value.startswith(_FORMULA_START) else value

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matassets.io import atomic_write, read_json_dict, replace_dir, write_json
+from matassets.io import atomic_write, csv_cell, read_json_dict, replace_dir, write_json
 from matassets.paths import Layout
 from matassets.training.gates import Gate, blocking_failures
 from matassets.training.history import append_history, history_entry, now
@@ -209,14 +209,14 @@ class ModelFolder:
         return write_json(self.staging / name, data)
 
     def write_rows(self, name: str, rows: list[dict]) -> Path:
-        """A list of dicts as CSV; columns sorted, ``epoch`` first."""
+        """A list of dicts as CSV; columns sorted, ``epoch`` first; text cells escaped (``io.csv_cell``)."""
         columns = sorted({k for r in rows for k in r}, key=lambda k: (k != "epoch", k))
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=columns)
+                writer = csv.DictWriter(fh, fieldnames=[csv_cell(c) for c in columns])
                 writer.writeheader()
-                writer.writerows(rows)
+                writer.writerows({csv_cell(k): csv_cell(v) for k, v in r.items()} for r in rows)
 
         return self.save(name, write)
 
@@ -224,8 +224,8 @@ class ModelFolder:
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(header)
-                writer.writerows(rows)
+                writer.writerow([csv_cell(c) for c in header])
+                writer.writerows([csv_cell(v) for v in row] for row in rows)
 
         return self.save(name, write)
 
