@@ -191,10 +191,15 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
 def registered_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
     """The assets of every user data set registered under ``root`` (the built-in ones are the
     embedded set's own assets)."""
+    import logging
+
     from matassets import datasets
 
     out = []
-    for manifest in datasets.list_datasets(root):
-        if not manifest.builtin and manifest.table:
-            out.extend(dataset_assets(manifest.name, root))
+    folder = datasets.datasets_dir(root)
+    for manifest_file in sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []:
+        try:  # one unreadable manifest must not take the whole code location down
+            out.extend(dataset_assets(manifest_file.parent.name, root))
+        except ValueError as exc:
+            logging.getLogger(__name__).warning("data set %s left out: %s", manifest_file.parent.name, exc)
     return out

@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from matassets.levels import PARTITIONS
+
 ORDER = 15
 
 
@@ -136,6 +138,29 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Materialize the data set's assets for a level, from its files to its CGCNN model(s)."""
+    from matassets import datasets
+    from matassets.cli import _common as common
+
+    try:
+        manifest = datasets.get(args.name)
+    except ValueError as exc:
+        return _error(exc)
+    if manifest.builtin:
+        return _error(ValueError(f"{args.name} is built in: train it with `matassets run ...`"))
+    props = args.property or manifest.property_names()
+    unknown = [p for p in props if p not in manifest.property_names()]
+    if unknown:
+        return _error(
+            ValueError(f"data set {args.name} has no property {unknown}; it has {manifest.property_names()}")
+        )
+    stages = ["raw_structures", "structures", "splits", "crystal_graphs"]
+    selection = [f"{args.name}/{a}" for a in stages] + [f"{args.name}/cgcnn_{p}" for p in props]
+    print(f"materialize {', '.join(selection)} for partition {args.level}")
+    return 0 if common.materialize(selection, args.level) else 1
+
+
 def register(sub) -> None:
     ds = sub.add_parser("dataset", help="register your own data: add, append, list, show, remove")
     ds_sub = ds.add_subparsers(dest="action", required=True)
@@ -174,6 +199,11 @@ def register(sub) -> None:
     show.add_argument("--json", action="store_true")
     show.add_argument("--files", action="store_true", help="list every file with its SHA-256")
     show.set_defaults(func=cmd_show)
+    train = ds_sub.add_parser("train", help="its assets for a level: files -> structures -> graphs -> CGCNN")
+    train.add_argument("name")
+    train.add_argument("--level", choices=PARTITIONS, default="smoke")
+    train.add_argument("--property", action="append", help="only this property's model (repeatable)")
+    train.set_defaults(func=cmd_train)
     rm = ds_sub.add_parser("remove", help="delete a data set of yours (data/datasets/NAME/)")
     rm.add_argument("name")
     rm.set_defaults(func=cmd_remove)

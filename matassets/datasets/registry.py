@@ -169,7 +169,7 @@ def add(
     frame = read_input(path, fmt, props)
     if frame.height == 0:
         raise DataInputError(path, "no structures found")
-    where = path if not path.is_dir() else path / ("id_prop.csv" if fmt == "id_prop_folder" else "")
+    where = _where(path, fmt)
     resolved = resolve_properties(frame, props, where)
     check_values(frame, resolved, where)
     frame = _with_source(frame, name)
@@ -212,6 +212,15 @@ def add(
         if staging.exists():
             shutil.rmtree(staging)
     return manifest
+
+
+def _where(path: Path, fmt: str) -> Path:
+    """The file an error about the input's columns names: the table, or the folder's targets CSV."""
+    if not path.is_dir():
+        return path
+    from matassets.data.user_files import _find_targets_csv
+
+    return _find_targets_csv(path) or path
 
 
 def _refuse_repeated_ids(frame: pl.DataFrame, where: Path) -> None:
@@ -266,7 +275,7 @@ def append(
     given = with_defaults(fmt, given)
     props = given + [p for p in manifest.properties if p.name not in {g.name for g in given}]
     new = _with_source(read_input(path, fmt, props if fmt == "id_prop_folder" else given), name)
-    where = path if not path.is_dir() else path
+    where = _where(path, fmt)
     resolved = resolve_properties(new, given + list(manifest.properties), where)
     for p in resolved:
         if p.name in known and known[p.name] != p:

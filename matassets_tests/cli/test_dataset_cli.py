@@ -63,3 +63,15 @@ def test_errors_name_file_row_and_field(root: Path, capsys) -> None:
     assert main(["dataset", "add", "embedded", str(folder), "--property", "kappa:W/mK"]) == 2
     assert "built-in" in capsys.readouterr().err
     assert not (root / "data" / "datasets").exists() or not any((root / "data" / "datasets").iterdir())
+
+
+def test_registered_data_set_appears_in_the_code_location(root: Path, capsys) -> None:
+    from matassets.assets.catalog import all_assets
+
+    assert main(["dataset", "add", "jv", str(SAMPLE), "--property", "opt_gap:eV"]) == 0
+    keys = {k.to_user_string() for a in all_assets() for k in a.keys}
+    assert {"jv/raw_structures", "jv/structures", "jv/splits", "jv/crystal_graphs", "jv/cgcnn_opt_gap"} <= keys
+    assert {"raw_structures", "cgcnn_band_gap"} <= keys  # the embedded set's names are unchanged
+    assert main(["dataset", "train", "jv", "--property", "band_gap"]) == 2
+    assert "data set jv has no property ['band_gap']; it has ['opt_gap']" in capsys.readouterr().err
+    assert main(["dataset", "train", "embedded"]) == 2
