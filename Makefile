@@ -2,15 +2,19 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+WORKERS ?= 2
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test ui lint bench bench-quick clean-data
+.PHONY: install demo test ui lint bench bench-quick clean-data cluster cluster-stop
 
-$(BIN)/.installed: pyproject.toml
+# dagster-postgres/-celery/-k8s 0.29.27 declare dagster==1.13.27: installed apart (docs/deploy.md)
+$(BIN)/.installed: pyproject.toml deploy/requirements-cluster.txt deploy/requirements-cluster-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r deploy/requirements-cluster.txt
+	$(BIN)/pip install --quiet --no-deps -r deploy/requirements-cluster-nodeps.txt
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml:
@@ -29,6 +33,12 @@ test: install
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 (this project's DAGSTER_HOME), behind the request guard
 	$(BIN)/matassets ui --host 127.0.0.1 --port 3000
+
+cluster: install  ## UI + daemon + $(WORKERS) Celery workers on PostgreSQL and RabbitMQ (docs/deploy.md)
+	DAGSTER_HOME=$(CURDIR)/.cluster/home $(BIN)/matassets cluster up --workers $(WORKERS)
+
+cluster-stop:  ## stop exactly the processes `make cluster` started (pid files in .cluster/run/)
+	$(BIN)/matassets cluster down
 
 lint: install
 	$(BIN)/ruff check matassets matassets_tests bench
