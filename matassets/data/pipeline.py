@@ -114,7 +114,7 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     ``preset.sharded_above`` clean structures (``graphs.sharded``)."""
     from matassets.data.parsing import parse_structure
     from matassets.graphs.sharded import build_sharded
-    from matassets.graphs.store import GraphStore
+    from matassets.graphs.store import GraphStore, digest_path, store_intact
 
     clean = pl.read_parquet(layout.structures(partition))
     settings = GraphSettings.from_preset(preset)
@@ -123,8 +123,14 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     key = sha256_text(identity + (f"shards of {preset.shard_size}" if sharded else ""))
     path = layout.graphs(partition, key)
     if sharded:
-        path = path.with_suffix("")  # a folder: graphs-<key>/
-    cached = path.exists()
+        path = path.with_suffix("")  # a folder: graphs-<key>/ (each shard checked when loaded)
+        cached = path.exists()
+    else:  # reused only when its bytes match the sha256 recorded at write: a damaged one is rebuilt
+        cached = store_intact(path)
+        if not cached:
+            path.unlink(missing_ok=True)
+            digest_path(path).unlink(missing_ok=True)
+    previous = _pointed_store(layout, partition)
     if not cached:
         ids = clean[schema.ID].to_list()
         structures = (parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE])
@@ -133,7 +139,35 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
         else:
             GraphStore.build(ids, list(structures), settings.cutoff, settings.max_neighbors).save(path)
     write_json(layout.graphs_pointer(partition), {"path": path.name, "key": key})
+    prune_graph_stores(layout, partition, keep={path.name, previous})
     return path, cached
+
+
+def _pointed_store(layout: Layout, partition: str) -> str | None:
+    """The file name of the store the level's pointer names now, or None."""
+    pointer = read_json_dict(layout.graphs_pointer(partition)) or {}
+    name = pointer.get("path")
+    return name if isinstance(name, str) else None
+
+
+def prune_graph_stores(layout: Layout, partition: str, keep: set[str | None]) -> list[Path]:
+    """Delete the level's graph stores (``graphs-<key>.pt`` with its ``.sha256``, or a sharded
+    ``graphs-<key>/`` folder) not named in ``keep``: the current one and the one before it, which
+    a training that started earlier may still be reading. Returns what was deleted."""
+    import shutil
+
+    folder = layout.graphs_pointer(partition).parent
+    removed = []
+    for entry in sorted(folder.glob("graphs-*")):
+        name = entry.name.removesuffix(".sha256")
+        if name in keep:  # (temporary files and folders start with ".": not matched)
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def current_graphs_path(layout: Layout, partition: str) -> Path:

@@ -38,15 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from matassets.graphs.store import GraphBatch, GraphStore, index_in, summary_stats
+from matassets.graphs.store import CorruptGraphStoreError, GraphBatch, GraphStore, index_in, summary_stats
 from matassets.io import replace_dir, sha256_file, write_json
 
 FORMAT_VERSION = 1
 INDEX = "index.json"
-
-
-class CorruptGraphStoreError(RuntimeError):
-    """A shard of a sharded graph store is missing or does not match its recorded hash."""
 
 
 def load_store(path: Path) -> GraphStore | ShardedGraphStore:
@@ -77,7 +73,7 @@ def build_sharded(
             store = GraphStore.build([i for i, _ in chunk], [s for _, s in chunk], cutoff, max_neighbors)
             del chunk
             name = f"shard-{len(shards):05d}.pt"
-            store.save(tmp / name)
+            store.save(tmp / name, record_digest=False)  # the index holds the shard hashes
             shards.append(
                 {
                     "file": name,

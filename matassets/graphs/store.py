@@ -20,6 +20,26 @@ from matassets.graphs.neighbors import build_graph
 from matassets.io import atomic_write
 
 FORMAT_VERSION = 1
+REBUILD = "materialize crystal_graphs of its level again (matassets run data --level <level>) to rebuild it"
+
+
+class CorruptGraphStoreError(RuntimeError):
+    """A graph store (or a shard of one) is missing, unreadable or does not match its recorded hash."""
+
+
+def digest_path(path: Path) -> Path:
+    """``graphs-<key>.pt.sha256``: the sha256 a single-file store was written with."""
+    return path.with_name(path.name + ".sha256")
+
+
+def store_intact(path: Path) -> bool:
+    """The store file exists, its sha256 was recorded and its bytes still match it."""
+    from matassets.io import sha256_file
+
+    recorded = digest_path(path)
+    if not (path.is_file() and recorded.is_file()):
+        return False
+    return sha256_file(path, length=64) == recorded.read_text(encoding="ascii").strip()
 
 
 @dataclass
@@ -109,13 +129,38 @@ class GraphStore:
             },
         )
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, record_digest: bool = True) -> Path:
+        """Write the store; with ``record_digest``, its sha256 beside it (``digest_path``), checked
+        by every ``load``. (A shard's sha256 is kept in its sharded store's index instead.)"""
+        from matassets.io import sha256_file
+
         payload = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+        atomic_write(path, lambda tmp: torch.save(payload, tmp))
+        if record_digest:
+            digest = sha256_file(path, length=64)
+            atomic_write(digest_path(path), lambda tmp: tmp.write_text(digest + "\n", encoding="ascii"))
+        return path
 
     @classmethod
     def load(cls, path: Path) -> GraphStore:
-        payload = torch.load(path, weights_only=True)
+        """The store at ``path``; a store whose bytes differ from the sha256 recorded when it was
+        written is refused (``CorruptGraphStoreError`` names it and says how to rebuild it)."""
+        from matassets.io import sha256_file
+
+        path = Path(path)
+        recorded = digest_path(path)
+        if recorded.is_file():
+            expected = recorded.read_text(encoding="ascii").strip()
+            digest = sha256_file(path, length=64)
+            if digest != expected:
+                raise CorruptGraphStoreError(
+                    f"{path}: graph store corrupted (sha256 {digest[:12]}… but {expected[:12]}… was "
+                    f"written); {REBUILD}"
+                )
+        try:
+            payload = torch.load(path, weights_only=True)
+        except (RuntimeError, EOFError, OSError) as exc:
+            raise CorruptGraphStoreError(f"{path}: graph store unreadable ({exc}); {REBUILD}") from exc
         if payload.get("settings", {}).get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: graph store format is not version {FORMAT_VERSION}; rebuild it")
         return cls(**payload)
