@@ -188,9 +188,43 @@ def execute(selection: list[str], key: str | None, infos: dict, run_config: dict
     return 0 if common.materialize(selection, key, run_config) else 1
 
 
+def dataset_selection(args: argparse.Namespace, infos: dict) -> list[str]:
+    """A registered data set's assets for ``run phase1 --dataset NAME`` (CGCNN per property: the
+    only family generated per data set so far, matassets/assets/datasets.py)."""
+    name = args.dataset
+    if args.phase != "phase1" or args.algorithm not in (None, "cgcnn"):
+        raise SelectionError(f"--dataset {name}: only phase1 (CGCNN) is generated per data set so far")
+    if args.set or args.force or args.nproc > 1:
+        raise SelectionError(
+            f"--dataset {name}: --set, --force and --nproc are not offered for data sets yet"
+        )
+    models = sorted(a for a in infos if a.startswith(f"{name}/cgcnn_"))
+    if not models:
+        raise SelectionError(f"no data set {name!r} in this installation (matassets dataset list)")
+    if args.property:
+        wanted = f"{name}/cgcnn_{args.property}"
+        if wanted not in models:
+            have = ", ".join(m.split("/cgcnn_", 1)[1] for m in models)
+            raise SelectionError(f"data set {name} has no property {args.property!r}: choose from {have}")
+        models = [wanted]
+    data = (
+        []
+        if args.no_data
+        else [f"{name}/{a}" for a in ("raw_structures", "structures", "splits", "crystal_graphs")]
+    )
+    return [a for a in infos if a in {*data, *models}]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     key = common.partition(args)
     infos = common.asset_infos()
+    if args.dataset not in (None, "embedded"):
+        try:
+            selection = dataset_selection(args, infos)
+        except SelectionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return execute(selection, key, infos, {}, args.dry_run)
     try:
         targets, models = resolve(args.phase, args.algorithm, args.property, infos)
         overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
@@ -259,6 +293,11 @@ def register(sub) -> None:
         metavar="N",
         help="train each GNN data-parallel in N local processes (gloo on CPU, NCCL on GPUs; "
         "docs/distributed.md)",
+    )
+    run.add_argument(
+        "--dataset",
+        help="a registered data set (matassets dataset list; default: the embedded set): its own "
+        "assets DATASET/... and folders data/datasets/DATASET/, models/datasets/DATASET/",
     )
     run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     run.set_defaults(func=cmd_run)
