@@ -11,6 +11,7 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.splits import SplitManifest, leakage, make_splits
+from matassets.data.tables import CorruptTableError, read_table
 from matassets.data.validation import ValidationResult, validate
 from matassets.datasets.properties import Property
 from matassets.io import atomic_write, read_json_dict, sha256_text, write_json
@@ -58,15 +59,20 @@ def build_structures(
     """
     from matassets.training.incremental import input_key
 
-    raw = pl.read_parquet(layout.raw(partition))
+    raw = read_table(layout.raw(partition), "raw_structures", partition)
     described = {k: p.to_json() for k, p in sorted((properties or {}).items())}
     key = input_key({"raw": frame_hash(raw), "preset": asdict(preset), "properties": described})
     clean_path, quarantine_path = layout.structures(partition), layout.quarantine(partition)
     keyfile = clean_path.parent / ".inputs.json"  # hidden: a cache key, not a version
     stored = read_json_dict(keyfile) or {}
     if clean_path.is_file() and quarantine_path.is_file() and stored.get("input_key") == key:
-        clean, quarantine = pl.read_parquet(clean_path), pl.read_parquet(quarantine_path)
-        return ValidationResult(clean, quarantine, stored.get("counts", {})), True
+        try:
+            clean = read_table(clean_path, "structures", partition)
+            quarantine = read_table(quarantine_path, "structures", partition)
+        except CorruptTableError:
+            pass  # a damaged stored table is not reused: validated again below, and rewritten
+        else:
+            return ValidationResult(clean, quarantine, stored.get("counts", {})), True
     result = validate(
         raw,
         preset.min_distance,
@@ -84,7 +90,7 @@ def build_structures(
 
 
 def build_splits(layout: Layout, partition: str, preset: DataPreset) -> tuple[SplitManifest, dict]:
-    clean = pl.read_parquet(layout.structures(partition))
+    clean = read_table(layout.structures(partition), "structures", partition)
     manifest = make_splits(
         clean, preset.split_strategy, preset.seed, preset.split_fractions, frame_hash(clean)
     )
@@ -116,7 +122,7 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     from matassets.graphs.sharded import build_sharded
     from matassets.graphs.store import GraphStore, digest_path, store_intact
 
-    clean = pl.read_parquet(layout.structures(partition))
+    clean = read_table(layout.structures(partition), "structures", partition)
     settings = GraphSettings.from_preset(preset)
     sharded = clean.height > preset.sharded_above
     identity = frame_hash(clean) + json.dumps(asdict(settings), sort_keys=True)

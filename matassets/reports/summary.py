@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
-
 from matassets.paths import Layout, default_root
 from matassets.training.model_folder import verify
 
@@ -18,9 +16,11 @@ def print_summary(partition: str) -> int:
     if not layout.structures(partition).exists():
         print(f"no data for level {partition} yet: run `matassets data --level {partition}`")
         return 1
-    raw = pl.read_parquet(layout.raw(partition))
-    clean = pl.read_parquet(layout.structures(partition))
-    quarantine = pl.read_parquet(layout.quarantine(partition))
+    from matassets.data.tables import read_table
+
+    raw = read_table(layout.raw(partition), "raw_structures", partition)
+    clean = read_table(layout.structures(partition), "structures", partition)
+    quarantine = read_table(layout.quarantine(partition), "structures", partition)
     print(f"== level {partition} ==")
     print(
         f"raw rows: {raw.height}   clean (after the level's cap): {clean.height}   "

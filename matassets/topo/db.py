@@ -322,11 +322,11 @@ def build_database(path: Path, crystals: list[dict], label_dir: Path | None = No
 
 def build_for_partition(layout: Layout, partition: str, label_dir: Path | None = None) -> BuildReport:
     """Build ``data/topo/<partition>/topo.db`` from the partition's clean structures."""
-    import polars as pl
 
     from matassets.data import schema
+    from matassets.data.tables import read_table
 
-    clean = pl.read_parquet(layout.structures(partition))
+    clean = read_table(layout.structures(partition), "structures", partition)
     columns = [
         schema.ID,
         schema.FORMULA,

@@ -118,7 +118,9 @@ def _objective(spec: RunSpec):
 
 
 def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
-    clean = pl.read_parquet(layout.structures(spec.partition))
+    from matassets.data.tables import read_table
+
+    clean = read_table(layout.structures(spec.partition), "structures", spec.partition)
     manifest = load_splits(layout, spec.partition)
     store = load_store(current_graphs_path(layout, spec.partition))
     labelled = clean.filter(pl.any_horizontal(pl.col(t).is_not_null() for t in spec.tasks))
