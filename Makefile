@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test ui lint bench bench-quick clean-data cluster cluster-stop
+.PHONY: install demo test test-fast ui lint bench bench-quick clean-data cluster cluster-stop
 
 # dagster-postgres/-celery/-k8s 0.29.27 declare dagster==1.13.27: installed apart (docs/deploy.md)
 $(BIN)/.installed: pyproject.toml deploy/requirements-cluster.txt deploy/requirements-cluster-nodeps.txt
@@ -28,8 +28,11 @@ demo: install  ## data assets and the Phase 1 models at the smoke level, the lea
 	$(BIN)/matassets materialize --asset model_leaderboard
 	$(BIN)/matassets summary --level smoke
 
-test: install
-	$(BIN)/python -m pytest -q
+test: install  ## the whole suite, with the 15 slowest tests listed
+	$(BIN)/python -m pytest -q --durations=15
+
+test-fast: install  ## everything but trainings and subprocesses (marker slow): under 2 minutes
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 (this project's DAGSTER_HOME), behind the request guard
 	$(BIN)/matassets ui --host 127.0.0.1 --port 3000

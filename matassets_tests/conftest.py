@@ -3,12 +3,73 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Hypothesis keeps no example database and writes nothing into the checkout: its storage folder (also
+# used for caches) goes to a temporary folder, set before hypothesis first looks at it.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), f"matassets-hypothesis-{os.getuid()}")
+)
+
+
+def _hypothesis_profiles() -> None:
+    """``ci`` (the default, and what CI runs): derandomized, a set example count, no database, so a run
+    is the same run every time. ``explore`` (HYPOTHESIS_PROFILE=explore): random examples, more of them,
+    still no database in the checkout. A test's own ``@settings(max_examples=...)`` takes precedence."""
+    from hypothesis import HealthCheck, settings
+
+    common = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
+    settings.register_profile("ci", derandomize=True, max_examples=50, print_blob=True, **common)
+    settings.register_profile("explore", derandomize=False, max_examples=500, **common)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
+
+# Fixtures that train a model: a test that needs one is `slow` (as is a `ui` test: it starts
+# `dagster dev` and a browser). Tests that train or start a subprocess by themselves say so with
+# @pytest.mark.slow. `make test-fast` runs the rest.
+TRAINING_FIXTURES = {
+    "phase1_smoke",
+    "multitask_smoke",
+    "specialist_smoke",
+    "smoke_mace",
+    "rf_smoke",
+    "gnn_smoke",
+}
+
+
+# Tests that train by themselves in files whose owners had them open when the marker came in
+SLOW_TESTS = {
+    "assets/test_phase1.py::test_model_that_cannot_learn_fails_the_baseline_check",
+    "assets/test_phase1.py::test_a_candidate_that_fails_its_check_leaves_the_current_model",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.nodeid.removeprefix("matassets_tests/").split("[")[0]
+        if item.get_closest_marker("ui") or TRAINING_FIXTURES & set(item.fixturenames) or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _project_root_outside_the_checkout(tmp_path_factory):
+    """A test that forgets to name its project root writes into a temporary folder, never into the
+    checkout's models/ or data/ (a test that wants a root sets MATASSETS_ROOT itself)."""
+    if "MATASSETS_ROOT" in os.environ:
+        yield
+        return
+    os.environ["MATASSETS_ROOT"] = str(tmp_path_factory.mktemp("default_root"))
+    try:
+        yield
+    finally:
+        os.environ.pop("MATASSETS_ROOT", None)
 
 
 def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None):
@@ -61,6 +122,30 @@ def phase1_smoke(smoke_root: Path):
     from matassets.assets.phase1 import cgcnn_asset
 
     result = materialize([cgcnn_asset("formation_energy")], smoke_root)
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="session")
+def multitask_smoke(smoke_root):
+    """multitask_e3nn materialized at smoke with the default property group."""
+    from matassets.assets.phase2 import multitask_e3nn
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATASSETS_THREADS", "1")  # the test machine's cores are shared
+        result = materialize([multitask_e3nn], smoke_root)
+    assert result.success
+    return result
+
+
+@pytest.fixture(scope="session")
+def specialist_smoke(smoke_root, multitask_smoke):
+    """specialist_formation_energy materialized at smoke, warm-started from ``multitask_smoke``."""
+    from matassets.assets.phase3_specialist import specialist_asset
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATASSETS_THREADS", "1")
+        result = materialize([specialist_asset("formation_energy")], smoke_root)
     assert result.success
     return result
 

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from matassets.levels import PARTITIONS
 
 
@@ -24,6 +26,7 @@ def test_definitions_load_with_six_partitions_everywhere():
         assert list(assets_def.partitions_def.get_partition_keys()) == list(PARTITIONS)
 
 
+@pytest.mark.slow
 def test_dagster_validates_the_code_location():
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "matassets.definitions"],
@@ -34,6 +37,7 @@ def test_dagster_validates_the_code_location():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_heavy_libraries_are_not_imported_at_load():
     code = (
         "import sys, matassets.definitions; "

@@ -96,6 +96,7 @@ def test_every_model_asset_is_tunable_at_every_level():
         assert {t.asset for t in targets} == models, level
 
 
+@pytest.mark.slow
 def test_phase4_rounds_write_candidates_only(root):
     """Two rounds each of the random forest and TopoGNN (`matassets tune --phase phase4`)."""
     from matassets.automation.tuning_runs import config_fields
@@ -131,6 +132,7 @@ def test_phase4_rounds_write_candidates_only(root):
         check_promotion(session, asset, before[asset])
 
 
+@pytest.mark.slow
 def test_e3nn_rounds_write_candidates_only(root):
     """multitask_e3nn: the preset, then the same with training seed + 1 (the noise round); then one
     round of a specialist, warm-started from the current multitask model."""
@@ -177,6 +179,7 @@ def test_e3nn_rounds_write_candidates_only(root):
     )
 
 
+@pytest.mark.slow
 def test_promoted_round_is_committed_to_dvc(root, tmp_path):
     """In a git + DVC project the promotion commits the new current version (dvc.lock) and its DVC
     hash is the data version of the promotion's materialization, as for any materialization."""

@@ -13,6 +13,8 @@ from matassets.automation.tuning.summary import SUMMARY_COLUMNS
 from matassets.io import sha256_file
 from matassets.paths import Layout
 
+pytestmark = pytest.mark.slow  # tuning rounds train models
+
 ASSET = "cgcnn_formation_energy"
 
 

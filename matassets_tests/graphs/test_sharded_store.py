@@ -11,8 +11,8 @@ import torch
 from matassets.data import schema
 from matassets.data.parsing import parse_structure
 from matassets.data.pipeline import build_graphs, current_graphs_path
-from matassets.graphs.sharded import CorruptGraphStoreError, ShardedGraphStore, build_sharded
-from matassets.graphs.store import GraphStore, load_store
+from matassets.graphs.sharded import CorruptGraphStoreError, ShardedGraphStore, build_sharded, load_store
+from matassets.graphs.store import GraphStore
 from matassets.levels import DATA
 from matassets.paths import Layout
 
@@ -109,6 +109,7 @@ def test_a_failed_build_leaves_the_previous_store(smoke_structures, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["graphs"]  # no temporary folder left
 
 
+@pytest.mark.slow
 def test_large_partition_gets_a_sharded_store_and_trains(smoke_copy):
     from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 

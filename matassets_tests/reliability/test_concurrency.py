@@ -16,6 +16,8 @@ from matassets.locks import RunInProgressError, run_lock
 from matassets.paths import Layout
 from matassets.training.graph_model import run_lock_path, train_graph_model
 
+pytestmark = pytest.mark.slow  # real training processes
+
 
 def test_lock_is_exclusive_names_the_holder_and_is_released(tmp_path):
     path = tmp_path / ".work" / "smoke.lock"

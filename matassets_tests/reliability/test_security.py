@@ -93,6 +93,7 @@ def test_every_launcher_binds_loopback_and_docker_publishes_on_loopback():
         assert published >= 1 and "-p 127.0.0.1:3000:3000" in entrypoint
 
 
+@pytest.mark.slow
 def test_dagster_webserver_defaults_to_loopback():
     """If a launcher ever drops ``-h``, the webserver itself still binds 127.0.0.1."""
     webserver = Path(sys.executable).with_name("dagster-webserver")

@@ -28,6 +28,7 @@ def test_decay_is_warmed_up_then_capped():
     assert ema.shadow.weight.item() == pytest.approx(0.999 * before + 0.001 * 2.0)
 
 
+@pytest.mark.slow
 def test_checkpoint_keeps_the_update_count(smoke_copy):
     base = spec("ema_resume")
     preset = dataclasses.replace(base.preset, ema_decay=0.99)

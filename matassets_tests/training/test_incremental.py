@@ -3,6 +3,7 @@
 
 import json
 
+import pytest
 from conftest import dvc_project, folder_state, materialize
 
 from matassets.assets.phase1 import cgcnn_asset
@@ -20,6 +21,7 @@ def config(**fields) -> dict:
     return {"ops": {NAME: {"config": fields}}}
 
 
+@pytest.mark.slow
 def test_unchanged_rematerialization_is_skipped_a_new_preset_or_force_retrains(smoke_copy):
     asset = cgcnn_asset("formation_energy")
     folder = Layout(smoke_copy).model_dir(NAME, "smoke")
@@ -49,6 +51,7 @@ def test_unchanged_rematerialization_is_skipped_a_new_preset_or_force_retrains(s
     assert folder_state(folder)["model.pt"][0] != retrained["model.pt"][0]
 
 
+@pytest.mark.slow
 def test_cli_force_retrains_an_up_to_date_model(smoke_copy, monkeypatch):
     from matassets.cli import main
 
@@ -65,6 +68,7 @@ def test_cli_force_retrains_an_up_to_date_model(smoke_copy, monkeypatch):
     assert json.loads((folder / "run_record.json").read_text())["overrides"] == {"force": True}
 
 
+@pytest.mark.slow
 def test_a_tuning_candidate_trains_beside_an_up_to_date_current_version(smoke_copy):
     asset = cgcnn_asset("formation_energy")
     layout = Layout(smoke_copy)
@@ -107,6 +111,7 @@ def test_code_version_follows_the_science_code_only(tmp_path):
         version = source_hash(package)
 
 
+@pytest.mark.slow
 def test_unchanged_rematerialization_in_a_dvc_project_commits_nothing(smoke_copy, tmp_path):
     """The DVC hook sees dvc.lock already records the folder as it is and runs no dvc commit."""
     from matassets.versioning import committed, lock_hashes, stage_outs

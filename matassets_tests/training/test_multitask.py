@@ -17,20 +17,6 @@ from matassets.paths import Layout
 TASKS = list(MULTITASK_PROPERTIES)
 
 
-@pytest.fixture(scope="session")
-def multitask_smoke(smoke_root):
-    """multitask_e3nn materialized at smoke with the default property group."""
-    from conftest import materialize
-
-    from matassets.assets.phase2 import multitask_e3nn
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATASSETS_THREADS", "1")  # the test machine's cores are shared
-        result = materialize([multitask_e3nn], smoke_root)
-    assert result.success
-    return result
-
-
 def smoke_splits(smoke_root):
     from matassets.training.graph_model import RunSpec, load_split_data
 
@@ -48,6 +34,7 @@ def smoke_splits(smoke_root):
     return load_split_data(Layout(smoke_root), spec)[0]
 
 
+@pytest.mark.slow
 def test_a_crystal_missing_a_property_still_trains_the_others(smoke_root):
     from matassets.training.objectives import RegressionObjective
 
@@ -72,6 +59,7 @@ def test_a_crystal_missing_a_property_still_trains_the_others(smoke_root):
         assert (out.grad[torch.isnan(y)] == 0).all()
 
 
+@pytest.mark.slow
 def test_learned_task_weights_are_optimised(smoke_root, tmp_path):
     from matassets.models.e3nn_multitask import E3nnMultitask
     from matassets.training.objectives import RegressionObjective

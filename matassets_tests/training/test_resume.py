@@ -34,6 +34,7 @@ def spec(asset: str) -> RunSpec:
     )
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted(smoke_copy):
     layout = Layout(smoke_copy)
     full = train_graph_model(layout, spec("resume_full"), log=lambda m: None)
@@ -58,6 +59,7 @@ def test_resume_matches_uninterrupted(smoke_copy):
     assert not (layout.model_dir("resume_cut", "smoke").parent / ".work/smoke/checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_corrupted_checkpoint_is_refused(smoke_copy):
     layout = Layout(smoke_copy)
     train_graph_model(layout, spec("resume_corrupt"), log=lambda m: None, stop=lambda e: e == 1)
@@ -69,6 +71,7 @@ def test_corrupted_checkpoint_is_refused(smoke_copy):
         train_graph_model(layout, spec("resume_corrupt"), log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_failed_run_keeps_the_previous_model(smoke_copy):
     layout = Layout(smoke_copy)
     first = train_graph_model(layout, spec("keep_previous"), log=lambda m: None)

@@ -8,30 +8,16 @@ import shutil
 import polars as pl
 import pytest
 import torch
-from test_multitask import multitask_smoke  # noqa: F401  (session fixture shared with that file)
 
 from matassets.levels import SPECIALIST
 from matassets.paths import Layout
-
-
-@pytest.fixture(scope="session")
-def specialist_smoke(smoke_root, multitask_smoke):  # noqa: F811
-    from conftest import materialize
-
-    from matassets.assets.phase3_specialist import specialist_asset
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MATASSETS_THREADS", "1")  # the test machine's cores are shared
-        result = materialize([specialist_asset("formation_energy")], smoke_root)
-    assert result.success
-    return result
 
 
 def multitask_folder(smoke_root):
     return Layout(smoke_root).model_dir("multitask_e3nn", "smoke")
 
 
-def test_warm_start_loads_the_multitask_encoder(smoke_root, multitask_smoke):  # noqa: F811
+def test_warm_start_loads_the_multitask_encoder(smoke_root, multitask_smoke):
     from matassets.models.e3nn_multitask import ENCODER_PREFIXES, warm_architecture
     from matassets.models.registry import build_model
     from matassets.training.warm_start import load_pretrained_encoder
@@ -63,7 +49,7 @@ def test_warm_start_loads_the_multitask_encoder(smoke_root, multitask_smoke):  #
     assert fresh and all(torch.equal(after[k], before[k]) for k in fresh)
 
 
-def test_warm_start_refuses_a_model_trained_on_another_split(smoke_root, multitask_smoke, tmp_path):  # noqa: F811
+def test_warm_start_refuses_a_model_trained_on_another_split(smoke_root, multitask_smoke, tmp_path):
     from matassets.models.e3nn_multitask import warm_architecture
     from matassets.models.registry import build_model
     from matassets.training.warm_start import WarmStartError, load_pretrained_encoder
@@ -102,7 +88,7 @@ def test_lineage_shows_multitask_upstream_of_every_specialist():
 
 def test_specialist_uses_the_split_manifest_and_records_the_warm_start(
     smoke_root,
-    multitask_smoke,  # noqa: F811
+    multitask_smoke,
     specialist_smoke,
 ):
     from matassets.io import sha256_file

@@ -35,6 +35,7 @@ def test_schedule_shapes():
     assert rising == sorted(rising)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
 def test_budgeted_run_anneals_within_its_budget(smoke_copy, monkeypatch, scheduler):
     # the trainer's clock advances 10 s per reading: epoch 1 "takes" 10 s of a 35 s budget
