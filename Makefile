@@ -19,7 +19,7 @@ $(BIN)/.installed: pyproject.toml deploy/requirements-cluster.txt deploy/require
 
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	printf 'telemetry:\n  enabled: false\nrun_monitoring:\n  enabled: true\n  start_timeout_seconds: 600\n  poll_interval_seconds: 120\n' > $@
 
 install: $(BIN)/.installed $(DAGSTER_HOME)/dagster.yaml
 

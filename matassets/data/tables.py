@@ -16,7 +16,7 @@ class CorruptTableError(ValueError):
 
 
 def rebuild_hint(asset: str, partition: str) -> str:
-    return f"materialize {asset} for level {partition} again (matassets run data --level {partition})"
+    return f"materialize {asset} for level {partition} again (matassets data --level {partition})"
 
 
 def read_table(path: Path, asset: str, partition: str) -> pl.DataFrame:

@@ -20,7 +20,7 @@ from matassets.graphs.neighbors import build_graph
 from matassets.io import atomic_write
 
 FORMAT_VERSION = 1
-REBUILD = "materialize crystal_graphs of its level again (matassets run data --level <level>) to rebuild it"
+REBUILD = "materialize crystal_graphs of its level again (matassets data --level <level>) to rebuild it"
 
 
 class CorruptGraphStoreError(RuntimeError):

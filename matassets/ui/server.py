@@ -100,6 +100,10 @@ def serve(
     allowed = ", ".join(sorted(allowed_host_set(port, hosts)))
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(DagsterInstance.get())
+        from matassets.automation.dead_runs import fail_dead_runs
+
+        for run_id in fail_dead_runs(instance):  # killed runs left STARTED: kill -9, a crash
+            log.warning("run %s: its process is gone; marked failed", run_id)
         app = guarded_app(module, instance, port, hosts, stack)
         child = start_daemon(module) if daemon else None
         if child is not None:

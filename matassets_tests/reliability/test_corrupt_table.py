@@ -27,7 +27,7 @@ def test_a_damaged_table_names_its_path_and_how_to_rebuild_it(smoke_copy):
         build_splits(layout, "smoke", DATA["smoke"])
     message = str(info.value)
     assert message.startswith(f"{structures}: not a readable parquet table")
-    assert "materialize structures for level smoke again (matassets run data --level smoke)" in message
+    assert "materialize structures for level smoke again (matassets data --level smoke)" in message
 
     # unchanged inputs: the damaged stored table is revalidated, not reused
     result, reused = build_structures(layout, "smoke", DATA["smoke"])

@@ -1,0 +1,80 @@
+"""A run killed with ``kill -9`` does not stay STARTED: the next start marks it failed.
+
+``matassets data --level smoke`` runs in a real process against a temporary DAGSTER_HOME (the
+project's instance file: run monitoring on), and is killed with SIGKILL once its run has started.
+Dagster leaves the run STARTED (its own run monitoring cannot check a default-launcher worker).
+``fail_dead_runs`` — what ``matassets ui`` calls when it starts — leaves it alone while its process
+lives, and marks it failed, naming the pid, once the process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from matassets.automation.dead_runs import fail_dead_runs, recorded_pids
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def instance_yaml() -> str:
+    """The instance file ``make install`` writes (the Makefile's recipe)."""
+    text = (REPO / "Makefile").read_text()
+    line = next(x for x in text.splitlines() if x.strip().startswith("printf") and "telemetry" in x)
+    body = line.split("printf '", 1)[1].rsplit("'", 1)[0]
+    return body.encode().decode("unicode_escape")
+
+
+def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
+    home, root = tmp_path / "home", tmp_path / "root"
+    home.mkdir()
+    root.mkdir()
+    (home / "dagster.yaml").write_text(instance_yaml())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(root), "MATASSETS_THREADS": "1"}
+    matassets = Path(sys.executable).with_name("matassets")
+    proc = subprocess.Popen(
+        [str(matassets), "data", "--level", "smoke"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert instance.run_monitoring_enabled  # the project's instance file enables it
+            deadline = time.monotonic() + 180
+            while True:
+                runs = instance.get_runs()
+                if (
+                    runs
+                    and runs[0].status == dg.DagsterRunStatus.STARTED
+                    and recorded_pids(instance, runs[0].run_id)
+                ):
+                    break
+                assert proc.poll() is None, "the run ended before it could be killed"
+                assert time.monotonic() < deadline, "no STARTED run within 180 s"
+                time.sleep(0.5)
+            run_id = runs[0].run_id
+            assert recorded_pids(instance, run_id) == [proc.pid]
+            assert fail_dead_runs(instance) == []  # alive: left alone
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            time.sleep(1)
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # the defect
+
+            assert fail_dead_runs(instance) == [run_id]
+            run = instance.get_run_by_id(run_id)
+            assert run.status == dg.DagsterRunStatus.FAILURE
+            messages = [e.message for e in instance.all_logs(run_id) if e.dagster_event]
+            assert any(f"(pid {proc.pid}) ended without finishing the run" in m for m in messages)
+            assert fail_dead_runs(instance) == []  # once
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
