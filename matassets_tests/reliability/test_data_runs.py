@@ -77,6 +77,7 @@ def failure_messages(result) -> str:
     )
 
 
+@pytest.mark.slow  # real Dagster runs of the data assets (about a minute)
 def test_two_data_runs_of_one_level_cannot_interleave(tmp_path, monkeypatch):
     root = tmp_path / "project"
     table = user_csv(tmp_path / "mine.csv", 150)
@@ -162,6 +163,7 @@ def test_claim_level_refuses_another_active_run_and_hands_over_when_it_ends(tmp_
     claim_level(lock, "smoke", "run-3", lambda run_id: None)  # its process is gone
 
 
+@pytest.mark.slow  # real Dagster runs of the data assets (about a minute)
 def test_a_refused_data_set_leaves_the_stored_tables_unchanged(tmp_path):
     root = tmp_path / "project"
     with dg.DagsterInstance.ephemeral() as instance:

@@ -93,6 +93,7 @@ def relax(mace_dir: Path, files: list[Path], *options: str, env: dict | None = N
     return done.returncode, rows, errors, done.stderr
 
 
+@pytest.mark.slow
 def test_relax_refuses_bad_files_one_line_each_and_the_batch_goes_on(mace_dir, tmp_path):
     from pymatgen.core import Lattice, Structure
 
@@ -148,6 +149,7 @@ def test_relax_refuses_bad_files_one_line_each_and_the_batch_goes_on(mace_dir, t
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_relax_stops_at_the_step_and_wall_time_limits(mace_dir, tmp_path):
     rattled = tmp_path / "rattled.vasp"
     rattled.write_text(poscar([SI], [[0.05, 0.02, 0], [0.02, 0.47, 0.53], *DIAMOND[2:]]))
