@@ -7,7 +7,6 @@ data set's run can touch another's files. A prefix per data set (rather than a d
 partition) gives each data set its own graph in the UI, its own lineage and its own asset names.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -46,9 +45,11 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
     )
     def raw_structures(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
         """The data set's current version as the canonical table."""
+        from matassets.assets.data import claim_level
         from matassets.data.pipeline import build_raw
 
         layout = project.layout.for_dataset(name)
+        claim_level(context, _DatasetProject(project, name))
         current = datasets.get(name, layout.root)
         frame = datasets.load_table(name, layout.root)
         version = build_raw(frame, layout, context.partition_key)
@@ -71,15 +72,27 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         deps=[raw_structures],
         kinds={"pymatgen", "parquet"},
         check_specs=[dg.AssetCheckSpec("enough_clean_structures", asset=key("structures"), blocking=True)],
+        output_required=False,  # too few clean structures: no materialization, the stored tables kept
     )
     def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         """Validated crystals, the manifest's ranges for its own properties."""
-        from matassets.data.pipeline import build_structures, frame_hash
+        from matassets.assets.data import claim_level
+        from matassets.data.pipeline import NotEnoughCleanStructures, build_structures, frame_hash
 
         partition, preset = context.partition_key, DATA[context.partition_key]
         layout = project.layout.for_dataset(name)
+        claim_level(context, _DatasetProject(project, name))  # the data set's own data-run lock
         props = {p.name: p for p in datasets.get(name, layout.root).properties}
-        result, _ = build_structures(layout, partition, preset, props)
+        try:
+            result, _ = build_structures(layout, partition, preset, props)
+        except NotEnoughCleanStructures as refused:
+            yield dg.AssetCheckResult(
+                check_name="enough_clean_structures",
+                passed=False,
+                description=f"{refused}; nothing was written: the stored tables are unchanged",
+                metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+            )
+            return
         if result.counts:
             context.log.info("validation: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
         quarantined = result.quarantine.to_dicts()

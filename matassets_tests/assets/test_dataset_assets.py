@@ -68,3 +68,19 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
     # the embedded set's tables and models are untouched
     assert (_tree_state(root / "data" / "structures") | _tree_state(root / "data" / "raw")) == before
     assert not (root / "models" / "cgcnn_gap_pbe").exists()
+
+
+def test_a_data_set_too_small_for_the_level_fails_its_check_and_writes_nothing(tmp_path: Path) -> None:
+    from conftest import materialize
+
+    from matassets.assets.datasets import dataset_assets
+
+    sample = Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data"
+    datasets.add("jv", sample, ["opt_gap:eV"], root=tmp_path)
+    assets = [a for a in dataset_assets("jv", tmp_path) if a.key.path[-1] in ("raw_structures", "structures")]
+    result = materialize(assets, tmp_path)
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "enough_clean_structures"]
+    assert not check.passed and "10 clean structures; the smoke level needs at least 100" in check.description
+    assert (tmp_path / "data" / "datasets" / "jv" / "raw" / "smoke" / "raw_structures.parquet").is_file()
+    assert not (tmp_path / "data" / "datasets" / "jv" / "structures").exists()
+    assert not (tmp_path / "data" / "raw").exists()  # nothing of the embedded set's paths
