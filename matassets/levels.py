@@ -74,6 +74,8 @@ class TrainPreset:
     # multitask loss: "fixed" = equal weights; "learned" = homoscedastic-uncertainty weights
     # (Kendall, Gal & Cipolla, CVPR 2018), optimised with the model
     task_weights: Literal["fixed", "learned"] = "fixed"
+    # deep ensemble (training.ensemble, docs/uncertainty.md): members with seeds seed, seed + 1, ...
+    ensemble_size: int = 1  # members trained one after another; prediction = mean, uncertainty = std
 
 
 DATA: dict[str, DataPreset] = {
@@ -93,16 +95,33 @@ DATA: dict[str, DataPreset] = {
 #   run had reached validation MAE 0.089 eV/atom by epoch 53 and was still annealing; a shorter
 #   cosine anneals sooner, and 300 epochs would cost about an hour per property on 2 CPU cores.
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
+# - pro / max train deep ensembles of 5 members (every GNN family: CGCNN, TopoGNN, e3nn; ensemble_size);
+#   smoke to std train one model: an ensemble multiplies the training time, and no std ensemble
+#   could be measured on this 2-core shared machine (docs/uncertainty.md).
 # - competition: a fixed wall-clock budget with one-cycle schedule and EMA (best score per time).
 CGCNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=5e-3, hidden=64, n_layers=2, patience=5),
     "lite": TrainPreset(epochs=10, batch_size=32, lr=5e-3, hidden=64, n_layers=2, patience=5),
     "std": TrainPreset(epochs=100, batch_size=64, lr=2e-3, hidden=128, n_layers=3, patience=25),
     "pro": TrainPreset(
-        epochs=2000, batch_size=64, lr=1e-3, hidden=512, n_layers=5, patience=200, ema_decay=0.999
+        epochs=2000,
+        batch_size=64,
+        lr=1e-3,
+        hidden=512,
+        n_layers=5,
+        patience=200,
+        ema_decay=0.999,
+        ensemble_size=5,
     ),
     "max": TrainPreset(
-        epochs=3000, batch_size=48, lr=7e-4, hidden=768, n_layers=6, patience=300, ema_decay=0.999
+        epochs=3000,
+        batch_size=48,
+        lr=7e-4,
+        hidden=768,
+        n_layers=6,
+        patience=300,
+        ema_decay=0.999,
+        ensemble_size=5,
     ),
     "competition": TrainPreset(
         epochs=450,
@@ -203,6 +222,7 @@ E3NN_MULTITASK: dict[str, E3nnPreset] = {
         irreps="128x0e+64x1o+32x2e",
         ema_decay=0.999,
         task_weights="learned",
+        ensemble_size=5,
     ),
     "max": E3nnPreset(
         epochs=500,
@@ -215,6 +235,7 @@ E3NN_MULTITASK: dict[str, E3nnPreset] = {
         lmax=3,
         ema_decay=0.999,
         task_weights="learned",
+        ensemble_size=5,
     ),
     "competition": E3nnPreset(
         epochs=200,
@@ -278,6 +299,7 @@ SPECIALIST: dict[str, E3nnPreset] = {
         patience=50,
         irreps="128x0e+64x1o+32x2e",
         ema_decay=0.999,
+        ensemble_size=5,
     ),
     "max": E3nnPreset(
         epochs=500,
@@ -288,6 +310,7 @@ SPECIALIST: dict[str, E3nnPreset] = {
         patience=80,
         irreps="192x0e+96x1o+48x2e",
         ema_decay=0.999,
+        ensemble_size=5,
     ),
     "competition": E3nnPreset(
         epochs=200,
@@ -356,6 +379,7 @@ TOPO_GNN: dict[str, TrainPreset] = {
         patience=60,
         dropout=0.2,
         ema_decay=0.999,
+        ensemble_size=5,
     ),
     "max": TrainPreset(
         epochs=500,
@@ -366,6 +390,7 @@ TOPO_GNN: dict[str, TrainPreset] = {
         patience=100,
         dropout=0.2,
         ema_decay=0.999,
+        ensemble_size=5,
     ),
     "competition": TrainPreset(
         epochs=200,

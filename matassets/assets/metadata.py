@@ -70,4 +70,29 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
         path = output.model_dir / name
         if path.exists():
             meta[path.stem.replace("_", " ")] = image(path)
+    meta.update(ensemble_metadata(output.model_dir))
+    return meta
+
+
+def ensemble_metadata(model_dir: Path) -> dict[str, object]:
+    """An ensemble's size, its calibration table and ``calibration*.png`` (training.ensemble);
+    nothing for a single model."""
+    import json
+
+    path = model_dir / "metrics.json"
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if "ensemble" not in saved:
+        return {}
+    meta: dict[str, object] = {"ensemble size": int(saved["ensemble"]["size"])}
+    columns = ("n", "miscalibration_area", "within_1sigma", "within_2sigma", "mean_std", "mae")
+    rows = [
+        [task, split, *(values.get(c) for c in columns)]
+        for task, by_split in (saved.get("calibration") or {}).items()
+        for split, values in by_split.items()
+    ]
+    if rows:
+        table = markdown_table(["property", "split", *columns], rows)
+        meta["calibration numbers"] = dg.MetadataValue.md(table)
+    for plot in sorted(model_dir.glob("calibration*.png")):
+        meta[plot.stem.replace("_", " ")] = image(plot)
     return meta

@@ -58,10 +58,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except PredictInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
-    if structures:
-        values = model.predict_structures(ids, structures)
-        for f, row in zip(ids, values, strict=True):
-            print(json.dumps({"file": f, **{t: float(v) for t, v in zip(model.tasks, row, strict=True)}}))
+    if structures:  # an ensemble's: the members' mean and, as <task>_std, their standard deviation
+        values, spread = model.predict_structures(ids, structures, with_std=True)
+        for f, row, std in zip(ids, values, spread, strict=True):
+            out = {"file": f, **{t: float(v) for t, v in zip(model.tasks, row, strict=True)}}
+            if model.ensemble_size > 1:
+                out |= {f"{t}_std": float(v) for t, v in zip(model.tasks, std, strict=True)}
+                out["ensemble_size"] = model.ensemble_size
+            print(json.dumps(out))
     return 1 if failed else 0
 
 
@@ -72,7 +76,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    pred = sub.add_parser("predict", help="predict with a trained model for CIF/POSCAR files")
+    pred = sub.add_parser(
+        "predict",
+        help="predict with a trained model for CIF/POSCAR files (an ensemble: mean and <task>_std)",
+    )
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)
     pred.add_argument("files", nargs="+")

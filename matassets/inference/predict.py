@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +24,34 @@ PredictInputError = StructureInputError
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
+    model: torch.nn.Module  # member 0 (the only one of a single model)
     config: dict
     objective: RegressionObjective | BinaryObjective
+    members: list[torch.nn.Module] = field(default_factory=list)  # an ensemble's, member 0 first
 
     @property
     def tasks(self) -> list[str]:
         return self.config["tasks"]
 
+    @property
+    def ensemble_size(self) -> int:
+        return len(self.members) or 1
+
     def predict_store(self, store: GraphStore, batch_size: int = 64) -> np.ndarray:
-        """Predictions in physical units (probabilities for a classifier), one row per graph."""
-        from matassets.training.trainer import GraphSplit, predict
+        """Predictions in physical units (probabilities for a classifier), one row per graph; an
+        ensemble's: the members' mean."""
+        return self.predict_store_spread(store, batch_size)[0]
+
+    def predict_store_spread(self, store: GraphStore, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, standard deviation over the ensemble's members), one row per graph; the standard
+        deviation of a single model is 0 (it has no spread to report)."""
+        from matassets.training.ensemble import predict_members
+        from matassets.training.trainer import GraphSplit
 
         split = GraphSplit(store, np.arange(len(store)), np.zeros((len(store), len(self.tasks))))
-        out = predict(self.model, split, batch_size, torch.device("cpu"))
-        return self.objective.decode(out)
+        models = self.members or [self.model]
+        mean, std, _ = predict_members(models, split, self.objective, batch_size, torch.device("cpu"))
+        return mean, (np.zeros_like(mean) if std is None else std)
 
     def check_structure(self, name: str, structure) -> None:
         """Refuse a structure with an atom that has no neighbour within the model's cutoff: the
@@ -52,12 +65,15 @@ class LoadedModel:
                 f"within the model's cutoff of {cutoff} A; isolated atoms are not a crystal"
             )
 
-    def predict_structures(self, ids: list[str], structures: list) -> np.ndarray:
+    def predict_structures(self, ids: list[str], structures: list, with_std: bool = False):
+        """Predictions for ``structures`` (the members' mean for an ensemble); ``with_std``: (mean,
+        standard deviation over the members)."""
         for name, structure in zip(ids, structures, strict=True):
             self.check_structure(name, structure)
         graph = self.config["graph"]
         store = GraphStore.build(ids, structures, graph["cutoff"], graph["max_neighbors"])
-        return self.predict_store(store)
+        mean, std = self.predict_store_spread(store)
+        return (mean, std) if with_std else mean
 
 
 def load_model(model_dir: Path) -> LoadedModel:
@@ -72,13 +88,14 @@ def load_model(model_dir: Path) -> LoadedModel:
 
     verify(model_dir)  # a file changed since training is refused (IntegrityError names it)
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    model = build_model(config["architecture"])
-    model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
-    model.eval()
+    from matassets.training.ensemble import load_members
+
+    # model.pt, and member_<k>.pt of an ensemble (training.ensemble)
+    members = load_members(model_dir, config, lambda: build_model(config["architecture"]))
     norm = json.loads((model_dir / "normalization.json").read_text(encoding="utf-8"))
     if config["objective"] == "regression":
         objective = RegressionObjective(norm["tasks"])
         objective.mean, objective.std = np.array(norm["mean"]), np.array(norm["std"])
     else:
         objective = BinaryObjective(norm["tasks"], majority=norm["majority"])
-    return LoadedModel(model, config, objective)
+    return LoadedModel(members[0], config, objective, members if len(members) > 1 else [])

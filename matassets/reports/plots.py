@@ -1,5 +1,5 @@
 """Every PNG plot of the project, for the UI and the model folders: parity, learning curve, confusion
-matrix, ROC, MACE's validation history, the leaderboard."""
+matrix, ROC, MACE's validation history, the leaderboard, an ensemble's calibration."""
 
 from __future__ import annotations
 
@@ -149,4 +149,51 @@ def leaderboard_plot(rows: list[dict], path: Path) -> Path:
     if not shown:
         ax.text(0.5, 0.5, "no trained models yet", ha="center", va="center", transform=ax.transAxes)
     ax.legend(loc="lower right", fontsize=7)
+    return _save(fig, path)
+
+
+def calibration_plot(
+    series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], expected: np.ndarray, label: str, path: Path
+) -> Path:
+    """An ensemble's calibration per split (name → (|error|, predicted std, observed fractions on
+    ``expected``)). Left: observed against expected fraction of errors inside the centred Gaussian
+    interval, the gap to the diagonal (the miscalibration area) shaded. Right: |error| against the
+    predicted standard deviation, with the 1σ and 2σ lines and the fraction of errors under each."""
+    plt = _figure()
+    fig, (curve, scatter) = plt.subplots(1, 2, figsize=(10, 4.6))
+    curve.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="calibrated")
+    top = 0.0
+    for color, (name, (error, std, observed)) in zip(("C0", "C1", "C2"), series.items(), strict=False):
+        if not len(error):
+            continue
+        gap = np.abs(observed - expected)
+        area = float(np.sum((gap[1:] + gap[:-1]) / 2 * np.diff(expected)))
+        curve.plot(expected, observed, color=color, label=f"{name} (area {area:.3f})")
+        curve.fill_between(expected, expected, observed, color=color, alpha=0.15)
+        inside = [float(np.mean(error <= k * std)) for k in (1, 2)]
+        scatter.scatter(
+            std, error, s=8, alpha=0.5, color=color,
+            label=f"{name} (n={len(error)}; within 1σ {inside[0]:.2f}, 2σ {inside[1]:.2f})",
+        )  # fmt: skip
+        top = max(top, float(np.max(std)), float(np.max(error)))
+    curve.set_xlabel("expected fraction inside the Gaussian interval")
+    curve.set_ylabel("observed fraction of errors inside")
+    curve.set_xlim(0, 1)
+    curve.set_ylim(0, 1)
+    curve.legend(loc="upper left", fontsize=8)
+    curve.set_title("calibration curve (shaded: miscalibration area)")
+    line = np.linspace(0, top or 1.0, 2)
+    scatter.plot(line, line, color="grey", lw=1, label="|error| = σ")
+    scatter.plot(
+        line,
+        2 * line,
+        color="grey",
+        lw=1,
+        ls="--",
+        label="|error| = 2σ (0.68 / 0.95 under σ / 2σ if calibrated)",
+    )
+    scatter.set_xlabel(f"predicted spread σ (member std), {label}")
+    scatter.set_ylabel(f"|error| of the ensemble mean, {label}")
+    scatter.legend(loc="upper left", fontsize=7)
+    scatter.set_title("error against predicted spread")
     return _save(fig, path)

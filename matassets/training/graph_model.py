@@ -25,12 +25,12 @@ from matassets.io import sha256_file, sha256_text
 from matassets.levels import DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
-from matassets.training import graph_report, incremental
+from matassets.training import ensemble, graph_report, incremental
 from matassets.training.model_folder import ModelFolder, ModelOutput, conclude
 from matassets.training.objectives import BinaryObjective, RegressionObjective
 from matassets.training.options import RunOptions
 from matassets.training.run_record import build_run_record
-from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
+from matassets.training.trainer import FitResult, GraphSplit, Trainer
 
 MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
 # every model folder has these (plots vary by objective); a folder without one is retrained
@@ -272,12 +272,16 @@ def _train_graph_model(
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
         return ModelOutput(folder.final, {}, {}, fit, folder=folder, status="current")
+    # members 1 … ensemble_size - 1, seeds seed + k (training.ensemble); one member: none
+    members = ensemble.fit_members(
+        spec, trainer, fit, splits, info["split_hash"], folder.work, run_key, log, stop, _objective
+    )
+    if members.stopped:
+        return ModelOutput(folder.final, {}, {}, fit, folder=folder, status="current")
 
     device = trainer.device
-    outputs = {
-        name: objective.decode(predict(trainer.best_model, split, spec.preset.batch_size, device))
-        for name, split in splits.items()
-    }  # the test split is evaluated here, once
+    # the members' mean (one member: its outputs); the test split is evaluated here, once
+    outputs = members.predict(splits, objective, spec.preset.batch_size, device)
     metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
     if not distributed.is_main():  # rank 0 writes the model folder
         return ModelOutput(folder.final, metrics, {}, fit, folder=folder, status="current")
@@ -285,6 +289,7 @@ def _train_graph_model(
 
     staging = folder.stage()
     folder.save("model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
+    members.save(folder)  # member_<k>.pt for k >= 1
     folder.write_json(
         "config.json",
         {
@@ -306,11 +311,14 @@ def _train_graph_model(
             "best_epoch": fit.best_epoch,
             "epochs_run": fit.epochs_run,
             "stop_reason": fit.stop_reason,
+            **members.report(splits, outputs, objective, spec.tasks),  # ensemble, calibration
         },
     )
     folder.write_rows("history.csv", fit.history)
-    folder.write_rows("predictions.csv", graph_report.prediction_rows(splits, outputs, spec.tasks))
+    rows = graph_report.prediction_rows(splits, outputs, spec.tasks, members.spreads)
+    folder.write_rows("predictions.csv", rows)
     plots = graph_report.plots(staging, spec.tasks, splits, outputs, fit, objective.kind)
+    plots += members.plots(staging, splits, outputs, spec.tasks, objective.kind)
     record = build_run_record(
         phase=spec.phase,
         algorithm=spec.algorithm,
@@ -339,4 +347,5 @@ def _train_graph_model(
     )
     candidate = folder.commit(record)
     trainer.finish()
+    members.finish()
     return ModelOutput(candidate, metrics, record, fit, folder=folder)

@@ -26,8 +26,13 @@ def anomalies(fit, layout: Layout, partition: str) -> list[str]:
 
 
 def prediction_rows(
-    splits: dict[str, GraphSplit], outputs: dict[str, np.ndarray], tasks: list[str]
+    splits: dict[str, GraphSplit],
+    outputs: dict[str, np.ndarray],
+    tasks: list[str],
+    spreads: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
+    """One row per crystal: true and predicted value per task, and with ``spreads`` (an ensemble's
+    member standard deviation, ``training.ensemble``) a ``<task>_std`` column."""
     rows = []
     for name, split in splits.items():
         for k, idx in enumerate(split.index):
@@ -35,6 +40,8 @@ def prediction_rows(
             for t, task in enumerate(tasks):
                 row[f"{task}_true"] = float(split.y[k, t])
                 row[f"{task}_pred"] = float(outputs[name][k, t])
+                if spreads:
+                    row[f"{task}_std"] = float(spreads[name][k, t])
             rows.append(row)
     return rows
 

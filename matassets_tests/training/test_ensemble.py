@@ -1,0 +1,199 @@
+"""Deep ensembles (training.ensemble): the one trainer trains the members into one model folder; the
+folder, ``load_model`` and ``matassets predict`` give the members' mean and their spread; the
+calibration numbers are what their definitions say.
+
+Real smoke data, the real trainer: two-member CGCNN ensembles of two small epochs each.
+"""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from matassets.data import schema
+from matassets.data.parsing import parse_structure
+from matassets.levels import CGCNN, DATA
+from matassets.paths import Layout
+from matassets.training import ensemble
+from matassets.training.graph_model import RunSpec, train_graph_model
+
+NAME = "cgcnn_formation_energy"  # a real asset name, so `matassets predict --model` finds it
+
+
+def spec(size: int, seed: int | None = None) -> RunSpec:
+    from matassets.training.options import RunOptions
+
+    data = DATA["smoke"]
+    preset = dataclasses.replace(CGCNN["smoke"], epochs=2, hidden=32, ensemble_size=size)
+    return RunSpec(
+        asset=NAME,
+        phase="phase1",
+        algorithm="cgcnn",
+        tasks=["formation_energy"],
+        partition="smoke",
+        preset=preset,
+        data=data,
+        command="test",
+        options=RunOptions(seed=seed),
+        architecture={
+            "family": "cgcnn",
+            "hidden": 32,
+            "n_layers": 2,
+            "cutoff": data.cutoff,
+            "gaussian_step": data.gaussian_step,
+        },
+    )
+
+
+def test_calibration_numbers_follow_their_definitions():
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0.1, 2.0, 20_000)
+    y = rng.normal(0.0, std)  # errors drawn with exactly the predicted spread: calibrated
+    good = ensemble.calibration(y, np.zeros_like(y), std)
+    assert good["miscalibration_area"] < 0.01
+    assert good["within_1sigma"] == pytest.approx(0.683, abs=0.01)
+    assert good["within_2sigma"] == pytest.approx(0.954, abs=0.01)
+    overconfident = ensemble.calibration(y, np.zeros_like(y), std / 10)
+    underconfident = ensemble.calibration(y, np.zeros_like(y), std * 10)
+    assert 0.3 < overconfident["miscalibration_area"] <= 0.5
+    assert 0.3 < underconfident["miscalibration_area"] <= 0.5
+    assert overconfident["within_2sigma"] < 0.2 and underconfident["within_1sigma"] > 0.9
+    no_spread = ensemble.calibration(y, np.zeros_like(y), np.zeros_like(y))  # identical members
+    assert no_spread["miscalibration_area"] == pytest.approx(0.5, abs=0.01)
+    assert no_spread["within_1sigma"] == no_spread["within_2sigma"] == 0.0
+    with_gaps = ensemble.calibration(np.array([np.nan, 1.0]), np.zeros(2), np.ones(2))
+    assert with_gaps["n"] == 1  # unlabelled rows are left out
+
+
+def cif_files(root, tmp_path, n: int = 4) -> tuple[list[str], list]:
+    """``n`` real test-split crystals of the smoke data as CIF files."""
+    from pymatgen.io.cif import CifWriter
+
+    from matassets.data.pipeline import load_splits
+
+    layout = Layout(root)
+    test_ids = load_splits(layout, "smoke").ids("test")
+    clean = pl.read_parquet(layout.structures("smoke"))
+    rows = clean.filter(pl.col(schema.ID).is_in(test_ids)).head(n).to_dicts()
+    files, structures = [], []
+    for row in rows:
+        structure = parse_structure(row[schema.STRUCTURE], row[schema.STRUCTURE_FORMAT])
+        path = tmp_path / f"{row[schema.ID]}.cif"
+        CifWriter(structure).write_file(path)
+        files.append(str(path))
+        structures.append(structure)
+    return files, structures
+
+
+def member_predictions(model, files, structures) -> np.ndarray:
+    """Every member's prediction alone, (members, structures): each loaded as a one-model folder."""
+    from matassets.inference.predict import LoadedModel
+
+    out = []
+    for member in model.members:
+        single = LoadedModel(member, model.config, model.objective)
+        out.append(single.predict_structures(files, structures)[:, 0])
+    return np.array(out)
+
+
+@pytest.mark.slow
+def test_an_ensemble_reports_its_members_mean_and_spread(smoke_copy, tmp_path, monkeypatch, capsys):
+    from matassets.assets.metadata import ensemble_metadata
+    from matassets.cli import main
+    from matassets.inference.predict import load_model
+    from matassets.training.model_folder import seal
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    layout = Layout(smoke_copy)
+    out = train_graph_model(layout, spec(2), log=lambda m: None)
+    folder = layout.model_dir(NAME, "smoke")
+    assert out.model_dir == folder and (folder / "member_1.pt").is_file()
+    assert not (folder / "member_2.pt").exists()
+
+    # the trained folder: metrics of the mean, the members' seeds, calibration in range
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["ensemble"]["size"] == 2 and saved["ensemble"]["seeds"] == [42, 43]
+    for split in ("val", "test"):
+        cal = saved["calibration"]["formation_energy"][split]
+        assert cal["n"] > 0 and 0.0 <= cal["miscalibration_area"] <= 0.5
+        assert 0.0 <= cal["within_1sigma"] <= cal["within_2sigma"] <= 1.0
+        assert cal["mean_std"] > 0
+    rows = pl.read_csv(folder / "predictions.csv")
+    assert (rows["formation_energy_std"] > 0).all()  # two seeds: every crystal has a spread
+    assert (folder / "calibration.png").stat().st_size > 10_000
+    meta = ensemble_metadata(folder)
+    assert meta["ensemble size"] == 2 and {"calibration numbers", "calibration"} <= set(meta)  # table, plot
+
+    # load_model / predict on real structures: the mean and spread of the members' own predictions
+    files, structures = cif_files(smoke_copy, tmp_path)
+    model = load_model(folder)
+    assert model.ensemble_size == 2
+    mean, std = model.predict_structures(files, structures, with_std=True)
+    each = member_predictions(model, files, structures)
+    assert np.allclose(mean[:, 0], each.mean(axis=0), atol=1e-6)
+    assert np.allclose(std[:, 0], each.std(axis=0), atol=1e-6)
+    assert (std > 0).all() and not np.allclose(each[0], each[1])
+
+    # predictions.csv is the same mean and spread the folder gives for those crystals
+    ids = [f.rsplit("/", 1)[-1].removesuffix(".cif") for f in files]
+    saved_rows = {r["id"]: r for r in rows.filter(pl.col("id").is_in(ids)).to_dicts()}
+    for k, crystal in enumerate(ids):
+        assert saved_rows[crystal]["formation_energy_pred"] == pytest.approx(mean[k, 0], abs=1e-4)
+        assert saved_rows[crystal]["formation_energy_std"] == pytest.approx(std[k, 0], abs=1e-4)
+
+    # `matassets predict`: the mean and <task>_std per file
+    monkeypatch.setenv("MATASSETS_ROOT", str(smoke_copy))
+    capsys.readouterr()
+    assert main(["predict", "--model", NAME, "--level", "smoke", *files]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [p["file"] for p in printed] == files
+    assert np.allclose([p["formation_energy"] for p in printed], mean[:, 0], atol=1e-6)
+    assert np.allclose([p["formation_energy_std"] for p in printed], std[:, 0], atol=1e-6)
+    assert all(p["ensemble_size"] == 2 for p in printed)
+
+    # identical members (member 1 = member 0's weights): zero spread, the mean is member 0 alone
+    twin = tmp_path / "twin"
+    shutil.copytree(folder, twin)
+    shutil.copyfile(twin / "model.pt", twin / "member_1.pt")
+    seal(twin)
+    same = load_model(twin)
+    mean_same, std_same = same.predict_structures(files, structures, with_std=True)
+    assert (std_same == 0).all()
+    assert np.allclose(mean_same[:, 0], each[0], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_members_trained_with_one_seed_have_no_spread(smoke_copy, monkeypatch):
+    """The trainer's members differ only by their seed: given one seed, they come out identical
+    and the folder reports zero spread (``member_seed`` is the one place the seeds are chosen)."""
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    monkeypatch.setattr(ensemble, "member_seed", lambda seed, k: seed)
+    layout = Layout(smoke_copy)
+    train_graph_model(layout, spec(2, seed=7), log=lambda m: None)
+    folder = layout.model_dir(NAME, "smoke")
+    assert json.loads((folder / "metrics.json").read_text())["ensemble"]["seeds"] == [7, 7]
+    weights = [torch.load(folder / f, weights_only=True) for f in ("model.pt", "member_1.pt")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    rows = pl.read_csv(folder / "predictions.csv")
+    assert (rows["formation_energy_std"] == 0).all()
+    cal = json.loads((folder / "metrics.json").read_text())["calibration"]["formation_energy"]["test"]
+    assert cal["within_1sigma"] == cal["within_2sigma"] == 0.0  # no spread covers no error
+
+
+@pytest.mark.slow
+def test_a_one_member_folder_is_todays_folder(smoke_copy, monkeypatch):
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    layout = Layout(smoke_copy)
+    train_graph_model(layout, spec(1), log=lambda m: None)
+    folder = layout.model_dir(NAME, "smoke")
+    assert not list(folder.glob("member_*")) and not (folder / "calibration.png").exists()
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert "ensemble" not in saved and "calibration" not in saved
+    assert "formation_energy_std" not in pl.read_csv(folder / "predictions.csv").columns
+    from matassets.inference.predict import load_model
+
+    assert load_model(folder).ensemble_size == 1
