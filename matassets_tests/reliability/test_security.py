@@ -55,17 +55,26 @@ def _recipe(makefile: str, target: str) -> str:
 
 
 def test_make_ui_binds_loopback():
+    """``make ui`` runs the guarded server (``matassets ui``, docs/deploy.md) on loopback, and that
+    command binds loopback by default too."""
+    import argparse
+
+    from matassets.ui.server import add_arguments
+
     recipe = _recipe((REPO / "Makefile").read_text(), "ui")
-    assert "dagster dev" in recipe
+    assert "matassets ui" in recipe and "dagster dev" not in recipe
     assert re.search(rf"(-h|--host)\s+{re.escape(LOOPBACK)}\b", recipe), recipe
     assert "0.0.0.0" not in recipe
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([]).host == LOOPBACK
 
 
 def test_every_launcher_binds_loopback_and_docker_publishes_on_loopback():
     """Outside the container entry point every command that starts the webserver names
     127.0.0.1; the container binds 0.0.0.0 (the only way a published port reaches it), so every
     documented ``docker run`` publishes the port on the host's loopback."""
-    launch = re.compile(r"dagster(-webserver| dev|_webserver)\b")
+    launch = re.compile(r"dagster(-webserver| dev|_webserver)\b|matassets ui\b")
     files = [REPO / "Makefile", *SOURCES, *(REPO / "bench").rglob("*.py"), *(REPO / ".ci").glob("*")]
     files += [p for p in (REPO / "docker").glob("*") if p.name != "entrypoint.sh"]
     checked = 0
