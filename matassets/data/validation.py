@@ -220,6 +220,7 @@ def validate(
     seed: int = 0,
     workers: int | None = None,
     chunk: int = 256,
+    batch_rows: int = 8192,
 ) -> ValidationResult:
     """Split ``raw`` (canonical table) into a clean table and a quarantine table.
 
@@ -234,7 +235,9 @@ def validate(
     bad: list[dict] = []
     seen: dict[str, str] = {}
     targets = schema.property_columns(raw)
-    rows = raw.to_dicts()
+    # ids normalised once; row dicts are made one batch at a time (never the whole table at once)
+    ids = [unicodedata.normalize("NFC", r.strip()) if isinstance(r, str) else r for r in raw[schema.ID]]
+    origins = raw[schema.ORIGIN].to_list()
 
     def quarantine(row: dict, field: str, value: object, reason: str) -> None:
         bad.append(
@@ -248,17 +251,19 @@ def validate(
         )
 
     candidates: list[int] = []
-    for i, row in enumerate(rows):
-        rid = row[schema.ID]
-        if isinstance(rid, str):
-            rid = row[schema.ID] = unicodedata.normalize("NFC", rid.strip())
+    for i, (rid, origin) in enumerate(zip(ids, origins, strict=True)):
         problem = id_problem(rid)
         if problem:
-            quarantine(row, "id", rid, problem)
+            quarantine({schema.ID: rid, schema.ORIGIN: origin}, "id", rid, problem)
         elif rid in seen:
-            quarantine(row, "id", rid, f"duplicate id (first seen at {seen[rid]})")
+            quarantine(
+                {schema.ID: rid, schema.ORIGIN: origin},
+                "id",
+                rid,
+                f"duplicate id (first seen at {seen[rid]})",
+            )
         else:
-            seen[rid] = row[schema.ORIGIN]
+            seen[rid] = origin
             candidates.append(i)
     capped = max_clean is not None and len(candidates) > max_clean
     if capped:
@@ -270,22 +275,20 @@ def validate(
     done = 0
     try:
         while done < len(candidates) and not (capped and len(keep) >= max_clean):
-            need = max_clean - len(keep) if capped else len(candidates)
+            need = max_clean - len(keep) if capped else batch_rows
             batch = candidates[done : done + (max(need + need // 10 + 16, 1) if capped else need)]
             done += len(batch)
+            rows = raw[batch].to_dicts()
+            for row, i in zip(rows, batch, strict=True):
+                row[schema.ID] = ids[i]
             items = [
-                (
-                    i,
-                    rows[i][schema.STRUCTURE],
-                    rows[i][schema.STRUCTURE_FORMAT],
-                    rows[i][schema.SPACEGROUP] is None,
-                )
-                for i in batch
+                (k, row[schema.STRUCTURE], row[schema.STRUCTURE_FORMAT], row[schema.SPACEGROUP] is None)
+                for k, row in enumerate(rows)
             ]
             chunks = [items[k : k + chunk] for k in range(0, len(items), chunk)]
             for results in pool.map(_check_chunk, chunks, min_distance, max_sites):
-                for i, res in results:
-                    row = rows[i]
+                for k, res in results:
+                    row = rows[k]
                     if res[0] == "bad":
                         quarantine(row, "structure", res[1], res[2])
                         continue
