@@ -221,6 +221,7 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
         meta["current version"] = dg.MetadataValue.text(
             f"version {entry['version']}, promoted {entry['at']} by {entry.get('by')}: {entry.get('reason')}"
         )
+        meta["history"] = history_table(folder)
     if output.status == "current" and not output.skipped:  # promoted just now: DVC committed
         version = (entry or {}).get("dvc_md5")
         result = dg.MaterializeResult(
@@ -231,6 +232,21 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
         result = versioned(context, project, dg.MaterializeResult(metadata=meta), folder.output_tag)
     yield result
     yield from (in_partition(partition, r) for r in check_results(gates))
+
+
+def history_table(folder) -> dg.MetadataValue:
+    """Every version that was the current model (``matassets history``), newest first."""
+    from matassets.training.history import read_history
+
+    rows = [
+        [e.get("version"), e.get("at"), e.get("data_hash"), e.get("split_hash"), e.get("git_sha", "")
+         and str(e.get("git_sha"))[:10], e.get("dvc_md5"), e.get("by"), e.get("reason")]
+        if e.get("event") == "promoted"
+        else [f"({e.get('event')})", e.get("at"), "", "", "", "", e.get("by"), e.get("reason")]
+        for e in reversed(read_history(folder.layout, folder.asset, folder.partition))
+    ]  # fmt: skip
+    header = ["version", "date", "data", "split", "git", "dvc md5", "by", "reason"]
+    return dg.MetadataValue.md(markdown_table(header, rows, limit=20))
 
 
 def _last_version(folder) -> dict | None:

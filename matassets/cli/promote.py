@@ -37,6 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="every version that was a model's current one")
     _model_args(p)
     p.set_defaults(func=run_history)
+    p = sub.add_parser(
+        "checkout",
+        help="make an earlier version (matassets history) the current model again, from DVC's cache",
+        description="Restores version N's files from the DVC cache (its dvc md5 in the history), checks "
+        "them against their files.sha256, and promotes them: a new version, recorded in the history.",
+    )
+    _model_args(p)
+    p.add_argument("--version", type=int, required=True, help="the version number `history` shows")
+    p.set_defaults(func=run_checkout)
 
 
 def _layout(args):
@@ -97,6 +106,51 @@ def run_promote(args: argparse.Namespace) -> int:
         f"promoted {candidate.name} to {layout.model_dir(args.model, args.level)} "
         f"(version {entry['version']}, dvc {entry['dvc_md5'] or 'not a DVC project'})"
     )
+    return 0
+
+
+def run_checkout(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+
+    from matassets.locks import run_lock
+    from matassets.training.history import read_history
+    from matassets.training.model_folder import ModelFolder, promote
+    from matassets.versioning import dvc_repo, record
+
+    layout = _layout(args)
+    entries = [e for e in read_history(layout, args.model, args.level) if e.get("event") == "promoted"]
+    entry = next((e for e in entries if e.get("version") == args.version), None)
+    if entry is None or not entry.get("dvc_md5"):
+        raise SystemExit(
+            f"error: version {args.version} of {args.model} [{args.level}] is not in its history with a "
+            f"DVC hash (versions with one: {[e['version'] for e in entries if e.get('dvc_md5')]})"
+        )
+    cache = layout.root / ".dvc" / "cache" / "files" / "md5"
+
+    def obj(md5: str) -> Path:
+        return cache / md5[:2] / md5[2:]
+
+    listing = obj(entry["dvc_md5"])
+    if not listing.is_file():
+        raise SystemExit(f"error: {listing} is not in the DVC cache: `matassets pull` first")
+    restored = layout.candidate_dir(args.model, args.level, f"restore-v{args.version}")
+    if restored.exists():
+        shutil.rmtree(restored)
+    for item in json.loads(listing.read_text(encoding="utf-8")):
+        target = restored / item["relpath"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(obj(item["md5"]), target)
+
+    def commit() -> str | None:
+        return record(layout.root, args.model, args.level) if dvc_repo(layout.root) else None
+
+    with run_lock(ModelFolder(layout, args.model, args.level).lock, f"{args.model} [{args.level}]"):
+        new = promote(
+            layout, args.model, args.level, restored, by=_who(args),
+            reason=f"checkout of version {args.version}", commit=commit,
+        )  # fmt: skip
+    print(f"version {args.version} restored as version {new['version']} of {args.model} [{args.level}]")
     return 0
 
 

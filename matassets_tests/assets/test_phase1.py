@@ -158,3 +158,16 @@ def test_a_candidate_that_fails_its_check_leaves_the_current_model(smoke_copy, t
     history = read_history(layout, "cgcnn_band_gap", "smoke")
     assert [e["version"] for e in history] == [1, 2] and history[-1]["reason"] == "r"
     assert "(matassets promote)" in history[-1]["by"] and not candidates(layout, "cgcnn_band_gap", "smoke")
+
+    # and back: version 1's files from DVC's cache become the current model again (version 3)
+    assert (
+        main(["checkout", "cgcnn_band_gap", "--level", "smoke", "--root", str(root), "--version", "1"]) == 0
+    )
+    restored = {p.name: p.read_bytes() for p in final.iterdir()}
+    assert all(
+        restored[name] == before[name]
+        for name in before
+        if name not in ("run_record.json", "decision.json", "files.sha256")
+    )
+    assert [e["version"] for e in read_history(layout, "cgcnn_band_gap", "smoke")] == [1, 2, 3]
+    assert lock_hashes(root, "cgcnn_band_gap@smoke") != locked  # the record names the checkout
