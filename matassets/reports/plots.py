@@ -175,14 +175,14 @@ def calibration_plot(
             std, error, s=8, alpha=0.5, color=color,
             label=f"{name} (n={len(error)}; within 1σ {inside[0]:.2f}, 2σ {inside[1]:.2f})",
         )  # fmt: skip
-        top = max(top, float(np.max(std)), float(np.max(error)))
+        top = max(top, float(np.max(std)))
     curve.set_xlabel("expected fraction inside the Gaussian interval")
     curve.set_ylabel("observed fraction of errors inside")
     curve.set_xlim(0, 1)
     curve.set_ylim(0, 1)
     curve.legend(loc="upper left", fontsize=8)
-    curve.set_title("calibration curve (shaded: miscalibration area)")
-    line = np.linspace(0, top or 1.0, 2)
+    curve.set_title("calibration (shaded: miscalibration area)", fontsize=10)
+    line = np.linspace(0, 1.05 * top or 1.0, 2)  # over the spreads predicted
     scatter.plot(line, line, color="grey", lw=1, label="|error| = σ")
     scatter.plot(
         line,
@@ -193,7 +193,7 @@ def calibration_plot(
         label="|error| = 2σ (0.68 / 0.95 under σ / 2σ if calibrated)",
     )
     scatter.set_xlabel(f"predicted spread σ (member std), {label}")
-    scatter.set_ylabel(f"|error| of the ensemble mean, {label}")
+    scatter.set_ylabel(f"|error| of the mean, {label}")
     scatter.legend(loc="upper left", fontsize=7)
-    scatter.set_title("error against predicted spread")
+    scatter.set_title("error against predicted spread", fontsize=10)
     return _save(fig, path)

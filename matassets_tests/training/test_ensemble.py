@@ -197,3 +197,24 @@ def test_a_one_member_folder_is_todays_folder(smoke_copy, monkeypatch):
     from matassets.inference.predict import load_model
 
     assert load_model(folder).ensemble_size == 1
+
+
+@pytest.mark.slow
+def test_the_asset_shows_an_ensembles_calibration(smoke_copy, monkeypatch):
+    """`--set ensemble_size=2` reaches the trainer through the asset's run config (generated from
+    the preset), and the materialization shows the calibration table and plot."""
+    from conftest import materialize
+
+    from matassets.assets.phase1 import cgcnn_asset
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    run_config = {"ops": {NAME: {"config": {"ensemble_size": 2, "epochs": 2, "hidden": 32}}}}
+    result = materialize([cgcnn_asset("formation_energy")], smoke_copy, run_config=run_config)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["ensemble size"].value == 2
+    assert "miscalibration_area" in meta["calibration numbers"].value
+    assert meta["calibration"].value.startswith("![calibration](data:image/png;base64,")
+    folder = Layout(smoke_copy).model_dir(NAME, "smoke")
+    record = json.loads((folder / "run_record.json").read_text())
+    assert record["overrides"]["ensemble_size"] == 2 and "calibration.png" in record["plots"]
