@@ -201,6 +201,11 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
     return _asset
 
 
+def dataset_asset_keys(name: str, root: Path | None = None) -> list[dg.AssetKey]:
+    """Every asset key of data set ``name`` (what a new version of it re-materializes)."""
+    return [k for a in dataset_assets(name, root) for k in a.keys]
+
+
 def registered_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
     """The assets of every user data set registered under ``root`` (the built-in ones are the
     embedded set's own assets)."""

@@ -6,6 +6,8 @@ All are off until someone turns them on in the UI (Dagster's default); docs/auto
   ends, record it and request the next round (or stop, write the summary and promote the best).
 - ``incoming_data_sensor``: a new or changed file in ``data/incoming/`` → ``raw_structures`` [std]
   from those files (``source=files``).
+- ``dataset_incoming_sensor``: new files in ``data/incoming/<data set>/`` → a new version of that
+  registered data set (``datasets.append``) → that data set's assets only, ``std`` partition.
 - ``std_data_change_sensor``: ``raw_structures`` [std] got a new data version (incoming files, a new
   JARVIS release materialized from the UI) → everything downstream of it, ``std`` partition.
 """
@@ -18,7 +20,13 @@ import dagster as dg
 
 from matassets.assets.resources import ProjectResource
 from matassets.automation.tuning_runs import advance_session, tuning_job
-from matassets.jobs import incoming_data_job, runtime_tags, std_retrain_job, tuning_rounds_job
+from matassets.jobs import (
+    incoming_data_job,
+    nightly_smoke_job,
+    runtime_tags,
+    std_retrain_job,
+    tuning_rounds_job,
+)
 
 RETRAIN_PARTITION = "std"
 DATA_VERSION_TAG = "dagster/data_version"
@@ -91,7 +99,8 @@ def source_path(folder: Path, files: list[Path]) -> Path:
 )
 def incoming_data_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
     folder = project.layout.incoming()
-    files = incoming_files(folder)
+    mine = dataset_folders(project)  # data/incoming/<data set>/ belongs to dataset_incoming_sensor
+    files = [f for f in incoming_files(folder) if f.relative_to(folder).parts[0] not in mine]
     if not files:
         return dg.SkipReason(f"no files in {folder}")
     key = fingerprint(folder, files)
@@ -105,6 +114,57 @@ def incoming_data_sensor(context: dg.SensorEvaluationContext, project: ProjectRe
         run_config={"ops": {"raw_structures": {"config": {"source": "files", "path": str(path)}}}},
         tags={"matassets/incoming": key, **runtime_tags(RETRAIN_PARTITION)},
     )
+
+
+def dataset_folders(project) -> set[str]:
+    """Names of the registered user data sets (their folders under data/incoming/ are theirs)."""
+    from matassets import datasets
+
+    return {m.name for m in datasets.list_datasets(project.layout.root) if not m.builtin}
+
+
+@dg.sensor(
+    job=nightly_smoke_job,
+    minimum_interval_seconds=60,
+    description="New or changed files in data/incoming/<data set>/ → a new version of that data set "
+    "(old ∪ new; an id already present with other values is refused, named in the log) → that data "
+    "set's assets only, std partition.",
+)
+def dataset_incoming_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
+    from matassets import datasets
+    from matassets.assets.datasets import dataset_asset_keys
+
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    requests, notes = [], []
+    for name in sorted(dataset_folders(project)):
+        folder = project.layout.incoming() / name
+        files = incoming_files(folder)
+        if not files:
+            continue
+        key = fingerprint(folder, files)
+        if cursor.get(name) == key:
+            continue
+        cursor[name] = key  # refused files are not retried until they change
+        try:
+            before = datasets.get(name, project.layout.root).version
+            manifest = datasets.append(name, source_path(folder, files), root=project.layout.root)
+        except ValueError as exc:
+            context.log.warning(f"data/incoming/{name}: not appended: {exc}")
+            notes.append(f"{name}: refused")
+            continue
+        if manifest.version == before:
+            notes.append(f"{name}: nothing new")
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"dataset-{name}-v{manifest.version}",
+                partition_key=RETRAIN_PARTITION,
+                asset_selection=dataset_asset_keys(name, project.layout.root),
+                tags={"matassets/dataset": name, **runtime_tags(RETRAIN_PARTITION)},
+            )
+        )
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    return requests or dg.SkipReason("; ".join(notes) or "no new files for any data set")
 
 
 def _latest(instance: dg.DagsterInstance, asset: str, partition: str, storage_id: int | None = None):
@@ -158,4 +218,10 @@ def std_data_change_sensor(context: dg.SensorEvaluationContext):
     )
 
 
-SENSORS = [tuning_round_sensor, tuning_failure_sensor, incoming_data_sensor, std_data_change_sensor]
+SENSORS = [
+    tuning_round_sensor,
+    tuning_failure_sensor,
+    incoming_data_sensor,
+    dataset_incoming_sensor,
+    std_data_change_sensor,
+]
