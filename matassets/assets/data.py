@@ -23,14 +23,23 @@ def claim_level(context: dg.AssetExecutionContext, project: ProjectResource) -> 
     interleave their tables and each asset's metadata describes what is on disk."""
     from matassets.locks import claim_level as claim
 
-    instance = context.instance
+    partition = context.partition_key
+    claim(project.layout.data_run_lock(partition), partition, context.run_id, run_status(context.instance))
+
+
+def run_status(instance: dg.DagsterInstance):
+    """``run_active(run_id)`` for ``locks.claim_level``: None for a run this instance does not know;
+    False for a finished run, or for a run whose processes are all gone (``kill -9``: Dagster still
+    says STARTED, ``automation.dead_runs``); True otherwise."""
+    from matassets.automation.dead_runs import processes_alive
 
     def run_active(run_id: str) -> bool | None:
         run = instance.get_run_by_id(run_id)
-        return None if run is None else not run.is_finished
+        if run is None:
+            return None
+        return not run.is_finished and processes_alive(instance, run_id)
 
-    partition = context.partition_key
-    claim(project.layout.data_run_lock(partition), partition, context.run_id, run_active)
+    return run_active
 
 
 @dg.asset(partitions_def=levels_partitions, group_name=DATA_GROUP, kinds={"polars", "parquet"})

@@ -11,7 +11,7 @@ default launcher: every run is a process of this machine): the processes its eng
 recorded (the run worker, the steps' subprocesses, the process of an in-process run) that are all
 gone mean the run is dead, and it is marked failed with the pids in the message. A run whose
 process is alive, or that recorded none yet, is left alone. ``matassets ui`` calls it when it
-starts.
+starts; the data-run claim of a level (``assets.data.run_status``) does not wait for such a run.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ def is_one_machine(instance: dg.DagsterInstance) -> bool:
     )
 
 
+def processes_alive(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """False only when the run's recorded processes are known to be all gone (a one-machine
+    instance); True when any lives, or when that cannot be told."""
+    if not is_one_machine(instance):
+        return True
+    pids = recorded_pids(instance, run_id)
+    return not pids or any(_alive(p) for p in pids)
+
+
 def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed every STARTED run whose recorded processes are all gone; their run ids."""
     if not is_one_machine(instance):
@@ -61,9 +70,9 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     failed = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
-        pids = recorded_pids(instance, run.run_id)
-        if not pids or any(_alive(p) for p in pids):
+        if processes_alive(instance, run.run_id):
             continue
+        pids = recorded_pids(instance, run.run_id)
         instance.report_run_failed(
             run,
             f"the run's process{'es' if len(pids) > 1 else ''} (pid {', '.join(map(str, pids))}) "

@@ -4,7 +4,8 @@
 project's instance file: run monitoring on), and is killed with SIGKILL once its run has started.
 Dagster leaves the run STARTED (its own run monitoring cannot check a default-launcher worker).
 ``fail_dead_runs`` — what ``matassets ui`` calls when it starts — leaves it alone while its process
-lives, and marks it failed, naming the pid, once the process is gone.
+lives, and marks it failed, naming the pid, once the process is gone. Its claim on the level's data
+holds while it lives and not after (another data run need not wait for the UI to restart).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
+from matassets.assets.data import run_status
 from matassets.automation.dead_runs import fail_dead_runs, recorded_pids
+from matassets.locks import RunInProgressError, claim_level
+from matassets.paths import Layout
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # a real run in a subprocess
 
 
 def instance_yaml() -> str:
@@ -36,6 +42,7 @@ def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
     home.mkdir()
     root.mkdir()
     (home / "dagster.yaml").write_text(instance_yaml())
+    lock = Layout(root).data_run_lock("smoke")
     env = {**os.environ, "DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(root), "MATASSETS_THREADS": "1"}
     matassets = Path(sys.executable).with_name("matassets")
     proc = subprocess.Popen(
@@ -51,11 +58,9 @@ def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
             deadline = time.monotonic() + 180
             while True:
                 runs = instance.get_runs()
-                if (
-                    runs
-                    and runs[0].status == dg.DagsterRunStatus.STARTED
-                    and recorded_pids(instance, runs[0].run_id)
-                ):
+                started = runs and runs[0].status == dg.DagsterRunStatus.STARTED
+                claimed = started and lock.is_file() and runs[0].run_id in lock.read_text()
+                if claimed and recorded_pids(instance, runs[0].run_id):
                     break
                 assert proc.poll() is None, "the run ended before it could be killed"
                 assert time.monotonic() < deadline, "no STARTED run within 180 s"
@@ -63,10 +68,13 @@ def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
             run_id = runs[0].run_id
             assert recorded_pids(instance, run_id) == [proc.pid]
             assert fail_dead_runs(instance) == []  # alive: left alone
+            with pytest.raises(RunInProgressError, match=run_id):  # it holds its level's data
+                claim_level(lock, "smoke", "another-run", run_status(instance))
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             time.sleep(1)
             assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # the defect
+            claim_level(lock, "smoke", "another-run", run_status(instance))  # a dead run holds nothing
 
             assert fail_dead_runs(instance) == [run_id]
             run = instance.get_run_by_id(run_id)
