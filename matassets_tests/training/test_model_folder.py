@@ -148,3 +148,29 @@ def test_lineage_bundle_verifies_on_a_copy_and_history_lists_versions(
     assert "| 1 |" in out and "formation_energy mae" in out
     (entry,) = read_history(Layout(smoke_root), asset, "smoke")
     assert entry["dagster_run_id"] == phase1_smoke.run_id and entry["files_sha256"]
+
+
+@pytest.mark.slow
+def test_a_changed_model_file_is_refused_by_reuse_not_retrained_or_committed(
+    smoke_root, phase1_smoke, tmp_path
+):
+    """An up-to-date folder whose weights were changed after training: the re-materialization stops
+    naming the file (it neither reuses nor silently retrains it, so nothing changed reaches DVC)."""
+    from conftest import materialize
+
+    from matassets.assets.phase1 import cgcnn_asset
+
+    root = tmp_path / "copy"
+    shutil.copytree(smoke_root / "data", root / "data")
+    shutil.copytree(
+        smoke_root / "models" / "cgcnn_formation_energy", root / "models" / "cgcnn_formation_energy"
+    )
+    weights = Layout(root).model_dir("cgcnn_formation_energy", "smoke") / "model.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = materialize([cgcnn_asset("formation_energy")], root)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "model.pt: content does not match" in str(failure.step_failure_data.error)
+    assert weights.read_bytes() == bytes(data)  # left as found, for a person to look at
