@@ -218,3 +218,34 @@ def test_the_asset_shows_an_ensembles_calibration(smoke_copy, monkeypatch):
     folder = Layout(smoke_copy).model_dir(NAME, "smoke")
     record = json.loads((folder / "run_record.json").read_text())
     assert record["overrides"]["ensemble_size"] == 2 and "calibration.png" in record["plots"]
+
+
+@pytest.mark.slow
+def test_an_ensemble_interrupted_in_a_later_member_resumes_to_the_same_members(smoke_copy, monkeypatch):
+    """Killed while member 1 trains, the next run takes member 0 from its finished checkpoint and
+    member 1 from its own, and ends with the members an uninterrupted run trains."""
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    layout = Layout(smoke_copy)
+    full = dataclasses.replace(spec(2), asset="ensemble_full")
+    train_graph_model(layout, full, log=lambda m: None)
+    calls = []
+
+    def stop_in_member_1(epoch: int) -> bool:  # member 0 asks after epochs 1 and 2, member 1 after 1
+        calls.append(epoch)
+        return len(calls) == 3
+
+    resumed = dataclasses.replace(spec(2), asset="ensemble_resumed")
+    cut = train_graph_model(layout, resumed, log=lambda m: None, stop=stop_in_member_1)
+    assert cut.fit.stop_reason == "epoch limit" and not cut.record  # member 0 finished, nothing written
+    assert (layout.model_work_dir("ensemble_resumed", "smoke") / "member_1" / "checkpoint.pt").is_file()
+    logs = []
+    train_graph_model(layout, resumed, log=logs.append)
+    assert any("resumed from" in line and "member_1" in line for line in logs)
+    for name in ("model.pt", "member_1.pt"):
+        a, b = (
+            torch.load(layout.model_dir(s.asset, "smoke") / name, weights_only=True) for s in (full, resumed)
+        )
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    rows = [pl.read_csv(layout.model_dir(s.asset, "smoke") / "predictions.csv") for s in (full, resumed)]
+    assert rows[0].equals(rows[1])
+    assert not (layout.model_work_dir("ensemble_resumed", "smoke") / "member_1" / "checkpoint.pt").exists()
