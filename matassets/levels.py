@@ -77,6 +77,10 @@ class TrainPreset:
     # deep ensemble (training.ensemble, docs/uncertainty.md): members with seeds seed, seed + 1, ...
     ensemble_size: int = 1  # members trained one after another; prediction = mean, uncertainty = std
 
+    def __post_init__(self) -> None:
+        if self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size={self.ensemble_size}: an ensemble has at least one member")
+
 
 DATA: dict[str, DataPreset] = {
     "smoke": DataPreset(max_structures=200, min_clean=100),

@@ -225,9 +225,7 @@ def fit_members(
     from matassets.models.registry import build_model
 
     ensemble = Ensemble([first], [first_fit], [first.seed])
-    size = spec.preset.ensemble_size
-    if size < 1:
-        raise ValueError(f"ensemble_size={size}: an ensemble has at least one member")
+    size = spec.preset.ensemble_size  # at least 1 (TrainPreset refuses less)
     for k in range(1, size):
         seed = member_seed(first.seed, k)
         log(f"{spec.asset} [{spec.partition}]: ensemble member {k + 1}/{size}, seed {seed}")

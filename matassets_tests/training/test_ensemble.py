@@ -69,6 +69,12 @@ def test_calibration_numbers_follow_their_definitions():
     assert with_gaps["n"] == 1  # unlabelled rows are left out
 
 
+def test_an_ensemble_of_no_members_is_refused_before_training():
+    with pytest.raises(ValueError, match="at least one member"):
+        dataclasses.replace(CGCNN["std"], ensemble_size=0)
+    assert CGCNN["std"].ensemble_size == 1 and CGCNN["pro"].ensemble_size == 5
+
+
 def cif_files(root, tmp_path, n: int = 4) -> tuple[list[str], list]:
     """``n`` real test-split crystals of the smoke data as CIF files."""
     from pymatgen.io.cif import CifWriter
