@@ -28,7 +28,7 @@ def fmt(value: object) -> str:
 def section(quick: bool) -> str:
     import torch
 
-    from bench import graph_building, graph_memory, orchestration, train_throughput
+    from bench import cluster, graph_building, graph_memory, orchestration, train_throughput
     from matassets.training.mace_runner import threads_for_children
 
     torch.set_num_threads(threads_for_children())  # one per core, or $MATASSETS_THREADS
@@ -107,6 +107,8 @@ def section(quick: bool) -> str:
         f"files untouched): {o['skip_dagster_s']:.2f} s through Dagster ({o['skip_direct_s']:.2f} s "
         f"direct) vs {o['dagster_s']:.2f} s for a full one.",
     ]
+
+    lines += ["", "### Steps on Celery workers (`bench/cluster.py`)", "", *cluster.lines(cluster.run(quick))]
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ its ``ORDER``): a new command is a new module here, nothing else to edit.
     topo                              the topological-materials database
     handoff                           recent runs' handoff records (Markdown, CSV)
     check-env                         the runbook's environment check
+    cluster                           PostgreSQL instance, Celery workers, a local cluster (cluster.py)
     dvc-yaml, push, pull              DVC: dvc.yaml from the asset graph; the remote
     levels-md, graph-png              generated docs
 """
