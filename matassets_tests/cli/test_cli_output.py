@@ -122,3 +122,38 @@ def test_a_refused_level_says_why_as_the_runs_error_and_exits_1(smoke_root, tmp_
     assert not any(line.startswith("error: ") for line in lines[:-1])  # one error, said once
     assert "of job data_job [smoke]: FAILED" in out
     assert "  not run (an upstream step failed): splits" in lines
+
+
+def test_a_failed_warning_check_is_said_and_does_not_fail_the_command():
+    """Synthetic fixture: a stand-in for Dagster's in-process result with one materialization and a
+    failed non-blocking check (issue #21: such a run ended "succeeded" with nothing said)."""
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from matassets.cli._report import closing_block
+
+    materialization = SimpleNamespace(asset_key=dg.AssetKey("structures"), metadata={})
+    evaluation = SimpleNamespace(
+        asset_key=dg.AssetKey("structures"),
+        check_name="quarantine_report",
+        passed=False,
+        blocking=False,
+        description="[smoke] mp-1 (embedded) structure: unparsable",
+    )
+    result = SimpleNamespace(
+        run_id="r1",
+        success=True,
+        get_asset_materialization_events=lambda: [
+            SimpleNamespace(event_specific_data=SimpleNamespace(materialization=materialization))
+        ],
+        get_asset_check_evaluations=lambda: [evaluation],
+        get_step_failure_events=lambda: [],
+    )
+    outcome = closing_block(result, "data_job", "smoke", selection=["structures"])
+    assert outcome.ok
+    assert outcome.lines[0] == "run r1 of job data_job [smoke]: succeeded with warnings"
+    assert "  structures [smoke]: checks: quarantine_report FAILED (warning)" in outcome.lines
+    assert outcome.lines[-1] == (
+        "warning: structures [smoke]: check quarantine_report failed: mp-1 (embedded) structure: unparsable"
+    )
