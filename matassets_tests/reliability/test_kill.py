@@ -17,6 +17,8 @@ from train_child import Child, copy_data
 from matassets.paths import Layout
 from matassets.training.graph_model import train_graph_model
 
+pytestmark = pytest.mark.slow  # kill -9 of a real training process
+
 
 def tree_bytes(folder: Path) -> dict[str, str]:
     return {
@@ -83,3 +85,22 @@ def test_kill_9_mid_epoch_keeps_the_model_and_resumes(root):
     assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3"]
     assert tree_bytes(model_dir) != before
     assert not (work / "checkpoint.pt").exists()  # removed once the new version is written
+
+
+def test_the_docs_state_this_test_s_epochs():
+    """docs/reliability.md tells the numbers of the test above; they must stay the test's."""
+    import re
+
+    from matassets.paths import PROJECT_ROOT
+
+    text = " ".join((PROJECT_ROOT / "docs/reliability.md").read_text(encoding="utf-8").split())
+    found = re.search(
+        r"in epoch (\d+) of (\d+).*resumes from epoch (\d+) and finishes all (\d+) epochs", text
+    )
+    assert found, "docs/reliability.md no longer describes the kill test"
+    source = Path(__file__).read_text(encoding="utf-8")
+    killed_in, total, resumed_at, finished = map(int, found.groups())
+    assert f'"--epochs", "{total}"' in source and total == finished
+    assert f'"saved epoch {killed_in - 1}")' in source  # killed after the previous epoch's save
+    assert f'at epoch {resumed_at}" in resumed.output' in source
+    assert f"== ({resumed_at}, {total})" in source

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -216,20 +217,33 @@ def test_relax_command(smoke_mace, tmp_path, capsys):
     assert (tmp_path / "out" / "POSCAR_relaxed.extxyz").exists()
 
 
-def test_loading_the_calculator_leaves_weights_only_loading_on(model_dir, monkeypatch):
-    """``import mace`` sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1; the calculator must undo it."""
-    import torch
+def test_loading_the_calculator_leaves_weights_only_loading_on(model_dir):
+    """``import mace`` sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1; the calculator must undo it. Each
+    check runs in a fresh interpreter, so ``mace`` is imported there for the first time (in this
+    process an earlier test has imported it already, and a second import changes nothing)."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
 
-    from matassets.inference.calculator import _mace_import_guard, load_calculator
+    def fresh(code: str) -> str:
+        argv = [sys.executable, "-c", code]
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.strip().splitlines()[-1]
 
-    monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", raising=False)
-    with _mace_import_guard():
-        os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # what mace/__init__.py does
-    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
-    load_calculator(model_dir)
-    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ and "mace" in sys.modules
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
-        torch.load(model_dir / "mace_potential.model")  # the pickled module stays refused
+    # the danger is real: a plain import of mace turns weights-only loading off process-wide
+    assert fresh("import os, mace; print(os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'))") == "1"
+    code = (
+        "import os, sys, torch\n"
+        "from matassets.inference.calculator import load_calculator\n"
+        f"load_calculator({str(model_dir)!r})\n"
+        "assert 'mace' in sys.modules\n"
+        "try:\n"
+        f"    torch.load({str(model_dir / 'mace_potential.model')!r})\n"
+        "    refused = 'loaded'\n"
+        "except Exception as error:\n"
+        "    refused = 'refused' if 'eights only load failed' in str(error) else repr(error)\n"
+        "print(os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'), refused)\n"
+    )
+    assert fresh(code) == "None refused"  # the pickled module stays refused
 
 
 def test_run_config_overrides_the_preset_and_tuning_tags_are_run_options():

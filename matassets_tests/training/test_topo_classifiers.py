@@ -126,11 +126,38 @@ def test_gnn_smoke_writes_metrics_plots_and_record_beside_baseline(topo_db_smoke
     record = json.loads((folder / "run_record.json").read_text())
     assert record["phase"] == "phase4" and record["algorithm"] == "topognn"
     assert "confusion.png" in record["plots"]
+    # the check's number, recomputed from the predictions file with scikit-learn (not the code's)
+    from sklearn.metrics import balanced_accuracy_score
+
+    val_rows = pl.read_csv(folder / "predictions.csv").filter(pl.col("split") == "val")
+    recomputed = balanced_accuracy_score(
+        val_rows["topo_label_true"].cast(int), (val_rows["topo_label_pred"] >= 0.5).cast(int)
+    )
+    assert metrics["val"]["topo_label"]["balanced_accuracy"] == pytest.approx(recomputed)
     check = gnn_smoke.get_asset_check_evaluations()[0]
     assert check.check_name == "beats_majority_baseline"
-    val = metrics["val"]["topo_label"]
-    expected = val["balanced_accuracy"] > 0.5  # the majority-class predictor's balanced accuracy
-    assert check.passed == expected and gnn_smoke.success == expected
+    # a majority-class predictor's balanced accuracy is 0.5 (the failing case has its own test)
+    assert check.passed == (recomputed > 0.5) and gnn_smoke.success == check.passed
+
+
+@pytest.mark.slow
+def test_a_majority_class_topognn_fails_the_check_and_is_not_promoted(topo_db_smoke, tmp_path, monkeypatch):
+    """A TopoGNN that outputs one constant (so predicts one class for every crystal) must fail the
+    blocking beats_majority_baseline check, and its candidate must not become the current model."""
+    import shutil
+
+    from matassets.assets.phase4_topo import topo_classifier_gnn
+    from matassets.models.topognn import TopoGNN
+
+    shutil.copytree(topo_db_smoke / "data", tmp_path / "data")
+    forward = TopoGNN.forward
+    monkeypatch.setattr(TopoGNN, "forward", lambda self, batch: forward(self, batch) * 0.0)
+    config = {"ops": {"topo_classifier_gnn": {"config": {"epochs": 1}}}}
+    result = materialize([topo_classifier_gnn], tmp_path, run_config=config)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "beats_majority_baseline" and not check.passed
+    assert not result.success
+    assert not (Layout(tmp_path).model_dir("topo_classifier_gnn", "smoke") / "model.pt").exists()
 
 
 def test_topognn_pools_mean_and_max():
