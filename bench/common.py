@@ -28,8 +28,8 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:
     return best, out
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set (MB): ``VmHWM`` of /proc/self/status on Linux.
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident set (MB; this one by default): ``VmHWM`` of /proc/<pid>/status.
 
     Not ``ru_maxrss``: the kernel keeps the larger of the current address space's high-water mark and
     the one saved at ``exec`` (``signal->maxrss``), so a child started by fork + exec from a 400 MB
@@ -37,9 +37,10 @@ def peak_rss_mb() -> float:
     ``VmHWM`` belongs to the exec'ed address space alone and is reset by ``clear_refs`` (5).
     """
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
-        pass
+        if pid != "self":
+            return float("nan")  # the process has ended
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: an upper bound

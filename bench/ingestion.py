@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.common import peak_rss_mb
+
 REFERENCE_PER_S = 41.0
 AIM_PER_S = 300.0
 
@@ -45,13 +47,6 @@ def write_corpus(folder: Path, n: int) -> Path:
     return folder
 
 
-def _vmhwm_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class _WorkerPeaks(threading.Thread):
     """Polls the VmHWM of this process's children (the parsing workers) until stopped."""
 
@@ -69,7 +64,7 @@ class _WorkerPeaks(threading.Thread):
                 try:
                     if (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == me:
                         self.peaks[int(entry.name)] = max(
-                            self.peaks.get(int(entry.name), 0.0), _vmhwm_mb(entry.name)
+                            self.peaks.get(int(entry.name), 0.0), peak_rss_mb(entry.name)
                         )
                 except (OSError, IndexError, ValueError):
                     continue
@@ -83,7 +78,7 @@ def child(folder: Path, workers: int) -> dict:
     from matassets.levels import DATA
 
     preset = DATA["std"]
-    base = _vmhwm_mb()
+    base = peak_rss_mb()
     poll = _WorkerPeaks()
     poll.start()
     t0 = time.perf_counter()
@@ -109,7 +104,7 @@ def child(folder: Path, workers: int) -> dict:
         "total_s": round(t3 - t0, 2),
         "per_s": round(n / (t3 - t0), 1),
         "base_mb": round(base, 1),
-        "peak_mb": round(_vmhwm_mb(), 1),
+        "peak_mb": round(peak_rss_mb(), 1),
         "worker_peak_mb": round(max(poll.peaks.values(), default=0.0), 1),
     }
 
