@@ -52,6 +52,7 @@ def test_warm_start_loads_the_multitask_encoder(smoke_root, multitask_smoke):
 def test_warm_start_refuses_a_model_trained_on_another_split(smoke_root, multitask_smoke, tmp_path):
     from matassets.models.e3nn_multitask import warm_architecture
     from matassets.models.registry import build_model
+    from matassets.training.model_folder import seal
     from matassets.training.warm_start import WarmStartError, load_pretrained_encoder
 
     source = tmp_path / "multitask_e3nn"
@@ -60,6 +61,7 @@ def test_warm_start_refuses_a_model_trained_on_another_split(smoke_root, multita
     good = record["split_hash"]
     record["split_hash"] = "0123456789abcdef"
     (source / "run_record.json").write_text(json.dumps(record))
+    seal(source)  # a genuine folder of another split (an edit without new hashes is refused as tampering)
     encoder = json.loads((source / "config.json").read_text())["architecture"]
     model = build_model(warm_architecture(encoder, SPECIALIST["smoke"], n_out=1))
     with pytest.raises(WarmStartError, match="test set"):
