@@ -18,6 +18,8 @@ from matassets.data import mlearn
 from matassets.levels import MACE
 from matassets.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # ~1.5 min on 2 cores: the whole training pool against the official test
+
 SOURCE = PROJECT_ROOT / "data" / "mlearn"
 LEVEL = "std"  # the first level without caps: its training file is the whole training pool
 # one structure up to rotation, reflection and atom order; strained copies (0.5 % and up) and AIMD
