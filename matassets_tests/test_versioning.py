@@ -111,14 +111,18 @@ def test_every_file_the_smoke_assets_wrote_is_an_output_of_a_stage(smoke_root, p
             assert (root / out).exists(), f"{name}: dvc.yaml lists {out} but the asset did not write it"
     # every file under data/, and under models/<asset>/ for the assets of the graph (other tests train
     # stand-alone models into this shared root); hidden folders (.work/: locks, staging) are working
-    # state, and tuning/ holds tuning rounds' candidates, neither of them a version of an asset
+    # state, and tuning/ and candidates/ hold candidates, neither of them a version of an asset; a
+    # model's <level>.history.jsonl lists its versions and is kept in git (.gitignore), not DVC
     folders = [root / "data", *(root / "models" / name for name in stages)]
     written = [
         p
         for top in folders
         for p in top.rglob("*")
         if p.is_file()
-        and not any(part.startswith(".") or part == "tuning" for part in p.relative_to(root).parts)
+        and not p.name.endswith(".history.jsonl")
+        and not any(
+            part.startswith(".") or part in ("tuning", "candidates") for part in p.relative_to(root).parts
+        )
     ]
     assert written
     outside = [p for p in written if not any(p == t or t in p.parents for t in tracked)]
