@@ -58,6 +58,7 @@ def pytest_collectstart(collector):
 SLOW_TESTS = {
     "assets/test_phase1.py::test_model_that_cannot_learn_fails_the_baseline_check",
     "assets/test_phase1.py::test_a_candidate_that_fails_its_check_leaves_the_current_model",
+    "assets/test_dataset_assets.py::test_a_user_data_set_trains_beside_the_embedded_one",
 }
 
 
