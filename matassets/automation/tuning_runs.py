@@ -92,6 +92,7 @@ class TuningConfig(dg.Config):
     measure_noise: bool = True  # round 2 repeats round 1 with another seed to measure noise
     session: str = ""  # empty: <UTC time>-<phase>-<level>-<random>
     start: str = ""  # JSON object of round 1's parameters, e.g. {"epochs": 1} (empty: the preset)
+    algorithm: str = ""  # empty: the phase's runbook families; e.g. "schnet" for a family outside it
 
 
 def start_session(
@@ -122,6 +123,7 @@ def start_session(
             available,
             prop=config.property or None,
             measure_noise=config.measure_noise,
+            algorithm=config.algorithm or None,
             session=config.session or None,
             start=start,
         )

@@ -56,7 +56,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     layout = project.layout
     available = config_fields(assets)
     try:
-        targets, skipped = resolve_targets(args.phase, level, available, args.property)
+        targets, skipped = resolve_targets(args.phase, level, available, args.property, args.algorithm)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +96,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         args.rounds,
         available,
         prop=args.property,
+        algorithm=args.algorithm,
         measure_noise=args.measure_noise,
         session=args.session,
         start=start,
@@ -116,6 +117,9 @@ def register(sub) -> None:
     p.add_argument("--phase", choices=PHASE_CHOICES, default="phase1")
     p.add_argument("--rounds", type=int, default=3, help="rounds per model (default 3)")
     p.add_argument("--property", help="only this property's models (e.g. formation_energy)")
+    p.add_argument(
+        "--algorithm", help="only this family (default: the phase's runbook families; e.g. schnet)"
+    )
     common.level_args(p)
     p.add_argument(
         "--measure-noise",

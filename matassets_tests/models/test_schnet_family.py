@@ -28,8 +28,10 @@ def test_the_row_is_all_the_wiring():
     # not in the runbook: `run phase1` without --algorithm trains CGCNN only, as the runbook did
     assert [r.algorithm for r in recipes("phase1", None)] == ["cgcnn"]
     fields = {"schnet_band_gap": {"lr", "epochs", "hidden", "output_tag", "seed"}}
-    targets, _ = resolve_targets("phase1", "smoke", fields, prop="band_gap")
+    targets, skipped = resolve_targets("phase1", "smoke", fields, prop="band_gap", algorithm="schnet")
     assert [t.asset for t in targets] == ["schnet_band_gap"]
+    targets, skipped = resolve_targets("phase1", "smoke", fields, prop="band_gap")  # runbook families only
+    assert targets == [] and any("--algorithm schnet" in s for s in skipped)
     job = defs.resolve_job_def("phase1_job")
     assert "schnet_band_gap" in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     model = build_model({"family": row.architecture, "hidden": 16, "n_layers": 2, "cutoff": 8.0,

@@ -70,7 +70,7 @@ def test_rf_writes_model_metrics_plots_and_record(topo_db_smoke, rf_smoke):
     assert len(metrics["selection"]) == 2  # class_weight None / balanced, chosen on val ROC-AUC
     record = json.loads((folder / "run_record.json").read_text())
     assert record["phase"] == "phase4" and record["algorithm"] == "rf"
-    assert record["command"] == "matassets run phase4 --level smoke --algorithm rf"
+    assert record["command"] == "matassets run phase4 --algorithm rf --level smoke"
     assert record["dagster_run_id"] == rf_smoke.run_id
     assert record["test_metrics"] == metrics["test"]
     check = rf_smoke.get_asset_check_evaluations()[0]

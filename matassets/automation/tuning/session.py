@@ -101,6 +101,7 @@ class TuningSession:
         available: Mapping[str, set[str]],
         prop: str | None = None,
         measure_noise: bool = False,
+        algorithm: str | None = None,
         session: str | None = None,
         policy: Policy | None = None,
         start: Mapping[str, object] | None = None,
@@ -110,7 +111,7 @@ class TuningSession:
             raise ValueError("rounds must be at least 1")
         if partition not in levels.PARTITIONS:
             raise ValueError(f"unknown level {partition!r}; one of {', '.join(levels.PARTITIONS)}")
-        targets, skipped = resolve_targets(phase, partition, available, prop)
+        targets, skipped = resolve_targets(phase, partition, available, prop, algorithm)
         if not targets:
             raise ValueError(
                 f"nothing to tune for {phase} at {partition}: " + "; ".join(skipped or ["no assets"])

@@ -39,8 +39,12 @@ def resolve_targets(
     partition: str,
     available: Mapping[str, set[str]],
     prop: str | None = None,
+    algorithm: str | None = None,
 ) -> tuple[list[Target], list[str]]:
     """The tunable assets of ``phase`` ("all" = every phase) and why any family was skipped.
+
+    Without ``algorithm``: the runbook's families of the phase, as ``matassets run`` trains them; a
+    family outside the runbook (SchNet) is tuned when named, like ``run --algorithm schnet``.
 
     ``available`` maps each defined asset to the names of its run-config fields; an asset is
     tunable only when its config has ``output_tag`` (so rounds never overwrite the current model).
@@ -51,6 +55,10 @@ def resolve_targets(
     targets, skipped = [], []
     for fam in FAMILIES:
         if fam.phase not in phases:
+            continue
+        if (algorithm or fam.algorithm) != fam.algorithm or (algorithm is None and not fam.runbook):
+            if algorithm is None:
+                skipped.append(f"{fam.name}: not a runbook family; tune it with --algorithm {fam.algorithm}")
             continue
         row = fam.presets.get(partition)
         if fam.per_property:
