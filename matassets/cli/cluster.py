@@ -258,12 +258,15 @@ def start_cluster(
 
 def wait_for_workers(names: list[str], timeout: float = 180.0) -> list[str]:
     """Wait until every named worker answers a ping over the broker; the names that answered."""
-    from matassets.deploy import celery_app
+    from celery import Celery
 
+    from matassets.deploy.services import broker_url
+
+    app = Celery("matassets-ping", broker=broker_url())  # a bare app: pinging needs no task
     deadline = time.monotonic() + timeout
     answered: set[str] = set()
     while time.monotonic() < deadline:
-        replies = celery_app.app.control.ping(timeout=1.0) or []
+        replies = app.control.ping(timeout=1.0) or []
         answered = {host.split("@")[0] for reply in replies for host in reply}
         if set(names) <= answered:
             break

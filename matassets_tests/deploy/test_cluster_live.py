@@ -26,11 +26,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.slow,
-    # this process also imports the workers' app (to ping them): celery notes the second registration
-    pytest.mark.filterwarnings("ignore:Task name 'execute_plan' is already registered"),
-]
+pytestmark = pytest.mark.slow
 
 CODE_LOCATION = "matassets.definitions"
 DATA_STEPS = ["raw_structures", "structures", "splits", "crystal_graphs"]
@@ -142,7 +138,8 @@ def _digest(value) -> str:
 
 # written per run, not per input: the run id, durations and paths (run_record.json, the version
 # history *.history.jsonl, files.sha256 which hashes run_record.json), the structures' reuse key
-# with its file times (.inputs.json); a lock file holds its last holder's pid
+# with its file times (.inputs.json); a lock file holds its last holder's pid; a .pt's byte digest
+# (*.pt.sha256) hashes the archive name torch.save takes from its temporary file
 NOT_COMPARED = {"run_record.json", ".inputs.json", "files.sha256"}
 PER_RUN_KEYS = {"at", "by"}  # of decision.json: when and by which run; its gates are compared
 
@@ -159,7 +156,7 @@ def comparable_files(root: Path) -> dict[str, str]:
         if (
             not path.is_file()
             or path.name in NOT_COMPARED
-            or path.name.endswith((".history.jsonl", ".lock"))
+            or path.name.endswith((".history.jsonl", ".lock", ".pt.sha256"))
             or "/.work/" in f"/{rel}"
         ):
             continue
