@@ -339,6 +339,7 @@ def _train_graph_model(
             "best_epoch": fit.best_epoch,
             "plots": sorted(p.name for p in plots),
             **({"warm_start": warm} if warm else {}),
+            "options": asdict(spec.options),  # the run options: seed, nproc, force, output_tag
             "input_key": key,
             "graphs_key": info["graphs_key"],
             **folder.record_fields(),

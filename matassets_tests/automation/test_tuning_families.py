@@ -171,7 +171,7 @@ def test_e3nn_rounds_write_candidates_only(root):
         assert [t.asset for t in specialist.targets] == [prop]  # MACE has no property
         run_rounds(specialist, project, dg.DagsterInstance.ephemeral())
     record = json.loads((layout.tuning_model_dir(prop, "sp/round_1") / "run_record.json").read_text())
-    assert record["overrides"] == {"epochs": 1, "output_tag": "sp/round_1"}
+    assert record["overrides"] == {"epochs": 1} and record["options"]["output_tag"] == "sp/round_1"
     assert record["warm_start"]["source"] == str(layout.model_dir("multitask_e3nn", "smoke"))
     assert specialist.target(prop).promoted  # no current version of the specialist existed
     assert sha256_file(layout.model_dir(prop, "smoke") / "model.pt") == sha256_file(
