@@ -221,5 +221,5 @@ def test_model_steps_go_to_the_training_queue_and_the_rest_to_the_default_one():
         queues[node.name] = (node.pools, node.tags.get(CELERY_QUEUE_TAG, DEFAULT_QUEUE))
     training = {name for name, (pools, _) in queues.items() if pools == {"training"}}
     assert {"cgcnn_formation_energy", "multitask_e3nn", "mace_potential", "topo_classifier_rf"} <= training
-    for name, (pools, queue) in queues.items():
+    for name, (_, queue) in queues.items():
         assert queue == (TRAINING_QUEUE if name in training else DEFAULT_QUEUE), name

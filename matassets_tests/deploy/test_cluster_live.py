@@ -26,7 +26,11 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # dagster-celery builds a Celery app per run; celery 5.7 notes each re-registration of its task
+    pytest.mark.filterwarnings("ignore:Task name 'execute_plan' is already registered"),
+]
 
 CODE_LOCATION = "matassets.definitions"
 DATA_STEPS = ["raw_structures", "structures", "splits", "crystal_graphs"]
