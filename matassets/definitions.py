@@ -10,13 +10,19 @@ from matassets.automation.tuning_runs import tuning_job
 from matassets.deploy.executor import matassets_executor
 from matassets.jobs import ASSET_JOBS
 
-defs = dg.Definitions(
-    assets=all_assets(),
-    jobs=[*ASSET_JOBS, tuning_job],
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={"project": ProjectResource()},
-    # multiprocess (default), in_process or celery per run; $MATASSETS_EXECUTOR for runs that say
-    # nothing (docs/deploy.md)
-    executor=matassets_executor,
-)
+
+def build_defs() -> dg.Definitions:
+    """The code location as the registry is now (a data set registered since import is in it)."""
+    return dg.Definitions(
+        assets=all_assets(),
+        jobs=[*ASSET_JOBS, tuning_job],
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        resources={"project": ProjectResource()},
+        # multiprocess (default), in_process or celery per run; $MATASSETS_EXECUTOR for runs that say
+        # nothing (docs/deploy.md)
+        executor=matassets_executor,
+    )
+
+
+defs = build_defs()

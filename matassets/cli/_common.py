@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,12 @@ def partition(args: argparse.Namespace) -> str:
     return args.level or "smoke"
 
 
+@functools.cache
 def defs():
-    from matassets.definitions import defs as definitions
+    """The definitions as the data-set registry is now, built once per command."""
+    from matassets.definitions import build_defs
 
-    return definitions
+    return build_defs()
 
 
 @dataclass(frozen=True)
