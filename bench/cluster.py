@@ -12,6 +12,7 @@ running cluster is; the in-process side is warmed the same way.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -110,6 +111,7 @@ def _measure(repeat: int) -> dict:
     finally:
         procs.stop_all(timeout=20)
         pg.drop_database(pg.db_name)
+        shutil.rmtree(base, ignore_errors=True)
     return {
         "in_process_s": in_process_s,
         "one_worker_s": one_s,
