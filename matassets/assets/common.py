@@ -98,9 +98,7 @@ def _config_type(hint):
     return arg if arg in _SCALARS else None
 
 
-def overrides_config(
-    name: str, presets, options: tuple[str, ...] = ("seed", "nproc"), exclude=(), doc="", base=None
-):
+def overrides_config(name: str, presets, options: tuple[str, ...] = ("seed", "nproc"), exclude=(), doc=""):
     """A run-config class generated from a preset table's dataclass: one optional field per preset
     field (None = keep the preset), plus the run options named in ``options`` that are not preset
     fields. ``exclude``: preset fields a run may not change (the forest's split seed)."""
@@ -117,7 +115,7 @@ def overrides_config(
     namespace["__doc__"] = (
         doc or f"Optional overrides of the partition's {preset_cls.__name__} (None = keep)."
     )
-    return type(name, (base or PresetOverrides,), namespace)
+    return type(name, (PresetOverrides,), namespace)
 
 
 def dvc_version(project, asset: str, partition: str, warn) -> str | None:

@@ -73,13 +73,9 @@ _SKIP = {"tuning", "candidates", "leaderboard"}
 
 def unit(prop: str) -> str:
     """A property's unit from the canonical property list ("" when unknown or unit-free)."""
-    try:
-        from matassets.datasets.properties import canonical_properties
+    from matassets.datasets.properties import canonical_properties
 
-        known = canonical_properties()
-    except ImportError:  # before the data-set manifests: the table in data/schema.py
-        from matassets.data.schema import TARGETS as known
-    target = known.get(prop)
+    target = canonical_properties().get(prop)
     return getattr(target, "unit", "") or ""
 
 
