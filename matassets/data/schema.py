@@ -53,6 +53,7 @@ def register_properties(properties: Iterable[Target]) -> None:
         if prop.name not in TARGETS:
             _REGISTERED[prop.name] = prop
 
+
 COLUMNS: dict[str, pl.DataType] = {
     ID: pl.String(),
     STRUCTURE: pl.String(),

@@ -70,7 +70,13 @@ def test_registered_data_set_appears_in_the_code_location(root: Path, capsys) ->
 
     assert main(["dataset", "add", "jv", str(SAMPLE), "--property", "opt_gap:eV"]) == 0
     keys = {k.to_user_string() for a in all_assets() for k in a.keys}
-    assert {"jv/raw_structures", "jv/structures", "jv/splits", "jv/crystal_graphs", "jv/cgcnn_opt_gap"} <= keys
+    assert {
+        "jv/raw_structures",
+        "jv/structures",
+        "jv/splits",
+        "jv/crystal_graphs",
+        "jv/cgcnn_opt_gap",
+    } <= keys
     assert {"raw_structures", "cgcnn_band_gap"} <= keys  # the embedded set's names are unchanged
     assert main(["dataset", "train", "jv", "--property", "band_gap"]) == 2
     assert "data set jv has no property ['band_gap']; it has ['opt_gap']" in capsys.readouterr().err
@@ -82,7 +88,9 @@ def test_run_phase1_dataset_selects_the_data_sets_assets(root: Path, capsys) -> 
     capsys.readouterr()
     assert main(["run", "phase1", "--dataset", "jv", "--level", "smoke", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "assets (5): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap" in out
+    assert (
+        "assets (5): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap" in out
+    )
     assert main(["run", "phase2", "--dataset", "jv", "--dry-run"]) == 2
     assert "only phase1 (CGCNN)" in capsys.readouterr().err
     assert main(["run", "phase1", "--dataset", "nope", "--dry-run"]) == 2
