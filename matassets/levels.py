@@ -91,13 +91,8 @@ DATA: dict[str, DataPreset] = {
     "competition": DataPreset(max_structures=None, min_clean=2000),
 }
 
-# Phase 1 CGCNN. Start: the runbook's table (original-pipeline.md §3). Changes, with reasons:
-# - smoke runs 3 epochs (runbook 2) so the learning curve and early-stopping path have something
-#   to show; it still finishes in seconds on ~160 training crystals.
-# - std keeps the runbook's capacity (128 hidden, 3 conv, batch 64) but runs 100 epochs / patience 25
-#   with lr 2e-3 on a cosine schedule instead of 300 / 50: on the embedded 6.3k crystals a 150-epoch
-#   run had reached validation MAE 0.089 eV/atom by epoch 53 and was still annealing; a shorter
-#   cosine anneals sooner, and 300 epochs would cost about an hour per property on 2 CPU cores.
+# Phase 1 CGCNN: the runbook's table (original-pipeline.md §3) but for the deviations that
+# matassets/runbook.py lists with their reasons (smoke 3 epochs; std 100 epochs, lr 2e-3, patience 25).
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - pro / max train deep ensembles of 5 members (every GNN family: CGCNN, TopoGNN, e3nn; ensemble_size);
 #   smoke to std train one model: an ensemble multiplies the training time, and no std ensemble
@@ -176,13 +171,9 @@ MULTITASK_PROPERTIES: tuple[str, ...] = (
 )
 SPECIALIST_PROPERTIES: tuple[str, ...] = ("formation_energy", "band_gap")
 
-# Phase 2 multitask e3nn. std is the runbook's row (100 epochs, batch 16, lr 1e-3,
-# 64x0e+32x1o+16x2e, 3 layers). Task weights are learned (homoscedastic uncertainty) on every
-# level: five targets with very different noise and label counts (moduli for ~1.2k of 6.3k
-# crystals) are what that weighting is for. smoke is tiny (8 scalars, 4 vectors, 2 tensors, two
-# blocks, 3 epochs) so a materialization takes seconds on two CPU cores; lite is a quick real run;
-# pro / max widen and deepen with EMA for machines with a GPU; competition runs the std encoder
-# under a wall-clock budget with a one-cycle schedule and EMA.
+# Phase 2 multitask e3nn. std has the runbook's size (100 epochs, batch 16, lr 1e-3,
+# 64x0e+32x1o+16x2e, 3 layers) with learned task weights; every deviation from the runbook's rows,
+# with its reason, is in matassets/runbook.py (docs/levels.md lists them under this table).
 E3NN_MULTITASK: dict[str, E3nnPreset] = {
     "smoke": E3nnPreset(
         epochs=3,
@@ -257,11 +248,11 @@ E3NN_MULTITASK: dict[str, E3nnPreset] = {
     ),
 }
 
-# Phase 3 single-property specialists: the runbook's 128x0e+64x1o+32x2e, lmax 2, 4 blocks,
-# EMA 0.999 at std. With warm start (the default) the first blocks are multitask_e3nn's encoder of
-# the same level and the remaining n_layers - (its blocks) blocks, at least one, use ``irreps``
-# (std: 3 pretrained 64x0e+32x1o+16x2e blocks + 1 new 128x0e+64x1o+32x2e block). smoke uses EMA
-# 0.9: with ~10 steps per epoch a 0.999 average would still be the initial weights.
+# Phase 3 single-property specialists: std has the runbook's 128x0e+64x1o+32x2e, lmax 2, 4 blocks,
+# EMA 0.999, but 100 epochs where the runbook's std ran 800 (deviations: matassets/runbook.py). With
+# warm start (the default) the first blocks are multitask_e3nn's encoder of the same level and the
+# remaining n_layers - (its blocks) blocks, at least one, use ``irreps`` (std: 3 pretrained
+# 64x0e+32x1o+16x2e blocks + 1 new 128x0e+64x1o+32x2e block).
 SPECIALIST: dict[str, E3nnPreset] = {
     "smoke": E3nnPreset(
         epochs=3,
@@ -348,9 +339,9 @@ class ForestPreset:
     seed: int = SEED
 
 
-# Random forest: the runbook's std row (600 trees, depth 24, min leaf 2) with max_features and
-# class_weight chosen on validation. smoke/lite sample whole formulas from the ~10.8k labels so they
-# finish in seconds; std and up use all of them.
+# Random forest: std has the runbook's 600 trees, depth 24 and min leaf 2, with max_features and
+# class_weight chosen on validation, on all ~10.8k labels (the runbook capped at 5,000); smoke/lite
+# sample whole formulas. Deviations: matassets/runbook.py.
 TOPO_RF: dict[str, ForestPreset] = {
     "smoke": ForestPreset(n_estimators=30, max_depth=12, min_samples_leaf=2, max_labels=800),
     "lite": ForestPreset(
@@ -368,8 +359,9 @@ TOPO_RF: dict[str, ForestPreset] = {
     ),
 }
 
-# TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std is the runbook's row
-# (100 epochs, hidden 128, 3 layers, dropout 0.2); smoke is tiny so it runs in seconds.
+# TopoGNN (binary topological flag on the Phase 1 graphs, shared trainer). std has the runbook's 100
+# epochs, hidden 128, 3 layers and dropout 0.2, not its batch 32 or patience 30; smoke is tiny so it
+# runs in seconds. Deviations: matassets/runbook.py.
 TOPO_GNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=3e-3, hidden=32, n_layers=2, patience=5, dropout=0.2),
     "lite": TrainPreset(epochs=20, batch_size=32, lr=2e-3, hidden=64, n_layers=2, patience=10, dropout=0.2),
@@ -461,10 +453,11 @@ class MacePreset:
 # - std: sized for the machines our users have (a CPU workstation, about an hour): lite's
 #   16-channel invariant model (correlation 2, max_ell 2) on all the training cells, 40 epochs of
 #   batch 8, EMA, and MACE's stage two (energy weight 1000) over the last quarter. Measured here: a
-#   32-channel correlation-3 model took 16 min per epoch on 2 busy cores, the runbook's std row
-#   (300 epochs, batch 32, lr 3e-4, 64 channels, L = 1) about 40 CPU-hours (docs/phase3_mace.md):
-#   that row is ``pro``, for a GPU.
-# - pro: the runbook's std row, for a machine with a GPU (``--set device=cuda``).
+#   32-channel correlation-3 model took 16 min per epoch on 2 busy cores; pro's 64-channel L = 1
+#   model about 40 CPU-hours (docs/phase3_mace.md).
+# - pro: the runbook's std schedule (300 epochs, batch 32, lr 3e-4) with 64 channels and patience
+#   100, not its std row (128 channels, patience 50; matassets/runbook.py), for a machine with a GPU
+#   (``--set device=cuda``).
 # - max: a MACE-paper-sized model (128 channels, L = 2) for a GPU.
 # - competition: a mid-size model with a higher learning rate and stage two.
 MACE: dict[str, MacePreset] = {

@@ -8,6 +8,7 @@ import typing
 
 import dagster as dg
 
+from matassets.assets.metadata import provenance_metadata
 from matassets.deploy.executor import CELERY_QUEUE_TAG, TRAINING_QUEUE
 from matassets.levels import PARTITIONS
 from matassets.reports.tables import markdown_table
@@ -207,6 +208,7 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
             f"git {record.get('git_sha')} (diff {record.get('git_diff_sha256')}) at start "
             f"{record.get('started_at')}: {record.get('reproducibility')}"
         )
+    meta.update(provenance_metadata(output, asset))
     if output.status == "failed":
         context.log.warning(output.decision)
         meta["failed candidate"] = dg.MetadataValue.path(str(output.model_dir))

@@ -96,3 +96,26 @@ def ensemble_metadata(model_dir: Path) -> dict[str, object]:
     for plot in sorted(model_dir.glob("calibration*.png")):
         meta[plot.stem.replace("_", " ")] = image(plot)
     return meta
+
+
+def provenance_metadata(output, asset: str) -> dict[str, object]:
+    """Where a model came from: the runbook command its preset mirrors and every deviation from
+    that row (the run record's ``runbook``, ``matassets.runbook``); for a current model of the
+    project's own assets also ``matassets lineage``'s chain, as a short table and as JSON."""
+    meta: dict[str, object] = {}
+    block = (output.record or {}).get("runbook")
+    if block and block["command"]:
+        rows = [[d["field"], d["runbook"], d["ours"], d["why"]] for d in block["deviations"]]
+        meta["runbook command"] = dg.MetadataValue.text(block["command"])
+        meta["runbook deviations"] = dg.MetadataValue.md(
+            markdown_table(["field", "runbook", "ours", "why"], rows) if rows else "none"
+        )
+        meta["runbook deviations (json)"] = dg.MetadataValue.json(block["deviations"])
+    folder = output.folder
+    if output.status == "current" and folder is not None and asset == folder.asset:
+        from matassets.reports.lineage import lineage_table, model_lineage
+
+        chain = model_lineage(folder.layout.root, asset, folder.partition)
+        meta["lineage"] = dg.MetadataValue.md(lineage_table(chain))
+        meta["lineage (json)"] = dg.MetadataValue.json(chain)
+    return meta

@@ -1,4 +1,5 @@
-"""Generated documentation: ``levels-md`` (docs/levels.md) and ``graph-png`` (docs/asset_graph.png)."""
+"""Generated documentation: ``levels-md`` (docs/levels.md), ``graph-png`` (docs/asset_graph.png) and
+``benchmarks-md`` (the model table of docs/benchmarks.md, from the folders dvc.lock records)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import ast
 import dataclasses
 import sys
 from pathlib import Path
+
+from matassets.levels import PARTITIONS
 
 ORDER = 80
 
@@ -57,8 +60,6 @@ def _source_notes(source: str) -> tuple[dict[str, str], dict[str, dict[str, str]
 
 def family_tables(module) -> dict[str, dict]:
     """Module-level dicts keyed by exactly the partitions whose values are dataclass presets."""
-    from matassets.levels import PARTITIONS
-
     return {
         name: value
         for name, value in vars(module).items()
@@ -113,7 +114,35 @@ def levels_markdown() -> str:
         for f in dataclasses.fields(cls):
             cells = [_value(getattr(table[p], f.name)) for p in parts]
             out.append(f"| `{f.name}` | " + " | ".join(cells) + f" | {notes.get(f.name, '')} |")
+        out += runbook_deviations_markdown(table)
     return "\n".join(out) + "\n"
+
+
+def runbook_deviations_markdown(table: dict) -> list[str]:
+    """Lines of a preset table's section: every deviation from the runbook's row of each family
+    that reads ``table`` (``matassets.runbook``)."""
+    from matassets import runbook
+    from matassets.families import FAMILIES
+
+    out = []
+    for fam in (f for f in FAMILIES if f.presets is table and f.name in runbook.RUNBOOK):
+        out += [
+            "",
+            f"### `{fam.name}`: deviations from the runbook's `{fam.runbook}`",
+            "",
+            "From `matassets/runbook.py` (the runbook's rows, original-pipeline.md §2-3); each model's run "
+            "record (`runbook`) and asset metadata carry its own. An empty reason: no document gives one.",
+            "",
+            "| level | field: runbook → ours | why |",
+            "|---|---|---|",
+        ]
+        for partition, preset in table.items():
+            by_reason: dict[str, list[str]] = {}
+            for d in runbook.deviations(fam.name, partition, preset):
+                change = f"`{d['field']}`: {_value(d['runbook'])} → {_value(d['ours'])}"
+                by_reason.setdefault(d["why"], []).append(change)
+            out += [f"| {partition} | {'; '.join(changes)} | {why} |" for why, changes in by_reason.items()]
+    return out
 
 
 def cmd_levels_md(args: argparse.Namespace) -> int:
@@ -242,6 +271,27 @@ def cmd_graph_png(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- benchmarks.md
+
+
+def cmd_benchmarks_md(args: argparse.Namespace) -> int:
+    from matassets.paths import PROJECT_ROOT, default_root
+    from matassets.reports import benchmarks
+
+    path = Path(args.out) if args.out else _docs() / "benchmarks.md"
+    text = path.read_text(encoding="utf-8")
+    if args.check:
+        problems = benchmarks.check_section(text, args.root or PROJECT_ROOT, path)
+        for problem in problems:
+            print(f"FAILED: {problem}", file=sys.stderr)
+        print(f"{path}: {'every model row is in dvc.lock' if not problems else 'untraceable rows'}")
+        return 1 if problems else 0
+    rows, skipped = benchmarks.model_rows(args.root or default_root(), args.level or ["std"])
+    for reason in skipped:
+        print(f"left out: {reason}", file=sys.stderr)
+    return _write_or_check(path, benchmarks.write_section(text, rows, path), False, "benchmarks-md")
+
+
 def register(sub) -> None:
     p = sub.add_parser("levels-md", help="write docs/levels.md from matassets/levels.py")
     p.add_argument("--check", action="store_true", help="exit 1 when docs/levels.md is out of date")
@@ -250,3 +300,16 @@ def register(sub) -> None:
     g = sub.add_parser("graph-png", help="draw the asset graph to docs/asset_graph.png")
     g.add_argument("--out")
     g.set_defaults(func=cmd_graph_png)
+    b = sub.add_parser(
+        "benchmarks-md",
+        help="write docs/benchmarks.md's model table from the locked model folders",
+        description="Rewrites the table between <!-- models:start --> and <!-- models:end --> from every "
+        "model folder of the levels whose md5 dvc.lock records (test metric, baseline, ensemble size, "
+        "wall time, load and git SHA at the start, dvc.lock md5); --check: exit 1 when a row names a "
+        "md5 that dvc.lock does not record for its stage.",
+    )
+    b.add_argument("--level", action="append", choices=PARTITIONS, help="a level (repeat; default std)")
+    b.add_argument("--root", type=Path, help="project root (default: $MATASSETS_ROOT or the checkout)")
+    b.add_argument("--check", action="store_true", help="check the rows against dvc.lock instead")
+    b.add_argument("--out")
+    b.set_defaults(func=cmd_benchmarks_md)

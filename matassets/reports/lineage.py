@@ -144,6 +144,30 @@ def render(lineage: dict) -> str:
     return "\n".join(lines)
 
 
+def lineage_table(lineage: dict, width: int = 12) -> str:
+    """:func:`model_lineage`'s chain as a short Markdown table (hashes and run ids cut to ``width``
+    characters, so the UI shows it inline): the model, then every upstream file."""
+    from matassets.reports.tables import markdown_table
+
+    def short(value: object) -> str:
+        return str(value or "-").removesuffix(".dir")[:width]
+
+    m = lineage["model"]
+    rows = [
+        [
+            m["path"],
+            short(m["dvc_md5_now"]),
+            short(m["dvc_md5_locked"]),
+            f"run {short(m['dagster_run_id'])}, git {short(m['git_sha'])}",
+        ]
+    ]
+    rows += [
+        [n["path"], short(n["dvc_md5_now"]), short(n["dvc_md5_locked"]), n["produced_by"]]
+        for n in lineage["upstream"]
+    ]
+    return markdown_table(["path", "md5", "dvc.lock", "from"], rows)
+
+
 def export_bundle(root: Path, asset: str, partition: str, out: Path) -> Path:
     """``out/model/`` (the folder as it is) and ``out/provenance.json``; refuses a tampered folder."""
     lineage = model_lineage(root, asset, partition)

@@ -345,6 +345,7 @@ def _train_graph_model(
             **folder.record_fields(),
         },
         provenance=provenance,
+        preset=spec.preset,
     )
     candidate = folder.commit(record)
     trainer.finish()

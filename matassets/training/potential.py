@@ -168,6 +168,7 @@ def train_potential(
             **folder.record_fields(),
         },
         provenance=provenance,
+        preset=preset,
     )
     candidate = folder.commit(record)
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints only serve an interrupted run

@@ -235,6 +235,7 @@ def train_forest(
             **folder.record_fields(),
         },
         provenance=provenance,
+        preset=preset,
     )
     candidate = folder.commit(record)
     details = {"selection": selection, "threshold": threshold}

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from matassets.paths import PROJECT_ROOT
+from matassets.runbook import record_block
 
 LIBRARIES = (
     "matassets",
@@ -74,6 +75,7 @@ def start_provenance(code_version: str | None = None) -> dict:
     ``code_version``: ``training.incremental.code_version()``, which the caller passes."""
     return {
         "started_at": now(),
+        "load_at_start": round(os.getloadavg()[0], 2),  # 1-min load: how busy the machine was
         **git_state(),
         "code_version": code_version,
         "libraries": library_versions(),
@@ -143,9 +145,11 @@ def build_run_record(
     dagster_run_id: str | None,
     extra: dict | None = None,
     provenance: dict | None = None,
+    preset: object | None = None,
 ) -> dict:
     """The run record; ``provenance`` is :func:`start_provenance` taken when the run began (taken
-    now when None, for a caller that has none)."""
+    now when None, for a caller that has none); ``preset``: the preset row after ``overrides``, whose
+    deviations from the runbook's row (``matassets.runbook``) the record's ``runbook`` entry lists."""
     start = provenance or start_provenance()
     mode = "competition" if partition == "competition" else "level"
     return {
@@ -156,6 +160,7 @@ def build_run_record(
         "partition": partition,
         "command": command,
         "overrides": overrides,
+        **({"runbook": record_block(phase, algorithm, partition, preset, overrides)} if preset else {}),
         "output_dir": output_dir,
         "val_metrics": metrics.get("val"),
         "test_metrics": metrics.get("test"),
