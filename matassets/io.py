@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 _UMASK_LOCK = threading.Lock()
@@ -72,6 +72,55 @@ def sha256_file(path: Path, length: int = 16) -> str:
 
 def sha256_text(text: str, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# ------------------------------------------------------------ files.sha256: a folder's content hashes
+
+MANIFEST = "files.sha256"  # ``<sha256>  <relative/path>`` per line, as ``sha256sum -c`` reads it
+
+
+class IntegrityError(ValueError):
+    """A file's bytes differ from the sha256 its folder's ``files.sha256`` recorded (or a listed file
+    is missing)."""
+
+
+def read_manifest(folder: Path) -> dict[str, str] | None:
+    """``{relative path: sha256}`` from ``folder/files.sha256``; None when there is none."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, name = line.split("  ", 1)
+            out[name] = digest
+    return out
+
+
+def write_manifest(folder: Path, files: Iterable[Path], keep: Mapping[str, str] | None = None) -> Path:
+    """Write ``folder/files.sha256`` (atomically): the sha256 of each of ``files`` (paths under
+    ``folder``), with the entries of ``keep`` for the files not hashed again."""
+    folder = Path(folder)
+    entries = dict(keep or {})
+    for path in files:
+        entries[Path(path).relative_to(folder).as_posix()] = sha256_file(path, length=64)
+    text = "".join(f"{digest}  {name}\n" for name, digest in sorted(entries.items()))
+    return atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def check_against(path: Path, folder: Path, manifest: Mapping[str, str], what: str) -> None:
+    """Raise :class:`IntegrityError` naming ``path`` when it is missing or its bytes differ from the
+    sha256 ``manifest`` (``folder``'s ``files.sha256``) records for it; ``what`` says when it was
+    written ("after training")."""
+    name = Path(path).relative_to(folder).as_posix()
+    if not Path(path).is_file():
+        raise IntegrityError(f"{path}: listed in {Path(folder) / MANIFEST} but missing")
+    found = sha256_file(path, length=64)
+    if found != manifest[name]:
+        raise IntegrityError(
+            f"{path}: content does not match {Path(folder) / MANIFEST} (recorded {manifest[name][:16]}, "
+            f"found {found[:16]}): the file was changed {what}; refusing to use it"
+        )
 
 
 def replace_dir(staging: Path, final: Path) -> Path:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matassets.io import MANIFEST
 from matassets.levels import PARTITIONS
 from matassets.paths import Layout
 
@@ -47,8 +48,13 @@ HEADER = (
 log = logging.getLogger(__name__)
 
 DATA_OUTS: dict[str, Callable[[Layout, str], list[Path]]] = {
-    "raw_structures": lambda layout, p: [layout.raw(p)],
-    "structures": lambda layout, p: [layout.structures(p), layout.quarantine(p)],
+    # a table's content hash (``files.sha256`` of its folder, ``data.tables``) travels with it
+    "raw_structures": lambda layout, p: [layout.raw(p), layout.raw(p).parent / MANIFEST],
+    "structures": lambda layout, p: [
+        layout.structures(p),
+        layout.quarantine(p),
+        layout.structures(p).parent / MANIFEST,
+    ],
     "splits": lambda layout, p: [layout.split_manifest(p)],
     # the graph cache folder: current.json and the graph files it points at
     "crystal_graphs": lambda layout, p: [layout.graphs_pointer(p).parent],

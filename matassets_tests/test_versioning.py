@@ -191,6 +191,7 @@ def test_commit_restore_push_pull_and_previous_version(repo, monkeypatch):
     assert structures_outs == [
         "data/structures/smoke/structures.parquet",
         "data/structures/smoke/quarantine.parquet",
+        "data/structures/smoke/files.sha256",  # the tables' hashes travel with them
     ]
     assert set(lock_hashes(repo, "structures@smoke")) == set(structures_outs)
     monkeypatch.setenv("DVC_STAGE", model_stage)  # inside `dvc repro`: hash without committing

@@ -11,10 +11,10 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.splits import SplitManifest, leakage, make_splits
-from matassets.data.tables import CorruptTableError, read_table
+from matassets.data.tables import CorruptTableError, has_hash, read_table, write_table
 from matassets.data.validation import ValidationResult, validate
 from matassets.datasets.properties import Property
-from matassets.io import atomic_write, read_json_dict, sha256_text, write_json
+from matassets.io import read_json_dict, sha256_text, write_json
 from matassets.levels import DataPreset
 from matassets.paths import Layout
 
@@ -24,12 +24,8 @@ def frame_hash(frame: pl.DataFrame) -> str:
     return sha256_text(frame.write_csv())
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: frame.write_parquet(tmp))
-
-
 def build_raw(frame: pl.DataFrame, layout: Layout, partition: str) -> str:
-    write_parquet(frame, layout.raw(partition))
+    write_table(frame, layout.raw(partition))
     return frame_hash(frame)
 
 
@@ -53,9 +49,10 @@ def build_structures(
     ``properties``: a data set's own properties (unit, task, range) for the range checks.
     Validation parses every structure, so when the raw table, the preset, the properties and the
     code are those of the tables on disk (their input key, kept in ``.inputs.json`` beside them,
-    matches), the tables are read back instead: nothing is rewritten. Fewer clean structures than
-    ``preset.min_clean`` raise ``NotEnoughCleanStructures`` (with the result) before anything is
-    written: a refused data set never replaces the level's tables.
+    matches) and carry their content hash (``data.tables``), the tables are read back instead:
+    nothing is rewritten. Fewer clean structures than ``preset.min_clean`` raise
+    ``NotEnoughCleanStructures`` (with the result) before anything is written: a refused data set
+    never replaces the level's tables.
     """
     from matassets.training.incremental import input_key
 
@@ -65,7 +62,7 @@ def build_structures(
     clean_path, quarantine_path = layout.structures(partition), layout.quarantine(partition)
     keyfile = clean_path.parent / ".inputs.json"  # hidden: a cache key, not a version
     stored = read_json_dict(keyfile) or {}
-    if clean_path.is_file() and quarantine_path.is_file() and stored.get("input_key") == key:
+    if has_hash(clean_path) and has_hash(quarantine_path) and stored.get("input_key") == key:
         try:
             clean = read_table(clean_path, "structures", partition)
             quarantine = read_table(quarantine_path, "structures", partition)
@@ -83,8 +80,8 @@ def build_structures(
     )
     if result.clean.height < preset.min_clean:  # refused: the stored tables stay as they are
         raise NotEnoughCleanStructures(result, partition, preset.min_clean)
-    write_parquet(result.quarantine, quarantine_path)
-    write_parquet(result.clean, clean_path)
+    write_table(result.quarantine, quarantine_path)
+    write_table(result.clean, clean_path)
     write_json(keyfile, {"input_key": key, "counts": result.counts})
     return result, False
 

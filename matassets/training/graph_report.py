@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from matassets.data import schema
+from matassets.data.tables import read_table
 from matassets.paths import Layout
 from matassets.reports.plots import learning_curve, parity_plot
 from matassets.training.trainer import GraphSplit
@@ -19,7 +19,7 @@ def anomalies(fit, layout: Layout, partition: str) -> list[str]:
         notes.append(f"resumed from a checkpoint at epoch {fit.resumed_from_epoch}")
     quarantine = layout.quarantine(partition)
     if quarantine.exists():
-        n = pl.read_parquet(quarantine).height
+        n = read_table(quarantine, "structures", partition).height
         if n:
             notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
     return notes

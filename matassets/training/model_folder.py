@@ -24,36 +24,33 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matassets.io import atomic_write, csv_cell, read_json_dict, replace_dir, write_json
+from matassets.io import (
+    MANIFEST,
+    IntegrityError,
+    atomic_write,
+    check_against,
+    csv_cell,
+    read_json_dict,
+    read_manifest,
+    replace_dir,
+    sha256_file,
+    write_json,
+    write_manifest,
+)
 from matassets.paths import Layout
 from matassets.training.gates import Gate, blocking_failures
 from matassets.training.history import append_history, history_entry, now
 
-MANIFEST = "files.sha256"
 DECISION = "decision.json"
 RECORD = "run_record.json"
 
-
-class IntegrityError(ValueError):
-    """A model file's bytes differ from the folder's ``files.sha256`` (or a listed file is missing)."""
-
-
 # ------------------------------------------------------------------------------------ hashes
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[Path]:
@@ -66,27 +63,13 @@ def _files(folder: Path) -> list[Path]:
 
 def seal(folder: Path) -> Path:
     """Write ``files.sha256`` (``sha256  relative/path`` per file, as ``sha256sum -c`` reads it)."""
-    folder = Path(folder)
-    lines = [f"{file_sha256(p)}  {p.relative_to(folder).as_posix()}\n" for p in _files(folder)]
-    return atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text("".join(lines), encoding="utf-8"))
-
-
-def read_manifest(folder: Path) -> dict[str, str] | None:
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        return None
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            digest, name = line.split("  ", 1)
-            out[name] = digest
-    return out
+    return write_manifest(Path(folder), _files(folder))
 
 
 def manifest_digest(folder: Path) -> str | None:
     """One hash for the whole folder: the sha256 of its ``files.sha256``."""
     path = Path(folder) / MANIFEST
-    return file_sha256(path)[:16] if path.is_file() else None
+    return sha256_file(path) if path.is_file() else None
 
 
 def verify(folder: Path, require: bool = False) -> bool:
@@ -99,16 +82,8 @@ def verify(folder: Path, require: bool = False) -> bool:
         if require:
             raise IntegrityError(f"{folder / MANIFEST}: missing; the folder's files cannot be checked")
         return False
-    for name, digest in manifest.items():
-        path = folder / name
-        if not path.is_file():
-            raise IntegrityError(f"{path}: listed in {folder / MANIFEST} but missing")
-        found = file_sha256(path)
-        if found != digest:
-            raise IntegrityError(
-                f"{path}: content does not match {folder / MANIFEST} (recorded {digest[:16]}, "
-                f"found {found[:16]}): the file was changed after training; refusing to use it"
-            )
+    for name in manifest:
+        check_against(folder / name, folder, manifest, "after training")
     extra = [p.relative_to(folder).as_posix() for p in _files(folder)]
     extra = [n for n in extra if n not in manifest]
     if extra:

@@ -152,7 +152,8 @@ def test_ids_are_nfc_and_control_characters_are_refused(mp) -> None:
 
 
 def test_level_cap_applies_after_validation(tmp_path: Path, mp) -> None:
-    from matassets.data.pipeline import build_structures, write_parquet
+    from matassets.data.pipeline import build_structures
+    from matassets.data.tables import write_table
     from matassets.levels import DATA
     from matassets.paths import Layout
 
@@ -160,7 +161,7 @@ def test_level_cap_applies_after_validation(tmp_path: Path, mp) -> None:
     for row in rows[::8]:  # 50 rows with a truncated structure
         row["structure"] = row["structure"][:100]
     layout = Layout(tmp_path)
-    write_parquet(schema.canonical_frame(rows), layout.raw("smoke"))
+    write_table(schema.canonical_frame(rows), layout.raw("smoke"))
     result, reused = build_structures(layout, "smoke", DATA["smoke"])
     assert DATA["smoke"].max_structures == 200 and not reused
     assert result.clean.height == 200  # the cap counts clean rows

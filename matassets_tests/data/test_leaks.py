@@ -18,6 +18,7 @@ from pymatgen.core.operations import SymmOp
 
 from matassets.data import schema
 from matassets.data.splits import leakage, make_splits
+from matassets.data.tables import write_table
 from matassets.data.validation import DUP_GROUP, validate
 from matassets.levels import DATA
 
@@ -109,7 +110,7 @@ def test_no_leakage_check_fails_and_blocks_when_a_duplicate_group_straddles(smok
     frame = pl.read_parquet(path)
     first = frame.row(0, named=True)
     twin = {**first, schema.ID: first[schema.ID] + "-twin"}  # same structure: same dup_group
-    pl.concat([frame, pl.DataFrame([twin], schema=frame.schema)]).write_parquet(path)
+    write_table(pl.concat([frame, pl.DataFrame([twin], schema=frame.schema)]), path)  # with its new hash
 
     real = pipeline.make_splits
 

@@ -4,7 +4,8 @@ import dataclasses
 
 import polars as pl
 
-from matassets.data.pipeline import build_structures, write_parquet
+from matassets.data.pipeline import build_structures
+from matassets.data.tables import write_table
 from matassets.levels import DATA
 from matassets.paths import Layout
 
@@ -28,6 +29,6 @@ def test_unchanged_inputs_reuse_the_tables_and_any_change_revalidates(smoke_copy
     assert pl.read_parquet(layout.quarantine("smoke")).height == changed.quarantine.height
 
     raw = pl.read_parquet(layout.raw("smoke"))
-    write_parquet(raw.head(raw.height - 1), layout.raw("smoke"))  # new data
+    write_table(raw.head(raw.height - 1), layout.raw("smoke"))  # new data
     _, reused = build_structures(layout, "smoke", stricter)
     assert not reused

@@ -6,7 +6,7 @@ import pytest
 
 from matassets.data import schema
 from matassets.data.embedded import load_embedded
-from matassets.data.pipeline import write_parquet
+from matassets.data.tables import write_table
 from matassets.data.validation import validate
 from matassets.paths import Layout
 
@@ -66,7 +66,7 @@ def test_structures_asset_check_names_the_row(real_rows, tmp_path):
 
     from matassets.assets.data import structures
 
-    write_parquet(corrupt(real_rows), Layout(tmp_path).raw("smoke"))
+    write_table(corrupt(real_rows), Layout(tmp_path).raw("smoke"))
     result = materialize([structures], tmp_path)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     report = checks["quarantine_report"]

@@ -18,6 +18,7 @@ from conftest import folder_state, materialize
 from matassets.assets.phase1 import cgcnn_asset
 from matassets.data.pipeline import load_splits
 from matassets.data.splits import SplitManifest
+from matassets.data.tables import write_table
 from matassets.levels import DATA
 from matassets.paths import Layout
 
@@ -56,7 +57,7 @@ def change_data(root: Path, monkeypatch) -> list:
         .otherwise(pl.col("formation_energy"))
         .alias("formation_energy")
     )
-    frame.write_parquet(path)
+    write_table(frame, path)  # a changed table with its new hash
     assert materialize([splits], root).success
     return []
 
