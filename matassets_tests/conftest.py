@@ -116,6 +116,20 @@ def folder_state(folder: Path) -> dict:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())}
 
 
+def member_predictions(model, ids: list[str], structures: list):
+    """Every ensemble member's prediction alone, (members, structures), first task: each member
+    loaded as a one-model folder (``inference.predict.LoadedModel``)."""
+    import numpy as np
+
+    from matassets.inference.predict import LoadedModel
+
+    out = []
+    for member in model.members:
+        single = LoadedModel(member, model.config, model.objective)
+        out.append(single.predict_structures(ids, structures)[:, 0])
+    return np.array(out)
+
+
 @pytest.fixture(scope="session")
 def smoke_root(tmp_path_factory) -> Path:
     """A project root whose smoke data assets are materialized from the embedded snapshot."""

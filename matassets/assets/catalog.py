@@ -12,7 +12,9 @@ ASSET_MODULES = [data, phase1, phase2, phase3_mace, phase3_specialist, phase4_to
 
 def all_assets() -> list:
     """The embedded set's assets, then those of every data set registered under the project root
-    (``matassets dataset add``; their keys are prefixed with the data set's name)."""
+    (``matassets dataset add``; their keys are prefixed with the data set's name), then the screening
+    predictions of each (model, data set) (``assets/screening.py``)."""
     from matassets.assets.datasets import registered_assets
+    from matassets.assets.screening import screening_assets
 
-    return [*dg.load_assets_from_modules(ASSET_MODULES), *registered_assets()]
+    return [*dg.load_assets_from_modules(ASSET_MODULES), *registered_assets(), *screening_assets()]

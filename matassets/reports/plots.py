@@ -197,3 +197,15 @@ def calibration_plot(
     scatter.legend(loc="upper left", fontsize=7)
     scatter.set_title("error against predicted spread", fontsize=10)
     return _save(fig, path)
+
+
+def screening_histogram(values: dict[str, tuple[np.ndarray, str]], path: Path) -> Path:
+    """Screening predictions: one histogram per property (name → (predicted means, unit))."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, max(len(values), 1), figsize=(4.6 * max(len(values), 1), 3.6), squeeze=False)
+    for ax, (name, (mean, unit)) in zip(axes[0], values.items(), strict=False):
+        ax.hist(mean, bins=min(40, max(len(mean), 1)), color="C0")
+        ax.set_xlabel(f"predicted {name}" + (f" ({unit})" if unit else ""))
+        ax.set_ylabel("candidates")
+        ax.set_title(f"{len(mean)} candidates", fontsize=10)
+    return _save(fig, path)

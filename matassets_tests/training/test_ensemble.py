@@ -95,19 +95,10 @@ def cif_files(root, tmp_path, n: int = 4) -> tuple[list[str], list]:
     return files, structures
 
 
-def member_predictions(model, files, structures) -> np.ndarray:
-    """Every member's prediction alone, (members, structures): each loaded as a one-model folder."""
-    from matassets.inference.predict import LoadedModel
-
-    out = []
-    for member in model.members:
-        single = LoadedModel(member, model.config, model.objective)
-        out.append(single.predict_structures(files, structures)[:, 0])
-    return np.array(out)
-
-
 @pytest.mark.slow
 def test_an_ensemble_reports_its_members_mean_and_spread(smoke_copy, tmp_path, monkeypatch, capsys):
+    from conftest import member_predictions
+
     from matassets.assets.metadata import ensemble_metadata
     from matassets.cli import main
     from matassets.inference.predict import load_model

@@ -1,0 +1,141 @@
+"""Screening: one trained model's predictions for every candidate crystal of a data set.
+
+The candidates are a data set's clean structures at a level (its validated ``structures`` table: a
+folder of CIF/POSCAR files registered without targets is such a data set), less those the model was
+trained on: an id listed with split ``train`` in the model folder's own ``predictions.csv`` (the
+training set the model saw, whatever the data set's splits are now). Predictions go through
+:mod:`matassets.inference.predict` (``load_model``, ``check_structure``, ``predict_structures``), the
+one prediction path ``matassets predict`` also takes.
+
+``predictions.csv`` / ``predictions.parquet``: one row per (candidate, property) with ``id``,
+``formula``, ``property``, ``mean``, ``std``, ``unit``, ``ensemble_size`` and ``model_version`` (the
+model folder's hash, ``model_folder.manifest_digest``). ``mean`` is the ensemble members' mean and
+``std`` their standard deviation; a single model has no spread to report and writes ``std`` 0. A
+candidate the model cannot judge (an atom with no neighbour within its cutoff, an unparsable
+structure) is listed in ``screening.json`` with its reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from matassets.data import schema
+from matassets.data.parsing import parse_structure
+from matassets.inference.predict import PredictInputError, load_model
+from matassets.training.model_folder import manifest_digest
+
+COLUMNS = ("id", "formula", "property", "mean", "std", "unit", "ensemble_size", "model_version")
+SCHEMA = {c: pl.Utf8 for c in COLUMNS} | {"mean": pl.Float64, "std": pl.Float64, "ensemble_size": pl.Int64}
+CHUNK = 512  # structures per graph store: memory stays bounded on a large candidate set
+
+
+@dataclass
+class Screening:
+    table: pl.DataFrame  # COLUMNS, one row per (candidate, property)
+    model_version: str
+    ensemble_size: int
+    excluded: int = 0  # candidates the model was trained on
+    skipped: list[dict] = field(default_factory=list)  # {"id", "reason"} of candidates not judged
+
+    @property
+    def count(self) -> int:
+        """Candidates with a prediction."""
+        return self.table["id"].n_unique()
+
+    def summary(self) -> dict:
+        return {
+            "candidates predicted": self.count,
+            "excluded (in the model's training split)": self.excluded,
+            "skipped": self.skipped,
+            "model_version": self.model_version,
+            "ensemble_size": self.ensemble_size,
+        }
+
+
+def training_ids(model_dir: Path) -> set[str]:
+    """The ids the model in ``model_dir`` was trained on (its ``predictions.csv``, split ``train``)."""
+    rows = pl.read_csv(Path(model_dir) / "predictions.csv", columns=["id", "split"], infer_schema=False)
+    return set(rows.filter(pl.col("split") == "train")["id"].to_list())
+
+
+def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> Screening:
+    """Predict every row of ``clean`` (the canonical table's columns) not in the model's training
+    split; ``unit(property)``: its unit ("" when it has none)."""
+    model = load_model(model_dir)  # a folder changed since training is refused (IntegrityError)
+    version = manifest_digest(model_dir) or ""
+    trained = training_ids(model_dir)
+    candidates = clean.filter(~pl.col(schema.ID).is_in(list(trained)))
+    ids, formulas, structures, skipped = [], [], [], []
+    for row in candidates.select(
+        schema.ID, schema.FORMULA, schema.STRUCTURE, schema.STRUCTURE_FORMAT
+    ).iter_rows():
+        try:
+            structure = parse_structure(row[2], row[3])
+            model.check_structure(row[0], structure)
+        except (PredictInputError, ValueError) as exc:
+            skipped.append({"id": row[0], "reason": str(exc)})
+            continue
+        ids.append(row[0])
+        formulas.append(row[1])
+        structures.append(structure)
+    means, stds = [], []
+    for start in range(0, len(ids), CHUNK):
+        part = slice(start, start + CHUNK)
+        mean, std = model.predict_structures(ids[part], structures[part], with_std=True)
+        means.append(mean)
+        stds.append(std)
+    n_tasks = len(model.tasks)
+    mean = np.concatenate(means) if means else np.zeros((0, n_tasks))
+    std = np.concatenate(stds) if stds else np.zeros((0, n_tasks))
+    frames = [
+        pl.DataFrame(
+            {
+                "id": ids,
+                "formula": formulas,
+                "property": [task] * len(ids),
+                "mean": mean[:, t].astype(float),
+                "std": std[:, t].astype(float),
+                "unit": [unit(task)] * len(ids),
+                "ensemble_size": [model.ensemble_size] * len(ids),
+                "model_version": [version] * len(ids),
+            },
+            schema=SCHEMA,
+        )
+        for t, task in enumerate(model.tasks)
+    ]
+    table = pl.concat(frames)
+    return Screening(table, version, model.ensemble_size, clean.height - candidates.height, skipped)
+
+
+def write(result: Screening, folder: Path, extra: dict) -> Path:
+    """``predictions.csv``, ``predictions.parquet``, ``histogram.png`` and ``screening.json``
+    (``result.summary()`` and ``extra``) written whole into a staging folder, which then replaces
+    ``folder``: a failure leaves the previous predictions as they were."""
+    import shutil
+    import tempfile
+
+    from matassets.io import current_umask, replace_dir, write_json
+    from matassets.reports.plots import screening_histogram
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        result.table.write_csv(staging / "predictions.csv")
+        result.table.write_parquet(staging / "predictions.parquet")
+        per_property = result.table.partition_by("property", as_dict=True, maintain_order=True)
+        screening_histogram(
+            {key[0]: (part["mean"].to_numpy(), part["unit"][0]) for key, part in per_property.items()},
+            staging / "histogram.png",
+        )
+        write_json(staging / "screening.json", {**result.summary(), **extra})
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp's folder is private; a model folder is not
+        return replace_dir(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
