@@ -259,6 +259,50 @@ def committed(root: Path, stage: str, deps: Sequence[str], outs: Sequence[str]) 
     return current
 
 
+# ---------------------------------------------------------------- the cache: objects checked before use
+
+
+def cache_object(root: Path, md5: str) -> Path:
+    """The DVC cache file of an object (``…/ab/cdef…``; a folder's listing ends in ``.dir``)."""
+    return Path(root) / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def corrupt_objects(root: Path, md5: str, output: str, stage: str, todo: str = "") -> list[str]:
+    """The cache objects of one output (``md5`` as dvc.lock or a model's history records it: a file,
+    or a folder's listing and every file it names) whose bytes do not hash to their name, one line
+    each: the object, the output path it holds, and what to do. Objects not in the cache are not
+    checked (``pull`` fetches them; ``push`` names them itself). ``todo`` replaces the advice."""
+    import json
+
+    root = Path(root)
+    objects = [(cache_object(root, md5), md5.removesuffix(".dir"), output)]
+    listing = objects[0][0]
+    if md5.endswith(".dir") and listing.is_file() and dvc_md5(listing) == objects[0][1]:
+        items = json.loads(listing.read_text(encoding="utf-8"))
+        objects += [(cache_object(root, i["md5"]), i["md5"], f"{output}/{i['relpath']}") for i in items]
+    asset, _, level = stage.partition("@")
+    todo = todo or (
+        f"delete it, then `matassets pull --asset {asset} --level {level}` fetches a good copy from the "
+        f"remote, or, where the workspace copy is intact, `dvc commit --force {stage}` stores it again"
+    )
+    return [
+        f"{obj.relative_to(root)} (holds {out}, stage {stage}): its md5 is {found}, not its name; {todo}"
+        for obj, name, out in objects
+        if obj.is_file() and (found := dvc_md5(obj)) != name
+    ]
+
+
+def check_cache(root: Path, stages: Sequence[str]) -> list[str]:
+    """:func:`corrupt_objects` for every output ``dvc.lock`` records for ``stages``."""
+    root = Path(root)
+    return [
+        line
+        for stage in stages
+        for output, md5 in lock_hashes(root, stage).items()
+        for line in corrupt_objects(root, md5, output, stage)
+    ]
+
+
 @contextlib.contextmanager
 def _commit_lock(root: Path) -> Iterator[None]:
     """Serialize this project's own commits (one run materializes several assets at once)."""

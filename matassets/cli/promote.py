@@ -116,7 +116,7 @@ def run_checkout(args: argparse.Namespace) -> int:
     from matassets.locks import run_lock
     from matassets.training.history import read_history
     from matassets.training.model_folder import ModelFolder, promote
-    from matassets.versioning import dvc_repo, record
+    from matassets.versioning import corrupt_objects, dvc_repo, record
 
     layout = _layout(args)
     entries = [e for e in read_history(layout, args.model, args.level) if e.get("event") == "promoted"]
@@ -134,6 +134,13 @@ def run_checkout(args: argparse.Namespace) -> int:
     listing = obj(entry["dvc_md5"])
     if not listing.is_file():
         raise SystemExit(f"error: {listing} is not in the DVC cache: `matassets pull` first")
+    output = layout.model_dir(args.model, args.level).relative_to(layout.root).as_posix()
+    todo = f"delete it and fetch version {args.version} again from the remote, or check out another version"
+    corrupt = corrupt_objects(layout.root, entry["dvc_md5"], output, f"{args.model}@{args.level}", todo)
+    if corrupt:
+        raise SystemExit(
+            "error: corrupted object(s) in the DVC cache; nothing restored:\n  " + "\n  ".join(corrupt)
+        )
     restored = layout.candidate_dir(args.model, args.level, f"restore-v{args.version}")
     if restored.exists():
         shutil.rmtree(restored)

@@ -87,7 +87,7 @@ def targets(root: Path, args: argparse.Namespace) -> list[str]:
 
 def _dvc(action: str, args: argparse.Namespace) -> int:
     from matassets.paths import default_root
-    from matassets.versioning import dvc_repo, run_dvc
+    from matassets.versioning import check_cache, dvc_repo, run_dvc
 
     root = default_root()
     if not dvc_repo(root):
@@ -97,6 +97,15 @@ def _dvc(action: str, args: argparse.Namespace) -> int:
     if not stages:
         print(f"dvc.lock in {root} records no matching stage: nothing to {action}")
         return 0
+    corrupt = check_cache(root, stages)  # a bad object would be pushed under its good name, or checked out
+    if corrupt:
+        print(
+            f"error: {len(corrupt)} corrupted object(s) in the DVC cache; refusing to {action}:",
+            file=sys.stderr,
+        )
+        for line in corrupt:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     cmd = [action, *(["--remote", args.remote] if args.remote else []), *stages]
     if action == "pull":
         cmd.insert(1, "--allow-missing")  # files never pushed are skipped, not an error
