@@ -10,11 +10,12 @@ from pathlib import Path
 
 
 @lru_cache(maxsize=1)
-def embedded_structures() -> tuple[list[str], list]:
+def embedded_structures(limit: int | None = None) -> tuple[list[str], list]:
+    """The embedded set's ids and parsed structures (the first ``limit`` of them)."""
     from matassets.data.embedded import load_embedded
     from matassets.data.parsing import parse_structure
 
-    frame = load_embedded()
+    frame = load_embedded().head(limit) if limit else load_embedded()
     return frame["id"].to_list(), [parse_structure(s, "pymatgen_json") for s in frame["structure"]]
 
 

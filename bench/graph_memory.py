@@ -47,7 +47,7 @@ def _build(kind: str, n: int, path: Path) -> dict:
     from matassets.graphs.store import GraphStore
     from matassets.levels import DATA
 
-    _, structures = embedded_structures()
+    _, structures = embedded_structures(limit=n)  # the whole set, replicated above its size
     base = reset_peak_rss_mb()
     ids = [f"r{i}" for i in range(n)]
     source = islice(cycle(structures), n)  # the embedded set replicated, never held as one list
@@ -70,7 +70,7 @@ def _stream(kind: str, n: int, path: Path) -> dict:
     import numpy as np
 
     from bench.common import timed
-    from matassets.graphs.store import load_store
+    from matassets.graphs.sharded import load_store
 
     base = reset_peak_rss_mb()
 
@@ -94,7 +94,9 @@ def _stream(kind: str, n: int, path: Path) -> dict:
 
 def _child(step: str, kind: str, n: int, path: Path) -> dict:
     cmd = [sys.executable, "-m", "bench.graph_memory", step, kind, str(n), str(path)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(cmd[1:])} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
