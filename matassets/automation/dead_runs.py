@@ -11,7 +11,9 @@ default launcher: every run is a process of this machine): the processes its eng
 recorded (the run worker, the steps' subprocesses, the process of an in-process run) that are all
 gone mean the run is dead, and it is marked failed with the pids in the message. A run whose
 process is alive, or that recorded none yet, is left alone. ``matassets ui`` calls it when it
-starts; the data-run claim of a level (``assets.data.run_status``) does not wait for such a run.
+starts, and so does every CLI launch (``matassets run``, ``data``, ``materialize``:
+:func:`fail_dead_runs_of_home`); the data-run claim of a level (``assets.data.run_status``) does not
+wait for such a run.
 """
 
 from __future__ import annotations
@@ -80,3 +82,12 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         )
         failed.append(run.run_id)
     return failed
+
+
+def fail_dead_runs_of_home() -> list[str]:
+    """:func:`fail_dead_runs` on the instance of ``$DAGSTER_HOME``, where a CLI run is recorded; with
+    none set, runs are ephemeral and no earlier run is kept. One query when no run is STARTED."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return []
+    with dg.DagsterInstance.get() as instance:
+        return fail_dead_runs(instance)

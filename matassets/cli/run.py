@@ -185,6 +185,10 @@ def execute(selection: list[str], key: str | None, infos: dict, run_config: dict
     )
     if dry_run:
         return 0
+    from matassets.automation.dead_runs import fail_dead_runs_of_home
+
+    for run_id in fail_dead_runs_of_home():  # an earlier run killed with kill -9 does not stay STARTED
+        print(f"run {run_id}: its process is gone; marked failed")
     return 0 if common.materialize(selection, key, run_config) else 1
 
 

@@ -5,11 +5,13 @@ project's instance file: run monitoring on), and is killed with SIGKILL once its
 Dagster leaves the run STARTED (its own run monitoring cannot check a default-launcher worker).
 ``fail_dead_runs`` — what ``matassets ui`` calls when it starts — leaves it alone while its process
 lives, and marks it failed, naming the pid, once the process is gone. Its claim on the level's data
-holds while it lives and not after (another data run need not wait for the UI to restart).
+holds while it lives and not after (another data run need not wait for the UI to restart). The next
+``matassets materialize`` (``run`` and ``data`` launch the same way) marks it failed before it starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,6 +28,7 @@ from matassets.locks import RunInProgressError, claim_level
 from matassets.paths import Layout
 
 REPO = Path(__file__).resolve().parents[2]
+MATASSETS = Path(sys.executable).with_name("matassets")
 pytestmark = pytest.mark.slow  # a real run in a subprocess
 
 
@@ -37,16 +40,18 @@ def instance_yaml() -> str:
     return body.encode().decode("unicode_escape")
 
 
-def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
+@contextlib.contextmanager
+def a_killed_data_run(tmp_path):
+    """``matassets data --level smoke`` killed with SIGKILL once its run has started and claimed the
+    level: ``(instance, env, run_id, pid)``, the run left STARTED."""
     home, root = tmp_path / "home", tmp_path / "root"
     home.mkdir()
     root.mkdir()
     (home / "dagster.yaml").write_text(instance_yaml())
     lock = Layout(root).data_run_lock("smoke")
     env = {**os.environ, "DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(root), "MATASSETS_THREADS": "1"}
-    matassets = Path(sys.executable).with_name("matassets")
     proc = subprocess.Popen(
-        [str(matassets), "data", "--level", "smoke"],
+        [str(MATASSETS), "data", "--level", "smoke"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -74,15 +79,41 @@ def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
             proc.wait(timeout=30)
             time.sleep(1)
             assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # the defect
-            claim_level(lock, "smoke", "another-run", run_status(instance))  # a dead run holds nothing
-
-            assert fail_dead_runs(instance) == [run_id]
-            run = instance.get_run_by_id(run_id)
-            assert run.status == dg.DagsterRunStatus.FAILURE
-            messages = [e.message for e in instance.all_logs(run_id) if e.dagster_event]
-            assert any(f"(pid {proc.pid}) ended without finishing the run" in m for m in messages)
-            assert fail_dead_runs(instance) == []  # once
+            yield instance, env, run_id, proc.pid
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def failed_for(instance, run_id: str, pid: int) -> bool:
+    """The run is FAILURE, with matassets' message naming its pid."""
+    messages = [e.message for e in instance.all_logs(run_id) if e.dagster_event]
+    return instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE and any(
+        f"(pid {pid}) ended without finishing the run" in m for m in messages
+    )
+
+
+def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
+    with a_killed_data_run(tmp_path) as (instance, _env, run_id, pid):
+        lock = Layout(tmp_path / "root").data_run_lock("smoke")
+        claim_level(lock, "smoke", "another-run", run_status(instance))  # a dead run holds nothing
+        assert fail_dead_runs(instance) == [run_id]
+        assert failed_for(instance, run_id, pid)
+        assert fail_dead_runs(instance) == []  # once
+
+
+def test_the_next_cli_run_marks_a_killed_run_failed(tmp_path):
+    with a_killed_data_run(tmp_path) as (instance, env, run_id, pid):
+        done = subprocess.run(
+            [str(MATASSETS), "materialize", "--asset", "raw_structures", "--level", "smoke"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"run {run_id}: its process is gone; marked failed" in done.stdout
+        assert failed_for(instance, run_id, pid)
+        (latest, *_) = instance.get_runs()
+        assert latest.run_id != run_id and latest.status == dg.DagsterRunStatus.SUCCESS
