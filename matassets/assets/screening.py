@@ -107,7 +107,7 @@ def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.Assets
             "top candidates": table_metadata(top, config.top),
             **({"skipped candidates": table_metadata(result.skipped)} if result.skipped else {}),
             "histogram": image(folder / "histogram.png"),
-            "model path": dg.MetadataValue.path(str(model_dir)),
+            "model": dg.MetadataValue.path(str(model_dir)),  # not "model path": this is no model
             "path": dg.MetadataValue.path(str(folder / "predictions.csv")),
         }
         out = dg.MaterializeResult(
