@@ -10,7 +10,8 @@ docs/levels.md is generated from this one file; split by family it would scatter
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 PARTITIONS: tuple[str, ...] = ("smoke", "lite", "std", "pro", "max", "competition")
@@ -82,6 +83,13 @@ class TrainPreset:
             raise ValueError(f"ensemble_size={self.ensemble_size}: an ensemble has at least one member")
 
 
+# The embedded set's rows. A registered data set (docs/datasets.md) is often far smaller, so its
+# blocking minimum scales to its size (dataset_data_preset): DATASET_MIN_CLEAN_FRACTION of its rows
+# must come through validation clean (fewer means wrong units or broken files, not a small data
+# set), never fewer than the level's split needs to give each split the crystals a GNN trains and
+# is judged on (MIN_LABELLED; 20 at 0.8 / 0.1 / 0.1: a smaller set cannot be split), and never more
+# than the level's min_clean. A data set under the level's min_clean trains, with a warning: its
+# validation and test splits are too small to judge a model well.
 DATA: dict[str, DataPreset] = {
     "smoke": DataPreset(max_structures=200, min_clean=100),
     "lite": DataPreset(max_structures=1000, min_clean=500),
@@ -90,6 +98,32 @@ DATA: dict[str, DataPreset] = {
     "max": DataPreset(max_structures=None, min_clean=2000),
     "competition": DataPreset(max_structures=None, min_clean=2000),
 }
+DATASET_MIN_CLEAN_FRACTION = 0.5
+# The fewest labelled crystals a GNN trains on and is judged on; the trainer refuses fewer.
+MIN_LABELLED: dict[str, int] = {"train": 8, "val": 2, "test": 2}
+
+
+def smallest_split(preset: DataPreset) -> int:
+    """The fewest structures whose train, validation and test shares hold ``MIN_LABELLED`` each."""
+    shares = zip(("train", "val", "test"), preset.split_fractions, strict=True)
+    return max(math.ceil(round(MIN_LABELLED[name] / fraction, 6)) for name, fraction in shares)
+
+
+def dataset_data_preset(partition: str, rows: int) -> tuple[DataPreset, str]:
+    """``DATA[partition]`` for a registered data set of ``rows`` rows, its ``min_clean`` scaled to
+    its size (the rule above ``DATA``), and that rule in words for the check and its refusal."""
+    preset = DATA[partition]
+    floor = smallest_split(preset)
+    share = math.ceil(DATASET_MIN_CLEAN_FRACTION * rows)
+    needed = min(preset.min_clean, max(floor, share))
+    why = (
+        f"for a data set of {rows} rows: {DATASET_MIN_CLEAN_FRACTION:.0%} of its rows ({share}), at "
+        f"least {floor} (fewer cannot give train, validation and test "
+        f"{'/'.join(str(n) for n in MIN_LABELLED.values())} structures), at most the {partition} "
+        f"level's {preset.min_clean}"
+    )
+    return replace(preset, min_clean=needed), why
+
 
 # Phase 1 CGCNN: the runbook's table (original-pipeline.md §3) but for the deviations that
 # matassets/runbook.py lists with their reasons (smoke 3 epochs; std 100 epochs, lr 2e-3, patience 25).

@@ -64,7 +64,12 @@ class Layout:
         registered data set's under ``models/datasets/<name>/``."""
         if self.dataset == EMBEDDED:
             return self.root / "models"
-        return self.root / "models" / "datasets" / safe_relative(self.dataset)
+        return self.datasets_models() / safe_relative(self.dataset)
+
+    def datasets_models(self) -> Path:
+        """``models/datasets/``, where the registered data sets' models are: inside the embedded
+        set's ``models()``, so a reader of the embedded set's models leaves it out."""
+        return self.root / "models" / "datasets"
 
     def model_dir(self, asset: str, partition: str) -> Path:
         return self.models() / asset / partition

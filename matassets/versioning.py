@@ -83,10 +83,20 @@ class AssetFiles:
     partitioned: bool = True
 
 
+def stage_name(asset: str) -> str:
+    """``asset``'s stage in dvc.yaml: its name, a registered data set's ``D/x`` as ``D-x`` (DVC
+    allows no ``/`` in a stage name; neither data-set nor asset names hold a ``-``)."""
+    return asset.replace("/", "-")
+
+
 def outs_for(layout: Layout, asset: str, partition: str, declared: Sequence[str] | None = None):
-    """The files and folders ``asset`` writes for ``partition`` (see the module docstring)."""
+    """The files and folders ``asset`` writes for ``partition`` (see the module docstring); a
+    registered data set's ``D/x`` writes what ``x`` writes, in D's folders (``Layout.for_dataset``)."""
     if declared is not None:
         return [layout.root / t.format(partition=partition, asset=asset) for t in declared]
+    dataset, _, asset = asset.rpartition("/")
+    if dataset:
+        layout = layout.for_dataset(dataset)
     if asset in DATA_OUTS:
         return DATA_OUTS[asset](layout, partition)
     return [layout.model_dir(asset, partition)]
@@ -123,7 +133,8 @@ def build_stages(assets: Sequence[AssetFiles]) -> list[Stage]:
         for up in a.upstream:
             if up in by_name and by_name[up].partitioned:
                 deps += [d for d in outs(by_name[up]) if d not in deps]
-        stages.append(Stage(a.name, f"matassets materialize --asset {a.name} --level {LEVEL}", deps, outs(a)))
+        cmd = f"matassets materialize --asset {a.name} --level {LEVEL}"
+        stages.append(Stage(stage_name(a.name), cmd, deps, outs(a)))
     return stages
 
 
@@ -191,7 +202,7 @@ def stage_outs(root: Path, asset: str, partition: str, kind: str = "outs") -> li
     if not path.is_file():
         return None
     stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages") or {}
-    stage = stages.get(asset)
+    stage = stages.get(stage_name(asset))
     if stage is None:
         return None
     paths = []
@@ -346,7 +357,7 @@ def record(root: Path, asset: str, partition: str, warn: Callable[[str], None] =
             "files in its `dvc_outs` metadata and rerun `matassets dvc-yaml`"
         )
         return None
-    stage = f"{asset}@{partition}"
+    stage = f"{stage_name(asset)}@{partition}"
     if os.environ.get("DVC_STAGE"):
         return combine({o: dvc_md5(root / o) for o in outs})
     unchanged = committed(root, stage, stage_outs(root, asset, partition, "deps") or [], outs)

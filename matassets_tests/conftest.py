@@ -42,6 +42,7 @@ TRAINING_FIXTURES = {
     "smoke_mace",
     "rf_smoke",
     "gnn_smoke",
+    "dataset_smoke",
 }
 
 
@@ -212,4 +213,43 @@ def dvc_project(source: Path, root: Path) -> Path:
     git(root, "config", "user.name", "test")
     git(root, "add", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", ".gitignore", embedded)
     git(root, "commit", "-q", "-m", "project")
+    return root
+
+
+def cif_dataset(folder: Path, rows: list[dict], columns: dict) -> Path:
+    """Real embedded structures (rows of ``load_embedded``) written as CIF files into ``folder``,
+    with a ``targets.csv`` of ``columns`` (column name -> the row's value): a user's data set."""
+    from matassets.data.parsing import parse_structure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(["file", *columns])]
+    for row in rows:
+        (folder / f"{row['id']}.cif").write_text(
+            parse_structure(row["structure"], "pymatgen_json").to(fmt="cif")
+        )
+        lines.append(",".join([row["id"], *(str(value(row)) for value in columns.values())]))
+    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def dataset_smoke(tmp_path_factory) -> Path:
+    """A project root with data set ``tiny`` registered from 120 real embedded structures written as
+    CIF files, their formation energy under a name the platform has never seen (``e_form``,
+    eV/atom), and its assets materialized through Dagster at smoke: data, splits, graphs and a
+    promoted CGCNN in ``models/datasets/tiny/cgcnn_e_form/smoke/``. Copy it before changing it."""
+    import polars as pl
+
+    from matassets import datasets
+    from matassets.assets.datasets import dataset_assets
+    from matassets.data.embedded import load_embedded
+
+    root = tmp_path_factory.mktemp("dataset_smoke")
+    rows = load_embedded().filter(pl.col("formation_energy").is_not_null()).head(120).to_dicts()
+    cif_dataset(root / "cifs", rows, {"e_form": lambda r: r["formation_energy"]})
+    datasets.add("tiny", root / "cifs", ["e_form:eV/atom"], root=root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MATASSETS_THREADS", "1")
+        result = materialize(dataset_assets("tiny", root), root)
+    assert result.success
     return root

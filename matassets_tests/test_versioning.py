@@ -154,7 +154,10 @@ def test_stage_building_unit_cases_synthetic_graph():
     assert list(stages) == ["raw_structures", "model_a", "db", "model_b"]
     assert stages["raw_structures"].deps == SOURCE_DEPS["raw_structures"]
     assert stages["model_a"].outs == [f"models/model_a/{LEVEL}"]
-    assert stages["model_a"].deps == [f"data/raw/{LEVEL}/raw_structures.parquet"]
+    assert stages["model_a"].deps == [
+        f"data/raw/{LEVEL}/raw_structures.parquet",
+        f"data/raw/{LEVEL}/files.sha256",
+    ]
     assert stages["db"].outs == [f"data/db/{LEVEL}/x.db"] and stages["db"].deps == ["data/src"]
     assert stages["model_b"].deps == [f"data/db/{LEVEL}/x.db"]
     text = render_dvc_yaml(stages.values())
@@ -239,3 +242,61 @@ def test_commit_restore_push_pull_and_previous_version(repo, monkeypatch):
     run_dvc(repo, "checkout", "--force", model_stage)
     assert weights.read_bytes() == original
     assert dvc_md5(model_dir) == versions["cgcnn_formation_energy"]
+
+
+def test_a_data_set_s_assets_get_valid_stages_and_commit_beside_the_embedded_ones(
+    dataset_smoke, tmp_path, monkeypatch
+):
+    """A registered data set's assets ``D/x`` are stages ``D-x`` (DVC allows no ``/``) over D's own
+    folders; materializing them in a git + DVC project commits D's data and model to DVC and
+    restores them bit-identical, and the embedded set's stages and dvc.lock entries are untouched."""
+    from matassets.assets.datasets import dataset_assets
+    from matassets.cli import main
+
+    repo = dvc_project(dataset_smoke, tmp_path / "repo")
+    monkeypatch.setenv("MATASSETS_ROOT", str(repo))
+    assert main(["dvc-yaml", "--out", str(repo / "dvc.yaml")]) == 0
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    embedded = committed_stages()
+    assert {name: stages[name] for name in embedded} == embedded  # the embedded set's, unchanged
+    mine = {name: stage for name, stage in stages.items() if name not in embedded}
+    assert {
+        "tiny-raw_structures",
+        "tiny-structures",
+        "tiny-splits",
+        "tiny-crystal_graphs",
+        "tiny-cgcnn_e_form",
+    } <= set(mine)
+    assert all(name.startswith("tiny-") for name in mine)
+    assert all(
+        o.startswith(("data/datasets/tiny/", "models/datasets/tiny/"))
+        for s in mine.values()
+        for o in s["outs"]
+    )
+    model_stage = mine["tiny-cgcnn_e_form"]
+    assert model_stage["cmd"] == f"matassets materialize --asset tiny/cgcnn_e_form --level {LEVEL}"
+    assert model_stage["outs"] == [f"models/datasets/tiny/cgcnn_e_form/{LEVEL}"]
+    assert mine["tiny-raw_structures"]["deps"] == ["data/datasets/tiny/table.parquet"]
+    git(repo, "add", "dvc.yaml", "data/datasets/tiny/table.parquet", "data/datasets/tiny/manifest.json")
+    git(repo, "commit", "-q", "-m", "data set tiny")
+
+    # through Dagster: the unchanged model is reused and committed like the embedded set's models
+    result = materialize(dataset_assets("tiny", repo), repo)
+    assert result.success
+    lock = yaml.safe_load((repo / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    assert {"tiny-structures@smoke", "tiny-cgcnn_e_form@smoke"} <= set(lock)
+    assert all(name.startswith("tiny-") for name in lock)  # nothing of the embedded set's entries
+    model_dir = Layout(repo).for_dataset("tiny").model_dir("cgcnn_e_form", "smoke")
+    version = lock["tiny-cgcnn_e_form@smoke"]["outs"][0]["md5"]
+    assert version == dvc_md5(model_dir) == record(repo, "tiny/cgcnn_e_form", "smoke")
+    events = {
+        e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()
+    }
+    assert events["tiny/cgcnn_e_form"].metadata["dvc_md5"].value == version
+    assert json.loads(run_dvc(repo, "status", "--json", "tiny-cgcnn_e_form@smoke").stdout) == {}
+
+    weights = model_dir / "model.pt"
+    original = weights.read_bytes()
+    weights.unlink()
+    run_dvc(repo, "checkout", "tiny-cgcnn_e_form@smoke")
+    assert weights.read_bytes() == original

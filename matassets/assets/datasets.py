@@ -11,9 +11,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, promote_if_passed, table_metadata
+from matassets.assets.common import (
+    TRAINING_OP_TAGS,
+    levels_partitions,
+    promote_if_passed,
+    table_metadata,
+    versioned,
+)
 from matassets.assets.resources import ProjectResource
-from matassets.levels import CGCNN, DATA, preset_metadata
+from matassets.levels import CGCNN, DATA, dataset_data_preset, preset_metadata
 
 
 class _DatasetProject:
@@ -41,7 +47,12 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         return dg.AssetKey([name, asset])
 
     @dg.asset(
-        key=key("raw_structures"), partitions_def=levels_partitions, group_name=group, kinds={"parquet"}
+        key=key("raw_structures"),
+        partitions_def=levels_partitions,
+        group_name=group,
+        kinds={"parquet"},
+        # its DVC stage depends on the data set's table (versioning.py; not produced by an asset)
+        metadata={"dvc_deps": [f"{datasets.dataset_dir(name, Path('')).as_posix()}/{manifest.table}"]},
     )
     def raw_structures(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
         """The data set's current version as the canonical table."""
@@ -53,7 +64,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         current = datasets.get(name, layout.root)
         frame = datasets.load_table(name, layout.root)
         version = build_raw(frame, layout, context.partition_key)
-        return dg.MaterializeResult(
+        result = dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
                 "rows": frame.height,
@@ -64,6 +75,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
                 "path": dg.MetadataValue.path(str(layout.raw(context.partition_key))),
             },
         )
+        return versioned(context, project, result)
 
     @dg.asset(
         key=key("structures"),
@@ -79,17 +91,18 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         from matassets.assets.data import claim_level
         from matassets.data.pipeline import NotEnoughCleanStructures, build_structures, frame_hash
 
-        partition, preset = context.partition_key, DATA[context.partition_key]
-        layout = project.layout.for_dataset(name)
+        partition, layout = context.partition_key, project.layout.for_dataset(name)
         claim_level(context, _DatasetProject(project, name))  # the data set's own data-run lock
-        props = {p.name: p for p in datasets.get(name, layout.root).properties}
+        current = datasets.get(name, layout.root)
+        preset, rule = dataset_data_preset(partition, current.rows or 0)  # scaled to the data set
+        props = {p.name: p for p in current.properties}
         try:
             result, _ = build_structures(layout, partition, preset, props)
         except NotEnoughCleanStructures as refused:
             yield dg.AssetCheckResult(
                 check_name="enough_clean_structures",
                 passed=False,
-                description=f"{refused}; nothing was written: the stored tables are unchanged",
+                description=f"{refused} ({rule}); nothing was written: the stored tables are unchanged",
                 metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
             )
             return
@@ -97,7 +110,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
             context.log.info("validation: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
         quarantined = result.quarantine.to_dicts()
         version = frame_hash(result.clean)
-        yield dg.MaterializeResult(
+        materialization = dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
                 "clean rows": result.clean.height,
@@ -109,11 +122,19 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
                 "path": dg.MetadataValue.path(str(layout.structures(partition))),
             },
         )
+        yield versioned(context, project, materialization)
+        small = ""
+        if result.clean.height < DATA[partition].min_clean:
+            small = (
+                f"; warning: under the {partition} level's {DATA[partition].min_clean}, its validation "
+                "and test splits are too small to judge a model well"
+            )
+            context.log.warning(f"{name}: {result.clean.height} clean structures{small}")
         yield dg.AssetCheckResult(
             check_name="enough_clean_structures",
             passed=result.clean.height >= preset.min_clean,
             description=f"{result.clean.height} clean structures; the {partition} level needs at least "
-            f"{preset.min_clean}",
+            f"{preset.min_clean} ({rule}){small}",
         )
 
     @dg.asset(key=key("splits"), partitions_def=levels_partitions, group_name=group, deps=[structures])
@@ -125,10 +146,11 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         manifest_, report = build_splits(layout, context.partition_key, DATA[context.partition_key])
         if any(report.values()):
             raise dg.Failure(f"split leakage: {report}")
-        return dg.MaterializeResult(
+        result = dg.MaterializeResult(
             data_version=dg.DataVersion(manifest_.hash),
             metadata={**{f"{k} size": v for k, v in manifest_.sizes().items()}, "split_hash": manifest_.hash},
         )
+        return versioned(context, project, result)
 
     @dg.asset(
         key=key("crystal_graphs"), partitions_def=levels_partitions, group_name=group, deps=[structures]
@@ -140,10 +162,11 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         path, cached = build_graphs(
             project.layout.for_dataset(name), context.partition_key, DATA[context.partition_key]
         )
-        return dg.MaterializeResult(
+        result = dg.MaterializeResult(
             data_version=dg.DataVersion(path.stem.removeprefix("graphs-")),
             metadata={"cache hit": cached, "path": dg.MetadataValue.path(str(path))},
         )
+        return versioned(context, project, result)
 
     models = [cgcnn(name, prop, [structures, splits, crystal_graphs]) for prop in manifest.properties]
     return [raw_structures, structures, splits, crystal_graphs, *models]
@@ -186,7 +209,7 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
             architecture=invariant_architecture("cgcnn", preset, data),
             preset=preset,
             data=data,
-            command=f"matassets dataset train {dataset} --level {partition} --property {prop.name}",
+            command=train_command(dataset, partition, prop.name),
             dagster_run_id=context.run.run_id,
         )
         output = train_graph_model(local.layout, spec, log=context.log.info, promote=False)
@@ -199,6 +222,11 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
         yield from promote_if_passed(context, local, output, [beats_baseline(metrics)], metadata)
 
     return _asset
+
+
+def train_command(dataset: str, partition: str, prop: str) -> str:
+    """The command that trains data set ``dataset``'s model of ``prop`` (its run record's)."""
+    return f"matassets dataset train {dataset} --level {partition} --property {prop}"
 
 
 def dataset_asset_keys(name: str, root: Path | None = None) -> list[dg.AssetKey]:

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a not in ("-v", "--verbose")]
     args = build_parser().parse_args(argv)
     _common.VERBOSE = verbose
-    _common.defs.cache_clear()  # one build of the definitions per command, with today's data sets
+    _common.clear_defs()  # one build of the definitions per command, with today's data sets
     return args.func(args)
 
 

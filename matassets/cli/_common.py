@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matassets.levels import PARTITIONS
+from matassets.paths import EMBEDDED, Layout, default_root
 
 COMMAND_LINE = "matassets"  # set by main(): shown as a tag on the Dagster run
 VERBOSE = False  # set by main() for -v: Dagster's DEBUG event lines too (default: INFO and up)
@@ -28,12 +29,42 @@ def partition(args: argparse.Namespace) -> str:
     return args.level or "smoke"
 
 
-@functools.cache
+def dataset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dataset",
+        default=EMBEDDED,
+        metavar="NAME",
+        help="a registered data set (matassets dataset list; default: the embedded set): its models "
+        "under models/datasets/NAME/",
+    )
+
+
+def dataset_layout(name: str | None, root: Path | None = None) -> Layout:
+    """Where data set ``name``'s files are under ``root`` (default: ``$MATASSETS_ROOT`` or the
+    checkout; ``Layout.for_dataset``); a built-in data set's are the installation's own. An unknown
+    name raises ``DatasetError`` listing the registered ones."""
+    from matassets import datasets
+
+    root = root or default_root()
+    manifest = datasets.get(name or EMBEDDED, root)
+    return Layout(root) if manifest.builtin else Layout(root).for_dataset(manifest.name)
+
+
 def defs():
-    """The definitions as the data-set registry is now, built once per command."""
+    """The definitions as the data-set registry under the project root is now: built once per
+    command (``main`` calls ``clear_defs``) and per root (another ``MATASSETS_ROOT``, another build)."""
+    return _defs(default_root())
+
+
+@functools.cache
+def _defs(root: Path):
     from matassets.definitions import build_defs
 
     return build_defs()
+
+
+def clear_defs() -> None:
+    _defs.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from matassets.paths import Layout
+from matassets.cli import _common as common
+from matassets.paths import EMBEDDED, Layout
 from matassets.reports.tables import markdown_table
 
 ORDER = 50
@@ -51,15 +52,18 @@ PREFERRED = (
 )
 
 
-def find_records(root: Path) -> list[Path]:
-    """Every run_record.json under ``root/models`` (skipping half-written and replaced folders)."""
-    models = Layout(root).models()
+def find_records(layout: Layout) -> list[Path]:
+    """Every run_record.json of the data set's models (skipping half-written and replaced folders;
+    the embedded set's leave out ``models/datasets/``, the registered data sets')."""
+    models = layout.models()
     if not models.is_dir():
         return []
+    others = layout.datasets_models() if layout.dataset == EMBEDDED else None
     return [
         p
         for p in models.rglob("run_record.json")
         if not any(part.startswith(".") or part.endswith((".previous", ".staging")) for part in p.parts)
+        and (others is None or others not in p.parents)
     ]
 
 
@@ -108,10 +112,10 @@ def row(record: dict, path: Path, models: Path) -> dict[str, str]:
     }
 
 
-def collect(root: Path, level: str | None = None, limit: int | None = None) -> list[dict[str, str]]:
-    """The handoff rows of ``root``'s models, newest first; ``level`` filters by partition."""
+def collect(layout: Layout, level: str | None = None, limit: int | None = None) -> list[dict[str, str]]:
+    """The handoff rows of the data set's models, newest first; ``level`` filters by partition."""
     rows = []
-    for path in find_records(root):
+    for path in find_records(layout):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -119,7 +123,7 @@ def collect(root: Path, level: str | None = None, limit: int | None = None) -> l
             continue
         if level and record.get("partition", record.get("level")) != level:
             continue
-        rows.append(row(record, path, Layout(root).models()))
+        rows.append(row(record, path, layout.models()))
     rows.sort(key=lambda r: r["finished_at"], reverse=True)
     return rows[:limit] if limit else rows
 
@@ -144,14 +148,23 @@ def to_csv(rows: list[dict[str, str]]) -> str:
 
 def cmd_handoff(args: argparse.Namespace) -> int:
     from matassets.io import atomic_write
-    from matassets.paths import default_root
 
-    root = default_root()
-    rows = collect(root, args.level, args.limit)
+    try:
+        layout = common.dataset_layout(args.dataset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = collect(layout, args.level, args.limit)
     if not rows:
-        print(f"no run records under {root / 'models'}" + (f" for level {args.level}" if args.level else ""))
+        level = f" for level {args.level}" if args.level else ""
+        print(f"no run records under {layout.models()}{level}")
         return 1
-    title = f"# Handoff: {len(rows)} run(s)" + (f", level {args.level}" if args.level else "") + "\n\n"
+    title = (
+        f"# Handoff: {len(rows)} run(s)"
+        + (f", data set {args.dataset}" if args.dataset != EMBEDDED else "")
+        + (f", level {args.level}" if args.level else "")
+        + "\n\n"
+    )
     markdown = title + to_markdown(rows)
     if args.out:
         out = Path(args.out)
@@ -166,6 +179,7 @@ def cmd_handoff(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("handoff", help="recent runs' handoff records as a Markdown table and CSV")
     p.add_argument("--level", help="only this partition (smoke … max, competition)")
+    common.dataset_arg(p)
     p.add_argument("--limit", type=int, default=50, help="newest N runs (default 50; 0 = all)")
     p.add_argument("--out", help="folder to write handoff.md and handoff.csv into")
     p.add_argument("--format", choices=("md", "csv"), default="md", help="stdout format without --out")

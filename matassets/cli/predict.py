@@ -9,6 +9,7 @@ from pathlib import Path
 
 from matassets.cli import _common as common
 from matassets.levels import PARTITIONS
+from matassets.paths import EMBEDDED
 
 ORDER = 30
 
@@ -23,6 +24,8 @@ def missing_model_message(layout, asset: str, partition: str) -> str | None:
         return None
     trained = [p for p in PARTITIONS if (layout.model_dir(asset, p) / "config.json").exists()]
     have = f"; trained levels: {', '.join(trained)}" if trained else ""
+    if layout.dataset != EMBEDDED:
+        return _dataset_model_missing(layout, asset, partition) + have
     fam = family_of_asset(asset)
     if fam is None:
         known = ", ".join(a for f in FAMILIES for a in f.asset_names())
@@ -34,11 +37,30 @@ def missing_model_message(layout, asset: str, partition: str) -> str | None:
     )
 
 
+def _dataset_model_missing(layout, asset: str, partition: str) -> str:
+    """``missing_model_message`` for a registered data set: its models, its train command."""
+    from matassets import datasets
+    from matassets.assets.datasets import train_command
+
+    name = layout.dataset
+    props = {f"cgcnn_{p}": p for p in datasets.get(name, layout.root).property_names()}
+    if asset not in props:
+        return f"{asset} is not a model of data set {name}: choose from {', '.join(props)}"
+    folder = layout.model_dir(asset, partition)
+    return (
+        f"no trained {asset} model of data set {name} for level {partition} ({folder} has no "
+        f"config.json): train it with `{train_command(name, partition, props[asset])}`"
+    )
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from matassets.inference.predict import PredictInputError, load_model, read_structure_file
-    from matassets.paths import Layout, default_root
 
-    layout = Layout(default_root())
+    try:
+        layout = common.dataset_layout(args.dataset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     missing = missing_model_message(layout, args.model, common.partition(args))
     if missing:
         print(f"error: {missing}", file=sys.stderr)
@@ -72,7 +94,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from matassets.reports.summary import print_summary
 
-    return print_summary(args.level)
+    try:
+        layout = common.dataset_layout(args.dataset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return print_summary(args.level, layout)
 
 
 def register(sub) -> None:
@@ -82,6 +109,7 @@ def register(sub) -> None:
     )
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)
+    common.dataset_arg(pred)
     pred.add_argument("files", nargs="+")
     pred.add_argument(
         "--max-sites",
@@ -93,4 +121,5 @@ def register(sub) -> None:
 
     summary = sub.add_parser("summary", help="what a level's data and models look like now")
     summary.add_argument("--level", choices=PARTITIONS, default="smoke")
+    common.dataset_arg(summary)
     summary.set_defaults(func=cmd_summary)

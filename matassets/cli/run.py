@@ -202,9 +202,13 @@ def dataset_selection(args: argparse.Namespace, infos: dict) -> list[str]:
         raise SelectionError(
             f"--dataset {name}: --set, --force and --nproc are not offered for data sets yet"
         )
+    try:
+        common.dataset_layout(name)  # an unknown name: the registered ones are listed
+    except ValueError as exc:
+        raise SelectionError(str(exc)) from None
     models = sorted(a for a in infos if a.startswith(f"{name}/cgcnn_"))
     if not models:
-        raise SelectionError(f"no data set {name!r} in this installation (matassets dataset list)")
+        raise SelectionError(f"data set {name} has no CGCNN assets: train a built-in set without --dataset")
     if args.property:
         wanted = f"{name}/cgcnn_{args.property}"
         if wanted not in models:

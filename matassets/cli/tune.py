@@ -14,6 +14,7 @@ import os
 import sys
 
 from matassets.cli import _common as common
+from matassets.paths import EMBEDDED
 
 ORDER = 25
 PHASE_CHOICES = ("phase1", "phase2", "phase3", "phase4", "all")
@@ -44,6 +45,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from matassets.automation.tuning_runs import config_fields, run_session_in_process
 
     level = common.partition(args)
+    try:
+        dataset = common.dataset_layout(args.dataset).dataset
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if dataset != EMBEDDED:
+        print(
+            f"error: --dataset {dataset}: tuning a registered data set's models is not offered yet (its "
+            f"CGCNN assets take no run config, which a round needs); train them with "
+            f"`matassets dataset train {dataset} --level {level}`",
+            file=sys.stderr,
+        )
+        return 2
     try:
         start = parse_start(args.start)
     except ValueError as exc:
@@ -121,6 +135,7 @@ def register(sub) -> None:
         "--algorithm", help="only this family (default: the phase's runbook families; e.g. schnet)"
     )
     common.level_args(p)
+    common.dataset_arg(p)
     p.add_argument(
         "--measure-noise",
         action=argparse.BooleanOptionalAction,

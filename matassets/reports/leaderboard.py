@@ -37,7 +37,7 @@ from pathlib import Path
 
 from matassets.io import atomic_write, read_json_dict
 from matassets.levels import PARTITIONS
-from matassets.paths import Layout
+from matassets.paths import EMBEDDED, Layout
 from matassets.reports.tables import markdown_table
 from matassets.training.model_folder import verify
 
@@ -144,16 +144,19 @@ def _row(prop, kind, metric, test, baseline, val) -> dict:
     }
 
 
-def gather(root: Path) -> list[dict]:
-    """Every model's rows under ``root/models``, sorted by property, partition, relative error;
+def gather(root: Path, dataset: str = EMBEDDED) -> list[dict]:
+    """Every model's rows of ``dataset`` (``Layout.models``: the embedded set's leave out the
+    registered data sets' ``models/datasets/``), sorted by property, partition, relative error;
     ``best`` marks the lowest relative error per (property, partition) among rows that beat their
-    baseline (relative error < 1)."""
-    models = Layout(Path(root)).models()
+    baseline (relative error < 1). A registered data set's own properties take their manifest's unit."""
+    layout = Layout(Path(root), dataset)
+    models = layout.models()
     rows: list[dict] = []
     if not models.is_dir():
         return rows
+    units = {} if dataset == EMBEDDED else _manifest_units(dataset, layout.root)
     for asset_dir in sorted(p for p in models.iterdir() if p.is_dir()):
-        if asset_dir.name.startswith(".") or asset_dir.name in _SKIP:
+        if asset_dir.name.startswith(".") or asset_dir.name in _SKIP or asset_dir == layout.datasets_models():
             continue
         for part_dir in sorted(p for p in asset_dir.iterdir() if p.is_dir()):
             name = part_dir.name
@@ -168,6 +171,7 @@ def gather(root: Path) -> list[dict]:
                 rows.append(
                     {
                         **row,
+                        "unit": units.get(row["property"], row["unit"]),
                         "asset": asset_dir.name,
                         "partition": name,
                         "test_set": _test_set(record, row["kind"]),
@@ -195,6 +199,12 @@ def gather(root: Path) -> list[dict]:
         if r["best"]:
             seen.add(key)
     return [{c: r.get(c) for c in COLUMNS} for r in rows]
+
+
+def _manifest_units(dataset: str, root: Path) -> dict[str, str]:
+    from matassets import datasets
+
+    return {p.name: p.unit for p in datasets.get(dataset, root).properties}
 
 
 def _test_set(record: dict, kind: str) -> str:

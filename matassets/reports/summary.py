@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import json
 
-from matassets.paths import Layout, default_root
+from matassets.paths import EMBEDDED, Layout, default_root
 from matassets.training.model_folder import verify
 
 
-def print_summary(partition: str) -> int:
+def print_summary(partition: str, layout: Layout | None = None) -> int:
+    """A level's data and models: the embedded set's, or a registered data set's (``layout``)."""
     from matassets.data.pipeline import current_graphs_path, load_splits
     from matassets.graphs.sharded import load_store
 
-    layout = Layout(default_root())
+    layout = layout or Layout(default_root())
     if not layout.structures(partition).exists():
-        print(f"no data for level {partition} yet: run `matassets data --level {partition}`")
+        command = "data" if layout.dataset == EMBEDDED else f"dataset train {layout.dataset}"
+        print(f"no data for level {partition} yet: run `matassets {command} --level {partition}`")
         return 1
     from matassets.data.tables import read_table
 
     raw = read_table(layout.raw(partition), "raw_structures", partition)
     clean = read_table(layout.structures(partition), "structures", partition)
     quarantine = read_table(layout.quarantine(partition), "structures", partition)
-    print(f"== level {partition} ==")
+    print(
+        f"== level {partition} ==" + ("" if layout.dataset == EMBEDDED else f" (data set {layout.dataset})")
+    )
     print(
         f"raw rows: {raw.height}   clean (after the level's cap): {clean.height}   "
         f"quarantined entries: {quarantine.height}"
@@ -43,7 +47,7 @@ def model_lines(layout: Layout, partition: str) -> list[str]:
     from matassets.reports.leaderboard import rows_from_metrics
 
     lines = []
-    for path in sorted(layout.root.glob(f"models/*/{partition}/metrics.json")):
+    for path in sorted(layout.models().glob(f"*/{partition}/metrics.json")):
         verify(path.parent)  # refuses a model file changed since training, naming it
         metrics = json.loads(path.read_text(encoding="utf-8"))
         rows = rows_from_metrics(metrics)

@@ -22,7 +22,7 @@ from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
 from matassets.graphs.sharded import load_store
 from matassets.io import sha256_file, sha256_text
-from matassets.levels import DataPreset, TrainPreset
+from matassets.levels import MIN_LABELLED, DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
 from matassets.training import ensemble, graph_report, incremental
@@ -32,7 +32,6 @@ from matassets.training.options import RunOptions
 from matassets.training.run_record import build_run_record
 from matassets.training.trainer import FitResult, GraphSplit, Trainer
 
-MIN_LABELLED = {"train": 8, "val": 2, "test": 2}
 # every model folder has these (plots vary by objective); a folder without one is retrained
 OUTPUT_FILES = (
     "model.pt",

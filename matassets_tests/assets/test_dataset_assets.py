@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from matassets import datasets
 from matassets.data.embedded import load_embedded
@@ -70,17 +71,39 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
     assert not (root / "models" / "cgcnn_gap_pbe").exists()
 
 
-def test_a_data_set_too_small_for_the_level_fails_its_check_and_writes_nothing(tmp_path: Path) -> None:
-    from conftest import materialize
+@pytest.mark.slow
+def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(tmp_path: Path) -> None:
+    """A data set's blocking minimum scales to its size (levels.dataset_data_preset): 20 real crystals
+    (refused by the embedded set's 100) train a CGCNN at smoke, with a warning; 19 cannot give train,
+    validation and test 8/2/2 crystals and are refused, saying why, with nothing written."""
+    from conftest import cif_dataset, materialize
 
     from matassets.assets.datasets import dataset_assets
 
-    sample = Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data"
-    datasets.add("jv", sample, ["opt_gap:eV"], root=tmp_path)
-    assets = [a for a in dataset_assets("jv", tmp_path) if a.key.path[-1] in ("raw_structures", "structures")]
+    rows = load_embedded().filter(pl.col("formation_energy").is_not_null()).head(20).to_dicts()
+    for name, n in (("twenty", 20), ("nineteen", 19)):
+        cif_dataset(tmp_path / name, rows[:n], {"e_form": lambda r: r["formation_energy"]})
+        datasets.add(name, tmp_path / name, ["e_form:eV/atom"], root=tmp_path)
+
+    result = materialize(dataset_assets("twenty", tmp_path), tmp_path)
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "enough_clean_structures"]
+    assert check.passed and "20 clean structures; the smoke level needs at least 20" in check.description
+    assert "warning: under the smoke level's 100" in check.description
+    base = tmp_path / "models" / "datasets" / "twenty" / "cgcnn_e_form"
+    (record,) = base.rglob("run_record.json")  # trained: promoted, or kept as a candidate by its check
+    metrics = json.loads((record.parent / "metrics.json").read_text())
+    assert (metrics["val"]["e_form"]["n"], metrics["test"]["e_form"]["n"]) == (2, 2)
+
+    assets = [
+        a for a in dataset_assets("nineteen", tmp_path) if a.key.path[-1] in ("raw_structures", "structures")
+    ]
     result = materialize(assets, tmp_path)
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "enough_clean_structures"]
-    assert not check.passed and "10 clean structures; the smoke level needs at least 100" in check.description
-    assert (tmp_path / "data" / "datasets" / "jv" / "raw" / "smoke" / "raw_structures.parquet").is_file()
-    assert not (tmp_path / "data" / "datasets" / "jv" / "structures").exists()
+    assert not check.passed
+    assert (
+        "19 clean structures; the smoke level needs at least 20 (for a data set of 19 rows"
+        in check.description
+    )
+    assert "fewer cannot give train, validation and test 8/2/2 structures" in check.description
+    assert not (tmp_path / "data" / "datasets" / "nineteen" / "structures").exists()
     assert not (tmp_path / "data" / "raw").exists()  # nothing of the embedded set's paths
