@@ -58,6 +58,21 @@ def mace_data_dir(project: ProjectResource, partition: str):
     return project.layout.mace_data(partition)
 
 
+def per_element_metadata(model_dir: Path) -> dict[str, dg.MetadataValue]:
+    """The per-element models' errors (``--set per_element=true``), beside GAP and MTP; nothing for a
+    folder without them."""
+    import json
+
+    per = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8")).get("per_element")
+    if not per:
+        return {}
+    return {
+        "per-element models: test errors": metrics_table(per["test"]),
+        "per-element models: validation errors": metrics_table(per["val"]),
+        "per-element models: published references": published_references(per["test"]),
+    }
+
+
 def metrics_table(split_metrics: dict) -> dg.MetadataValue:
     """One row per element (and 'all') of a split's errors, baselines beside them."""
     header = ["element", *(label for _, label, _ in METRIC_COLUMNS)]
@@ -113,13 +128,18 @@ def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResour
     return versioned(context, project, result)
 
 
-MaceOverrides = overrides_config(
-    "MaceOverrides",
-    MACE,
-    options=(),
-    doc="Optional overrides of the partition's MacePreset (None = keep; ``device: cuda`` trains on a "
-    "GPU); ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/.",
-)
+class MaceOverrides(
+    overrides_config(
+        "MacePresetOverrides",
+        MACE,
+        options=(),
+        doc="Optional overrides of the partition's MacePreset (None = keep; ``device: cuda`` trains on "
+        "a GPU); ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/; "
+        "``per_element``: also one MACE per element beside the one-for-all model (``--set "
+        "per_element=true``), as GAP and MTP are fit, each judged on its element's official test.",
+    )
+):
+    per_element: bool = False
 
 
 @dg.asset(
@@ -152,6 +172,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         force=options.force,
         output_tag=options.output_tag,
         promote=False,
+        per_element=config.per_element,
     )
     test = out.metrics["test"]["all"]
     plots = {
@@ -165,6 +186,7 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         "test stress MAE (GPa)": test.get("stress_mae_GPa", float("nan")),
         **headline_numbers(out.metrics),  # the same names as every model's: baselines and ratios too
         "published references": published_references(out.metrics["test"]),
+        **per_element_metadata(out.model_dir),
         "preset": dg.MetadataValue.json(preset_metadata(preset)),
         "mace command": dg.MetadataValue.text(" ".join(out.fit.command[1:])),
         "train s": round(out.fit.seconds, 1),

@@ -55,15 +55,19 @@ def train_potential(
     force: bool = False,
     output_tag: str = "",
     promote: bool = True,
+    per_element: bool = False,
 ) -> ModelOutput:
     """Train on ``data_dir``'s train/val files, evaluate val and test once, write the candidate; a
     current folder trained from the same data, preset and code is returned as it is unless ``force``
-    (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``."""
+    (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``. ``per_element``:
+    also one model per element beside it (``training.potential_per_element``), ``mace_<X>.model``,
+    its errors under ``per_element`` in ``metrics.json``."""
     from matassets.data.mlearn import read_manifest
     from matassets.io import sha256_text
     from matassets.reports.plots import history_plot, parity_plot
     from matassets.training import incremental
     from matassets.training.potential_eval import evaluate_potential, parity_series
+    from matassets.training.potential_per_element import model_file, train_per_element
     from matassets.training.run_record import build_run_record
 
     start = time.perf_counter()
@@ -71,7 +75,11 @@ def train_potential(
     provenance = folder.begin(dagster_run_id)
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
-    inputs = {"partition": partition, "preset": asdict(preset)}
+    inputs = {
+        "partition": partition,
+        "preset": asdict(preset),
+        **({"per_element": True} if per_element else {}),
+    }
     key = incremental.input_key(inputs | {k: manifest[k] for k in ("data_hash", "split_hash")})
     reused = None if force else _reused(folder, key, log)
     if reused is not None:
@@ -94,6 +102,7 @@ def train_potential(
         preset.eval_batch_size,
         preset.device,
     )
+    per = train_per_element(preset, data_dir, e0s, work_dir / "per_element", log) if per_element else None
     metrics = evaluation.metrics
     epochs = [h for h in run.history if h["epoch"] >= 0 and "loss" in h]
     epochs_run = max((h["epoch"] for h in epochs), default=-1) + 1
@@ -104,6 +113,8 @@ def train_potential(
     if run.compiled is not None:
         folder.copy_in(run.compiled, f"{MODEL_NAME}_compiled.model")
     folder.copy_in(run.log_path, "mace_run_train.log")
+    for element, path in (per.models if per else {}).items():
+        folder.copy_in(path, model_file(element))
     folder.write_json("e0s.json", {"e0s_eV": e0s, "method": manifest["e0s_method"]})
     folder.write_json(
         "metrics.json",
@@ -117,6 +128,7 @@ def train_potential(
             else "max epochs",
             "train_seconds": round(run.seconds, 1),
             "eval_seconds": round(evaluation.seconds, 1),
+            **({"per_element": per.metrics, "per_element_seconds": round(per.seconds, 1)} if per else {}),
             "caveat": "smoke/lite train on capped subsets and are not comparable to published numbers"
             if manifest["caps"]["max_train_per_element"]
             else "official mlearn test set; training set = mlearn configs minus test copies and "
@@ -125,6 +137,8 @@ def train_potential(
     )
     folder.write_rows("history.csv", run.history)
     folder.write_csv("predictions.csv", PREDICTION_HEADER, _prediction_rows(evaluation.predictions))
+    if per:
+        folder.write_csv("predictions_per_element.csv", PREDICTION_HEADER, _prediction_rows(per.predictions))
     preds = evaluation.predictions
     plots = [
         parity_plot(parity_series(preds, "energy"), "energy (eV/atom)", staging / "parity_energy.png"),

@@ -1,0 +1,86 @@
+"""One MACE potential per element, as GAP and MTP are fit in mlearn (Zuo et al. 2020), beside the
+one-for-all model of ``training.potential``.
+
+Element X's model trains on X's frames only of the same ``train.xyz`` / ``val.xyz`` (each frame's
+``config_type`` is its element: mlearn cells are elemental), with X's E0 only, the same preset and
+MACE's own trainer, and is evaluated once, after training, on X's frames of ``val.xyz`` and the
+official ``test.xyz``. The metrics have the one-for-all model's shape (``{split: {"all", X, ...}}``),
+so both tables read alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matassets.data.mlearn import read_extxyz
+from matassets.levels import MacePreset
+from matassets.training.mace_runner import train_mace
+from matassets.training.potential_eval import Prediction, evaluate_potential, metrics_by_split_and_element
+
+SPLITS = ("train", "val", "test")
+
+
+def model_file(element: str) -> str:
+    """Element X's model in the model folder."""
+    return f"mace_{element}.model"
+
+
+@dataclass
+class PerElement:
+    models: dict[str, Path]  # element -> its trained model file (in the work folder)
+    metrics: dict[str, dict[str, dict[str, float]]]  # {split: {"all" | element: errors}}
+    predictions: list[Prediction]
+    seconds: float
+
+
+def elements_of(path: Path) -> list[str]:
+    return sorted({str(a.info["config_type"]) for a in read_extxyz(path)})
+
+
+def split_by_element(data_dir: Path, element: str, out: Path) -> dict[str, Path]:
+    """``out/{train,val,test}.xyz``: ``element``'s frames of ``data_dir``'s files, as written."""
+    from ase.io import write
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split in SPLITS:
+        frames = [a for a in read_extxyz(Path(data_dir) / f"{split}.xyz") if a.info["config_type"] == element]
+        if split != "test" and not frames:
+            raise ValueError(f"{Path(data_dir) / f'{split}.xyz'}: no {element} frame to train on")
+        write(str(out / f"{split}.xyz"), frames, format="extxyz")
+        files[split] = out / f"{split}.xyz"
+    return files
+
+
+def train_per_element(
+    preset: MacePreset,
+    data_dir: Path,
+    e0s: dict[str, float],
+    work_dir: Path,
+    log: Callable[[str], None] = print,
+) -> PerElement:
+    """Train and evaluate one MACE per element of ``data_dir/train.xyz``."""
+    start = time.perf_counter()
+    models, predictions = {}, []
+    for element in elements_of(Path(data_dir) / "train.xyz"):
+        folder = Path(work_dir) / element
+        files = split_by_element(data_dir, element, folder / "data")
+        own_e0 = {element: e0s[element]}
+        log(f"per-element MACE: {element}")
+        run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log)
+        evaluation = evaluate_potential(
+            run.model,
+            [files["val"], files["test"]],
+            folder / "eval",
+            own_e0,
+            log,
+            preset.eval_batch_size,
+            preset.device,
+        )
+        models[element] = run.model
+        predictions += evaluation.predictions
+    metrics = metrics_by_split_and_element(predictions, e0s)
+    return PerElement(models, metrics, predictions, time.perf_counter() - start)

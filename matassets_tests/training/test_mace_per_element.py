@@ -1,0 +1,73 @@
+"""MACE per element (``--set per_element=true``) at smoke on the real mlearn data of two elements:
+through Dagster, one MACE per element beside the one-for-all model, each trained on its element
+alone and evaluated on its element's official test configurations; the per-element table in
+``metrics.json`` and in the UI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ELEMENTS = ("Li", "Si")  # two of mlearn's six; smoke caps each to 3 train / 1 val / 2 test cells
+
+
+@pytest.mark.slow
+def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeypatch) -> None:
+    from conftest import materialize
+
+    from matassets.assets.phase3_mace import mace_potential
+    from matassets.data.mlearn import build_mace_data, read_extxyz, source_root
+    from matassets.levels import MACE
+    from matassets.paths import Layout
+    from matassets.training.mace_runner import MODEL_NAME, MaceTrainingError
+    from matassets.training.potential_eval import predict_with_mace
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    preset, layout = MACE["smoke"], Layout(tmp_path)
+    data_dir = layout.mace_data("smoke")
+    build_mace_data(
+        source_root(tmp_path),
+        data_dir,
+        elements=ELEMENTS,
+        val_fraction=preset.val_fraction,
+        seed=preset.seed,
+        max_train_per_element=preset.max_train_per_element,
+        max_val_per_element=preset.max_val_per_element,
+        max_test_per_element=preset.max_test_per_element,
+    )
+    run_config = {"ops": {"mace_potential": {"config": {"per_element": True}}}}
+    result = materialize([mace_potential], tmp_path, run_config=run_config)
+    assert result.success
+    folder = layout.model_dir("mace_potential", "smoke")
+    assert {f"{MODEL_NAME}.model", "mace_Li.model", "mace_Si.model"} <= {p.name for p in folder.iterdir()}
+
+    # each element's model judged on that element's own official test (and val) cells only
+    metrics = json.loads((folder / "metrics.json").read_text())
+    per, whole = metrics["per_element"], metrics
+    test_frames = read_extxyz(data_dir / "test.xyz")
+    for element in ELEMENTS:
+        n_test = sum(a.info["config_type"] == element for a in test_frames)
+        assert per["test"][element]["n_configs"] == whole["test"][element]["n_configs"] == n_test > 0
+        for key in ("energy_mae_meV_per_atom", "force_mae_meV_per_A", "energy_baseline_mae_meV_per_atom"):
+            assert per["test"][element][key] >= 0
+        assert per["test"][element] != whole["test"][element]  # another model, other errors
+    assert per["test"]["all"]["n_configs"] == len(test_frames)
+    rows = pl.read_csv(folder / "predictions_per_element.csv")
+    assert sorted(rows["uid"]) == sorted(pl.read_csv(folder / "predictions.csv")["uid"])
+
+    # trained on its element alone: the Li model knows no Si
+    si = tmp_path / "si.xyz"
+    from ase.io import write
+
+    write(str(si), [a for a in test_frames if a.info["config_type"] == "Si"][:1], format="extxyz")
+    with pytest.raises(MaceTrainingError):
+        predict_with_mace(folder / "mace_Li.model", si, tmp_path / "si_pred.xyz", log=lambda m: None)
+
+    # the UI: the per-element table beside GAP and MTP
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    table = meta["per-element models: test errors"].value
+    assert all(f"| {element} |" in table for element in ELEMENTS)
+    assert "per-element models: published references" in meta
