@@ -8,7 +8,7 @@ import typing
 
 import dagster as dg
 
-from matassets.assets.metadata import provenance_metadata
+from matassets.assets.metadata import moved, provenance_metadata
 from matassets.deploy.executor import CELERY_QUEUE_TAG, TRAINING_QUEUE
 from matassets.levels import PARTITIONS
 from matassets.reports.tables import markdown_table
@@ -189,14 +189,17 @@ def promote_if_passed(context: dg.AssetExecutionContext, project, output, gates,
     from matassets.training.model_folder import conclude
 
     asset, partition = context.asset_key.to_user_string(), context.partition_key
-    folder = output.folder
+    folder, candidate = output.folder, output.model_dir
     conclude(
         output,
         gates,
         by=f"checks of Dagster run {context.run.run_id}",
         commit=lambda: dvc_version(project, asset, partition, context.log.warning),
     )
-    meta = {**metadata, "model path": dg.MetadataValue.path(str(output.model_dir))}
+    meta = {
+        **moved(metadata, candidate, output.model_dir),
+        "model path": dg.MetadataValue.path(str(output.model_dir)),
+    }
     meta["run record"] = dg.MetadataValue.path(str(output.model_dir / "run_record.json"))
     meta["model status"] = output.status
     if output.decision and output.status != "current":

@@ -12,8 +12,43 @@ REGRESSION_COLUMNS = ("n", "mae", "rmse", "r2", "max_ae", "baseline_mad", "mad_m
 
 
 def image(path: Path) -> dg.MetadataValue:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})")
+    """A plot as Markdown: under the project's ``models/``, a short link to ``matassets ui``'s route
+    (``ui/files.py``; short enough that the asset page draws it without a click), naming the file's
+    content; elsewhere the PNG itself, base64 (Dagster shows it behind *[Show Markdown]*)."""
+    url = _url(path)
+    if url is None:
+        data = base64.b64encode(path.read_bytes()).decode()
+        return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})")
+    from matassets.io import sha256_file
+
+    return dg.MetadataValue.md(f"![{path.stem}]({url}?sha256={sha256_file(path)})")
+
+
+def _url(path: Path) -> str | None:
+    """``path``'s address on the route, or None outside ``<project root>/models/``."""
+    from urllib.parse import quote
+
+    from matassets.paths import default_root
+    from matassets.ui.files import ROUTE
+
+    root = default_root().resolve()
+    path = Path(path).resolve()
+    if not path.is_relative_to(root / "models"):
+        return None
+    return ROUTE + quote(path.relative_to(root).as_posix())
+
+
+def moved(meta: dict, old: Path, new: Path) -> dict:
+    """``meta`` with its plot links into folder ``old`` pointing into ``new`` (a promoted candidate's
+    plots are read from the model folder it became)."""
+    before, after = _url(Path(old)), _url(Path(new))
+    if before is None or after is None or before == after:
+        return meta
+    out = dict(meta)
+    for key, value in meta.items():
+        if isinstance(value, dg.MarkdownMetadataValue) and value.value.startswith("!["):
+            out[key] = dg.MetadataValue.md(value.value.replace(f"]({before}/", f"]({after}/", 1))
+    return out
 
 
 def split_table(metrics: dict, task: str, columns: tuple[str, ...]) -> dg.MetadataValue:

@@ -156,30 +156,26 @@ def materialize(
     tags: dict[str, str] | None = None,
 ) -> bool:
     """Materialize ``selection`` for one partition (None: unpartitioned assets) through its named job,
-    in process; recorded in ``$DAGSTER_HOME`` if set. Prints progress at INFO (``-v``: DEBUG) and one
-    closing block (each model's path, headline metric beside its baseline, its checks); False when
-    the run failed or a blocking check did not pass."""
+    in process; recorded in ``$DAGSTER_HOME`` if set, as a run of the UI's code location (so the
+    Overview shows it: ``_location.py``). Prints progress at INFO (``-v``: DEBUG) and one closing
+    block (each model's path, headline metric beside its baseline, its checks); False when the run
+    failed or a blocking check did not pass."""
     import dagster as dg
 
-    from matassets.cli._report import closing_block, print_block
+    from matassets.cli._location import execute
+    from matassets.cli._report import closing_block, console_logger, print_block
 
     definitions = defs()
     home = os.environ.get("DAGSTER_HOME")
     if home:
         ensure_telemetry_off(Path(home))
-    instance = dg.DagsterInstance.get() if home else None
     name = job_for(selection)
     job = definitions.resolve_job_def(name)
     level = "DEBUG" if VERBOSE else "INFO"
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
-    result = job.execute_in_process(
-        run_config=config,
-        instance=instance,
-        partition_key=partition_key,
-        asset_selection=[dg.AssetKey.from_user_string(a) for a in selection],
-        tags={"matassets/cli": COMMAND_LINE[:250], **(tags or {})},
-        raise_on_error=False,
-    )
+    tags = {"matassets/cli": COMMAND_LINE[:250], **(tags or {})}
+    with dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral() as instance:
+        result = execute(job, selection, partition_key, config, tags, instance, console_logger(VERBOSE))
     outcome = closing_block(result, name, partition_key, dagster_home_note(), selection)
     print_block(outcome)
     return outcome.ok

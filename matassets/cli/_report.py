@@ -8,8 +8,10 @@ One block per run, read from the run's events (no second query of the instance):
         checks: beats_mean_baseline passed
       structures [smoke]: checks: quarantine_report passed, enough_clean_structures passed
 
-A failed step's error and a failed check's description are printed as errors (one line each), so the
-reason a run stopped is the last thing on the screen, not a DEBUG line in the middle.
+A failed step's error (the first line of the exception its asset raised) and a failed check's
+description are printed as errors, one line each, so the reason a run stopped is the last thing on
+the screen. Without ``-v`` the console logger prints a failure event's first line only
+(``console_logger``): its traceback is in the UI's run logs, and on the console with ``-v``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,38 @@ def model_lines(model_dir: Path) -> list[str]:
     return [f"test {row['property']}: {headline(row)}" for row in rows_from_metrics(metrics)]
 
 
+def reason(error) -> str:
+    """A failed step's error in one line: the first line of the exception the asset raised (Dagster
+    wraps it in ``DagsterExecutionStepExecutionError``, whose own line names only the op)."""
+    while error is not None and error.cls_name.startswith("Dagster") and error.cause is not None:
+        error = error.cause
+    lines = (getattr(error, "message", "") or "").strip().splitlines()
+    return lines[0] if lines else "failed"
+
+
+def console_logger(verbose: bool):
+    """Dagster's console logger, and without ``-v`` an event's error cut to its first line (``step
+    failed``): the closing block, printed last, says why in one line; the traceback is in the UI's
+    run logs and, with ``-v``, on the console."""
+    import dagster as dg
+    from dagster._loggers import colored_console_logger
+
+    def first_paragraph(record) -> bool:
+        event = getattr(record, "dagster_meta", {}).get("dagster_event")
+        if getattr(getattr(event, "event_specific_data", None), "error", None) is not None:
+            record.msg = str(record.msg).split("\n\n", 1)[0]
+        return True
+
+    @dg.logger(colored_console_logger.config_schema, description="matassets: the CLI's console")
+    def console(init_context):
+        log = colored_console_logger.logger_fn(init_context)
+        if not verbose:
+            log.addFilter(first_paragraph)
+        return log
+
+    return console
+
+
 def _check_text(evaluation) -> str:
     if evaluation.passed:
         return f"{evaluation.check_name} passed"
@@ -80,10 +114,8 @@ def closing_block(
                 out.warnings.append(text)
     for event in result.get_step_failure_events():
         error = getattr(event.event_specific_data, "error", None)
-        message = (getattr(error, "message", "") or "").strip().splitlines()
-        text = message[0] if message else "failed"
         if getattr(error, "cls_name", "") != "DagsterAssetCheckFailedError":  # that one is said above
-            out.errors.append(f"{event.step_key}{where}: {text}")
+            out.errors.append(f"{event.step_key}{where}: {reason(error)}")
         out.ok = False
     failed = {e.step_key for e in result.get_step_failure_events()}
     skipped = [a for a in selection if a not in materialized and a not in failed]

@@ -2,7 +2,8 @@
 
 What ``dagster dev`` starts, with one difference: the webserver's ASGI app (dagster-webserver's
 ``create_app_from_workspace_process_context``, the app ``dagster-webserver`` itself serves) runs in
-this process wrapped in the guard, so no unguarded port is ever open. The daemon (run queue,
+this process wrapped in the guard, so no unguarded port is ever open; behind the guard, the route of
+the plots (``/matassets/files/models/…png``, ``ui/files.py``). The daemon (run queue,
 schedules, sensors, run monitoring) runs as ``python -m dagster._daemon run`` in a child process
 and is stopped when the server stops. ``DAGSTER_HOME`` must be set (``make ui`` sets it).
 """
@@ -18,9 +19,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from matassets.paths import PROJECT_ROOT, default_root
+from matassets.ui.files import ModelFiles
 from matassets.ui.guard import RequestGuard, allowed_host_set
 
 DEFAULT_MODULE = "matassets.definitions"
+WORKSPACE = PROJECT_ROOT / "workspace.yaml"  # names the location of DEFAULT_MODULE (``matassets``)
 DEFAULT_PORT = 3000
 HOSTS_ENV = "MATASSETS_UI_ALLOWED_HOSTS"  # extra Host names, comma-separated
 
@@ -33,27 +37,39 @@ def extra_hosts(given: Sequence[str] = ()) -> list[str]:
     return [*given, *env]
 
 
+def location_target(module: str = DEFAULT_MODULE):
+    """What the UI and its daemon load: the checkout's ``workspace.yaml`` for the project's own
+    module, else ``module`` (named after itself). CLI runs carry the origin of this target
+    (``cli/_location.py``), so they are runs of the location the UI shows."""
+    from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget
+
+    if module == DEFAULT_MODULE and WORKSPACE.is_file():
+        return WorkspaceFileTarget([str(WORKSPACE)])
+    return ModuleTarget(module, None, None, None)
+
+
 def guarded_app(module: str, instance, port: int, hosts: Sequence[str], stack: contextlib.ExitStack):
     """The webserver's ASGI app for the code location ``module``, wrapped in the guard."""
     from dagster._core.workspace.context import WorkspaceProcessContext
-    from dagster._core.workspace.load_target import ModuleTarget
     from dagster_webserver.app import create_app_from_workspace_process_context
     from dagster_webserver.version import __version__
 
     context = stack.enter_context(
         WorkspaceProcessContext(
             instance,
-            workspace_load_target=ModuleTarget(module, None, None, None),
+            workspace_load_target=location_target(module),
             version=__version__,
         )
     )
     app = create_app_from_workspace_process_context(context, "")
-    return RequestGuard(app, port=port, allowed_hosts=hosts)
+    return RequestGuard(ModelFiles(app, default_root()), port=port, allowed_hosts=hosts)
 
 
 def start_daemon(module: str) -> subprocess.Popen:
+    target = location_target(module)
+    where = ["-w", *target.paths] if hasattr(target, "paths") else ["-m", module]
     return subprocess.Popen(
-        [sys.executable, "-m", "dagster._daemon", "run", "-m", module, "--log-level", "warning"],
+        [sys.executable, "-m", "dagster._daemon", "run", *where, "--log-level", "warning"],
         env=os.environ.copy(),
     )
 

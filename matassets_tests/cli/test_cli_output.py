@@ -157,3 +157,47 @@ def test_a_failed_warning_check_is_said_and_does_not_fail_the_command():
     assert outcome.lines[-1] == (
         "warning: structures [smoke]: check quarantine_report failed: mp-1 (embedded) structure: unparsable"
     )
+
+
+def test_a_failed_step_ends_with_its_reason_and_the_run_is_the_ui_locations(tmp_path, monkeypatch, capfd):
+    """A step that raises (splits without the structures table): the console shows the failure's
+    first line only and the closing block ends with the asset's own error, last; ``-v`` brings the
+    traceback back. The run is recorded as a run of the code location ``workspace.yaml`` names (the
+    UI's Overview lists a location's runs only; issue #21: "No runs" after a dozen CLI runs)."""
+    import tomllib
+
+    import dagster as dg
+    import yaml
+
+    from matassets.paths import PROJECT_ROOT
+    from matassets.ui.server import DEFAULT_MODULE
+
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    argv = ["materialize", "--asset", "splits", "--level", "smoke"]
+    assert main(argv) == 1
+    out, err = capfd.readouterr()
+    last = out.splitlines()[-1]
+    assert last.startswith("error: splits [smoke]: FileNotFoundError: ") and "no such table" in last
+    assert "Stack Trace" not in out + err and "Traceback" not in out + err
+    assert 'STEP_FAILURE - Execution of step "splits" failed.' in err
+    assert main(["-v", *argv]) == 1
+    out, err = capfd.readouterr()
+    assert "Stack Trace" in err and out.splitlines()[-1] == last  # -v: the traceback too
+
+    workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())
+    (location,) = [entry["python_module"] for entry in workspace["load_from"]]
+    assert location["module_name"] == DEFAULT_MODULE  # the module matassets ui serves
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert pyproject["code_location_name"] == location["location_name"]
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert len(runs) == 2
+    for run in runs:
+        origin = run.remote_job_origin
+        assert origin is not None, "a CLI run without a code-location origin: the Overview leaves it out"
+        assert origin.location_name == location["location_name"]
+        assert origin.repository_origin.repository_name == "__repository__"
+        assert (origin.job_name, run.job_name) == ("data_job", "data_job")
+        assert run.tags["dagster/partition"] == "smoke"
