@@ -173,7 +173,8 @@ def test_asset_graph_partitions_and_a_materialization_from_the_ui(dagster_ui):
             page.screenshot(path=SHOTS / "01_global_lineage.png")
             for group, names in (("data", DATA_ASSETS), ("phase1", MODEL_ASSETS)):
                 page.goto(f"{base}/locations/{LOCATION}/asset-groups/{group}")
-                expect(page.get_by_text("6 partitions").first).to_be_visible()  # every node
+                # every node; the graph grows with each data set and model, and draws slowly under load
+                expect(page.get_by_text("6 partitions").first).to_be_visible(timeout=120_000)
                 page.screenshot(path=SHOTS / f"02_group_{group}.png")
                 page.get_by_text("List", exact=True).first.click()  # a group's graph may not fit
                 for name in names:
