@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from matassets.cli import _common as common
 from matassets.levels import PARTITIONS
 
 ORDER = 48
@@ -23,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="the model asset, e.g. cgcnn_formation_energy")
     p.add_argument("--level", choices=PARTITIONS, default="smoke", help="partition (default smoke)")
     p.add_argument("--root", type=Path, help="project root (default: $MATASSETS_ROOT or the checkout)")
+    common.dataset_arg(p)
     p.add_argument("--export", type=Path, metavar="DIR", help="write a self-contained bundle to DIR")
     p.add_argument("--verify", type=Path, metavar="DIR", help="check a bundle written by --export")
     p.add_argument("--json", action="store_true", help="the chain as JSON")
@@ -30,7 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from matassets.paths import default_root
     from matassets.reports import lineage
 
     if args.verify:
@@ -42,11 +44,17 @@ def run(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     if not args.model:
         raise SystemExit("error: name a model (or --verify DIR)")
-    root = args.root or default_root()
-    if args.export:
-        lineage.export_bundle(root, args.model, args.level, args.export)
-        print(f"bundle written to {args.export} (check it with `matassets lineage --verify {args.export}`)")
-        return 0
-    chain = lineage.model_lineage(root, args.model, args.level)
+    try:
+        layout = common.dataset_layout(args.dataset, args.root)
+        if args.export:
+            lineage.export_bundle(layout.root, args.model, args.level, args.export, layout.dataset)
+            print(
+                f"bundle written to {args.export} (check it with `matassets lineage --verify {args.export}`)"
+            )
+            return 0
+        chain = lineage.model_lineage(layout.root, args.model, args.level, layout.dataset)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(chain, indent=2, default=str) if args.json else lineage.render(chain))
     return 0

@@ -4,7 +4,8 @@ A training writes a candidate (``models/<asset>/candidates/<level>-<run>/``); it
 promote it or leave it there (``decision.json`` says why). ``promote`` makes a candidate the current
 model anyway, or again (the same atomic, hash-checked promotion as the checks', a DVC commit when
 the root is a DVC project, a line in ``models/<asset>/<level>.history.jsonl``); ``reject`` marks one
-refused. Both are recorded in the model's history with who decided and why.
+refused. Both are recorded in the model's history with who decided and why. ``--dataset NAME``: the
+model of registered data set NAME (``models/datasets/NAME/<asset>/``, DVC stage ``NAME-<asset>``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import getpass
 from pathlib import Path
 
+from matassets.cli import _common as common
 from matassets.levels import PARTITIONS
 
 ORDER = 47
@@ -22,6 +24,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="the model asset, e.g. cgcnn_formation_energy")
     p.add_argument("--level", choices=PARTITIONS, default="smoke", help="partition (default smoke)")
     p.add_argument("--root", type=Path, help="project root (default: $MATASSETS_ROOT or the checkout)")
+    common.dataset_arg(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,9 +52,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _layout(args):
-    from matassets.paths import Layout, default_root
+    """The model's layout (its data set's folders), or exit 2 naming the registered data sets."""
+    try:
+        return common.dataset_layout(args.dataset, args.root)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
-    return Layout(args.root or default_root())
+
+def _name(layout, args) -> str:
+    """The model's asset (and DVC stage) name: ``D/<model>`` for registered data set D."""
+    from matassets.reports.lineage import asset_name
+
+    return asset_name(layout, args.model)
 
 
 def _candidate(args, layout) -> Path:
@@ -68,7 +80,7 @@ def _candidate(args, layout) -> Path:
     if not found:
         known = [p.name for p in candidates(layout, args.model, args.level)]
         raise SystemExit(
-            f"error: no candidate {args.candidate or ''} of {args.model} [{args.level}] in "
+            f"error: no candidate {args.candidate or ''} of {_name(layout, args)} [{args.level}] in "
             f"{layout.candidates_root(args.model)}; candidates: {', '.join(known) or 'none'}"
         )
     return found[-1]
@@ -92,7 +104,7 @@ def run_promote(args: argparse.Namespace) -> int:
         if not dvc_repo(layout.root):
             return None
         try:
-            return record(layout.root, args.model, args.level)
+            return record(layout.root, _name(layout, args), args.level)
         except (DvcError, OSError) as exc:
             print(f"warning: DVC commit failed, the model is promoted but not versioned: {exc}")
             return None
@@ -116,14 +128,15 @@ def run_checkout(args: argparse.Namespace) -> int:
     from matassets.locks import run_lock
     from matassets.training.history import read_history
     from matassets.training.model_folder import ModelFolder, promote
-    from matassets.versioning import corrupt_objects, dvc_repo, record
+    from matassets.versioning import corrupt_objects, dvc_repo, record, stage_name
 
     layout = _layout(args)
+    name = _name(layout, args)
     entries = [e for e in read_history(layout, args.model, args.level) if e.get("event") == "promoted"]
     entry = next((e for e in entries if e.get("version") == args.version), None)
     if entry is None or not entry.get("dvc_md5"):
         raise SystemExit(
-            f"error: version {args.version} of {args.model} [{args.level}] is not in its history with a "
+            f"error: version {args.version} of {name} [{args.level}] is not in its history with a "
             f"DVC hash (versions with one: {[e['version'] for e in entries if e.get('dvc_md5')]})"
         )
     cache = layout.root / ".dvc" / "cache" / "files" / "md5"
@@ -136,7 +149,7 @@ def run_checkout(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {listing} is not in the DVC cache: `matassets pull` first")
     output = layout.model_dir(args.model, args.level).relative_to(layout.root).as_posix()
     todo = f"delete it and fetch version {args.version} again from the remote, or check out another version"
-    corrupt = corrupt_objects(layout.root, entry["dvc_md5"], output, f"{args.model}@{args.level}", todo)
+    corrupt = corrupt_objects(layout.root, entry["dvc_md5"], output, f"{stage_name(name)}@{args.level}", todo)
     if corrupt:
         raise SystemExit(
             "error: corrupted object(s) in the DVC cache; nothing restored:\n  " + "\n  ".join(corrupt)
@@ -150,14 +163,14 @@ def run_checkout(args: argparse.Namespace) -> int:
         shutil.copyfile(obj(item["md5"]), target)
 
     def commit() -> str | None:
-        return record(layout.root, args.model, args.level) if dvc_repo(layout.root) else None
+        return record(layout.root, name, args.level) if dvc_repo(layout.root) else None
 
     with run_lock(ModelFolder(layout, args.model, args.level).lock, f"{args.model} [{args.level}]"):
         new = promote(
             layout, args.model, args.level, restored, by=_who(args),
             reason=f"checkout of version {args.version}", commit=commit,
         )  # fmt: skip
-    print(f"version {args.version} restored as version {new['version']} of {args.model} [{args.level}]")
+    print(f"version {args.version} restored as version {new['version']} of {name} [{args.level}]")
     return 0
 
 
@@ -186,7 +199,8 @@ def run_history(args: argparse.Namespace) -> int:
     layout = _layout(args)
     entries = read_history(layout, args.model, args.level)
     if not entries:
-        print(f"no history for {args.model} [{args.level}] ({layout.model_history(args.model, args.level)})")
+        where = layout.model_history(args.model, args.level)
+        print(f"no history for {_name(layout, args)} [{args.level}] ({where})")
         return 1
     rows = []
     for e in entries:

@@ -67,20 +67,35 @@ def cmd_dvc_yaml(args: argparse.Namespace) -> int:
 
 
 def targets(root: Path, args: argparse.Namespace) -> list[str]:
-    """The stages to push or pull: those ``dvc.lock`` records, narrowed by ``--asset``/``--level``.
+    """The stages to push or pull: those ``dvc.lock`` records, narrowed by ``--dataset``, ``--asset``
+    and ``--level``. ``--dataset D``: D's stages only (``D-x``), ``--asset x`` its asset ``x``; without
+    ``--dataset``, every data set's stages, an asset named as Dagster names it (``D/x`` or ``x``).
 
     Stages without a recorded version are left out: there is nothing to send, and pulling one would
     make DVC refuse to overwrite its uncommitted files in the workspace.
     """
     import yaml
 
+    from matassets.paths import EMBEDDED
+    from matassets.reports.lineage import asset_name
+    from matassets.versioning import stage_name
+
     lock = root / "dvc.lock"
     data = yaml.safe_load(lock.read_text(encoding="utf-8")) if lock.is_file() else None
     recorded = list((data or {}).get("stages") or {})
+    layout = common.dataset_layout(args.dataset, root) if args.dataset else None
+    wanted = {stage_name(asset_name(layout, a) if layout else a) for a in args.asset or ()}
+
+    def of_dataset(stage_asset: str) -> bool:  # stage names hold a "-" only after a data set's name
+        if layout is None:
+            return True
+        prefix = stage_name(asset_name(layout, ""))
+        return stage_asset.startswith(prefix) if layout.dataset != EMBEDDED else "-" not in stage_asset
+
     chosen = []
     for stage in recorded:
         asset, _, level = stage.partition("@")
-        if (not args.asset or asset in args.asset) and (not args.level or level == args.level):
+        if (not wanted or asset in wanted) and (not args.level or level == args.level) and of_dataset(asset):
             chosen.append(stage)
     return chosen
 
@@ -93,7 +108,11 @@ def _dvc(action: str, args: argparse.Namespace) -> int:
     if not dvc_repo(root):
         print(f"error: {root} is not a DVC project with a dvc.yaml", file=sys.stderr)
         return 2
-    stages = targets(root, args)
+    try:
+        stages = targets(root, args)
+    except ValueError as exc:  # an unknown data set: the registered ones are named
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not stages:
         print(f"dvc.lock in {root} records no matching stage: nothing to {action}")
         return 0
@@ -164,8 +183,16 @@ def register(sub) -> None:
         ("push", "send committed data and models to the DVC remote"),
         ("pull", "fetch data and models from the DVC remote into the workspace"),
     ):
-        q = sub.add_parser(action, help=text)
+        q = sub.add_parser(
+            action,
+            help=text,
+            description=f"{text[0].upper()}{text[1:]}: every stage dvc.lock records, of every data set, "
+            "unless --dataset NAME (that data set's stages only; --asset then names its assets, "
+            "e.g. cgcnn_<property>), --asset or --level narrow it.",
+        )
         q.add_argument("--asset", action="append", help="only this asset's stage (repeatable)")
         q.add_argument("--level", help="only this partition")
+        common.dataset_arg(q)
+        q.set_defaults(dataset=None)  # without --dataset: every data set's recorded stages
         q.add_argument("-r", "--remote", help="a named remote (default: the configured default)")
         q.set_defaults(func=lambda args, action=action: _dvc(action, args))

@@ -5,7 +5,9 @@ record (the command, git SHA and uncommitted-diff hash taken when the run starte
 changed before it ended, the Dagster run id, data / split / graph hashes), the model's DVC hash in
 ``dvc.lock``, then every file upstream of it as ``dvc.yaml`` declares the stages (the project's own
 ``dvc.yaml`` when the root has none): its DVC hash now, the one ``dvc.lock`` recorded, and the stage
-that produces it (``source`` for a file in git such as the embedded snapshot).
+that produces it (``source`` for a file in git such as the embedded snapshot). A registered data set
+D's model ``x`` is asset ``D/x``, stage ``D-x``, its folders D's own (``Layout.for_dataset``): its
+chain ends at D's table (``data/datasets/D/table.parquet``).
 
 :func:`export_bundle` writes ``<dir>/model/`` (a copy of the folder) and ``<dir>/provenance.json``
 (the chain, the model's history, its file hashes); :func:`verify_bundle` checks a copy of such a bundle
@@ -18,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from matassets.io import read_json_dict, write_json
-from matassets.paths import PROJECT_ROOT, Layout
+from matassets.paths import EMBEDDED, PROJECT_ROOT, Layout
 from matassets.training.history import read_history
 from matassets.training.model_folder import IntegrityError, manifest_digest, read_manifest, verify
 
@@ -55,32 +57,40 @@ def _producer(yaml_root: Path, path: str, partition: str) -> str | None:
     return None
 
 
-def model_lineage(root: Path, asset: str, partition: str) -> dict:
-    """The chain from ``asset`` [``partition``]'s current model to its source files."""
-    from matassets.versioning import lock_hashes, stage_outs
+def asset_name(layout: Layout, asset: str) -> str:
+    """Model ``asset`` of ``layout``'s data set as Dagster (and ``versioning.stage_name``) names it:
+    ``asset`` for the embedded set, ``D/asset`` for registered data set D (``assets/datasets.py``)."""
+    return asset if layout.dataset == EMBEDDED else f"{layout.dataset}/{asset}"
 
-    root, layout = Path(root), Layout(Path(root))
-    folder = layout.model_dir(asset, partition)
+
+def model_lineage(root: Path, asset: str, partition: str, dataset: str = EMBEDDED) -> dict:
+    """The chain from ``asset`` [``partition``]'s current model (of ``dataset``) to its source files."""
+    from matassets.versioning import lock_hashes, stage_name, stage_outs
+
+    root, layout = Path(root), Layout(Path(root)).for_dataset(dataset)
+    folder, name = layout.model_dir(asset, partition), asset_name(layout, asset)
     if not (folder / "run_record.json").is_file():
-        raise FileNotFoundError(f"no trained model in {folder}: materialize {asset} [{partition}] first")
+        raise FileNotFoundError(f"no trained model in {folder}: materialize {name} [{partition}] first")
     verified = verify(folder)
     record = read_json_dict(folder / "run_record.json") or {}
-    stage = f"{asset}@{partition}"
+    stage = f"{stage_name(name)}@{partition}"
     model_out = folder.relative_to(root).as_posix()
+    yaml_root = _stages_root(root)
+    deps = stage_outs(yaml_root, name, partition, "deps")
     model = {
         "kind": "model",
-        "asset": asset,
+        "asset": name,
         "partition": partition,
         "path": model_out,
+        "dvc_stage": stage if deps is not None else None,
         "files_sha256": manifest_digest(folder),
         "files_verified": verified,
         "dvc_md5_now": _dvc_md5(folder),
         "dvc_md5_locked": lock_hashes(root, stage).get(model_out),
         **{k: record.get(k) for k in RECORD_FIELDS},
     }
-    yaml_root = _stages_root(root)
     upstream, seen = [], set()
-    todo = [(asset, dep) for dep in stage_outs(yaml_root, asset, partition, "deps") or []]
+    todo = [(stage_name(name), dep) for dep in deps or []]
     while todo:
         consumer, dep = todo.pop(0)
         if dep in seen:
@@ -128,6 +138,10 @@ def render(lineage: dict) -> str:
     ]
     if m.get("promoted_from"):
         lines.append(f"  promoted from {m['promoted_from']}")
+    if not m.get("dvc_stage"):
+        lines.append(
+            f"  no dvc.yaml stage for {m['asset']}: `matassets dvc-yaml` writes it, then upstream shows"
+        )
     for node in lineage["upstream"]:
         state = "" if node["dvc_md5_locked"] in (None, node["dvc_md5_now"]) else "  CHANGED since dvc.lock"
         lines.append(
@@ -168,10 +182,10 @@ def lineage_table(lineage: dict, width: int = 12) -> str:
     return markdown_table(["path", "md5", "dvc.lock", "from"], rows)
 
 
-def export_bundle(root: Path, asset: str, partition: str, out: Path) -> Path:
+def export_bundle(root: Path, asset: str, partition: str, out: Path, dataset: str = EMBEDDED) -> Path:
     """``out/model/`` (the folder as it is) and ``out/provenance.json``; refuses a tampered folder."""
-    lineage = model_lineage(root, asset, partition)
-    folder = Layout(Path(root)).model_dir(asset, partition)
+    lineage = model_lineage(root, asset, partition, dataset)
+    folder = Layout(Path(root)).for_dataset(dataset).model_dir(asset, partition)
     verify(folder, require=True)
     out = Path(out)
     if (out / "model").exists():
