@@ -18,6 +18,7 @@ from matassets.assets.common import (
     table_metadata,
     versioned,
 )
+from matassets.assets.phase1 import TrainOverrides
 from matassets.assets.resources import ProjectResource
 from matassets.levels import CGCNN, DATA, dataset_data_preset, preset_metadata
 
@@ -174,7 +175,9 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
 
 def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
     """CGCNN on one property of the data set: a regressor (mean baseline) or, for a classification
-    property, a classifier (majority baseline), as the shared trainer decides from the task."""
+    property, a classifier (majority baseline), as the shared trainer decides from the task. Its run
+    config is the embedded set's ``cgcnn_<property>``'s (``TrainOverrides``: preset overrides, seed,
+    nproc, force, and ``output_tag`` for a tuning round's candidate, never promoted here)."""
     asset = f"cgcnn_{prop.name}"
     asset_key = dg.AssetKey([dataset, asset])
     gate = "beats_majority_baseline" if prop.task == "classification" else "beats_mean_baseline"
@@ -191,14 +194,15 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
         description=f"CGCNN on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, {prop.task}); "
         f"files in models/datasets/{dataset}/{asset}/<level>/",
     )
-    def _asset(context: dg.AssetExecutionContext, project: ProjectResource):
+    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
         from matassets.data import schema
         from matassets.training.gates import beats_baseline
         from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
         schema.register_properties([prop])
         partition = context.partition_key
-        data, preset = DATA[partition], CGCNN[partition]
+        data = DATA[partition]
+        preset, overrides, options = config.apply(CGCNN[partition])  # as the embedded set's cgcnn_*
         local = _DatasetProject(project, dataset)
         spec = RunSpec(
             asset=asset,
@@ -210,6 +214,8 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
             preset=preset,
             data=data,
             command=train_command(dataset, partition, prop.name),
+            overrides=overrides,
+            options=options,
             dagster_run_id=context.run.run_id,
         )
         output = train_graph_model(local.layout, spec, log=context.log.info, promote=False)

@@ -44,7 +44,7 @@ def round_request(plan: RoundPlan) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=f"{plan.session}/{plan.asset}/{plan.round}",
         job_name=TUNING_ROUNDS_JOB,
-        asset_selection=[dg.AssetKey(plan.asset)],
+        asset_selection=[dg.AssetKey.from_user_string(plan.asset)],  # a data set's D/x: two parts
         partition_key=plan.partition,
         run_config=plan.run_config,
         tags=round_tags(plan),

@@ -3,7 +3,8 @@
 The same rules and files as the UI's ``tuning_job`` with the tuning sensors (matassets/automation/tuning/),
 without a daemon: rounds run one after another; the summary goes to
 ``artifacts/adaptive_tuning/<session>/summary.{json,csv}``; the best round replaces the asset's
-current version only if it beats it on validation.
+current version only if it beats it on validation. ``--dataset NAME`` tunes registered data set NAME's
+models (``NAME/cgcnn_<property>``, its folders under ``models/datasets/NAME/``).
 """
 
 from __future__ import annotations
@@ -46,19 +47,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     level = common.partition(args)
     try:
-        dataset = common.dataset_layout(args.dataset).dataset
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if dataset != EMBEDDED:
-        print(
-            f"error: --dataset {dataset}: tuning a registered data set's models is not offered yet (its "
-            f"CGCNN assets take no run config, which a round needs); train them with "
-            f"`matassets dataset train {dataset} --level {level}`",
-            file=sys.stderr,
-        )
-        return 2
-    try:
+        layout = common.dataset_layout(args.dataset)
         start = parse_start(args.start)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -67,10 +56,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
     resources = dict(definitions.resources or {})
     project = resources.get("project") or ProjectResource()
-    layout = project.layout
+    layout = project.layout.for_dataset(layout.dataset)
+    dataset = None if layout.dataset == EMBEDDED else layout.dataset
     available = config_fields(assets)
     try:
-        targets, skipped = resolve_targets(args.phase, level, available, args.property, args.algorithm)
+        targets, skipped = resolve_targets(
+            args.phase, level, available, args.property, args.algorithm, dataset
+        )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -95,9 +87,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
             return 1
     missing = [p for p in (layout.split_manifest(level), layout.graphs_pointer(level)) if not p.exists()]
     if missing:
+        data = f"dataset train {dataset}" if dataset else "data"
         print(
             f"error: the {level} data is not materialized ({', '.join(map(str, missing))}); "
-            f"run `matassets data --level {level}` or add --prepare",
+            f"run `matassets {data} --level {level}` or add --prepare",
             file=sys.stderr,
         )
         return 2

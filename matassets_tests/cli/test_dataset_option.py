@@ -80,8 +80,6 @@ def test_a_data_set_s_missing_model_names_its_own_models_and_train_command(root:
     assert "`matassets dataset train tiny --level lite --property e_form`; trained levels: smoke" in err
     code, out, _ = _run(capsys, "summary", "--dataset", "tiny", "--level", "lite")
     assert code == 1 and "run `matassets dataset train tiny --level lite`" in out
-    code, _, err = _run(capsys, "tune", "--dataset", "tiny", "--dry-run")
-    assert code == 2 and "tuning a registered data set's models is not offered yet" in err
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 Both launch paths (the Dagster sensors, ``matassets tune``) call :class:`TuningSession`, so they
 follow the same rules and write the same files: ``session.json`` (the state the sensors read) and
-the summary files in ``artifacts/adaptive_tuning/<session>/``.
+the summary files in ``artifacts/adaptive_tuning/<session>/``. A session of registered data set D's
+models has D's layout (its model folders) and targets named as Dagster names them (``D/cgcnn_x``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from matassets.automation.tuning.rules import (
 from matassets.automation.tuning.summary import write_summary
 from matassets.automation.tuning.targets import Target, family_knobs, resolve_targets
 from matassets.io import write_json
-from matassets.paths import Layout
+from matassets.paths import EMBEDDED, Layout
 
 
 @dataclass
@@ -52,7 +53,7 @@ class RoundPlan:
 
     @property
     def run_config(self) -> dict:
-        return {"ops": {self.asset: {"config": self.overrides}}}
+        return self_run_config(self.asset, self.overrides)
 
 
 @dataclass
@@ -111,7 +112,8 @@ class TuningSession:
             raise ValueError("rounds must be at least 1")
         if partition not in levels.PARTITIONS:
             raise ValueError(f"unknown level {partition!r}; one of {', '.join(levels.PARTITIONS)}")
-        targets, skipped = resolve_targets(phase, partition, available, prop, algorithm)
+        dataset = None if layout.dataset == EMBEDDED else layout.dataset
+        targets, skipped = resolve_targets(phase, partition, available, prop, algorithm, dataset)
         if not targets:
             raise ValueError(
                 f"nothing to tune for {phase} at {partition}: " + "; ".join(skipped or ["no assets"])
@@ -145,7 +147,7 @@ class TuningSession:
     def load(cls, layout: Layout, session: str) -> TuningSession:
         data = json.loads((layout.tuning_session_dir(session) / "session.json").read_text())
         return cls(
-            layout,
+            layout.for_dataset(data.get("dataset", EMBEDDED)),
             data["session"],
             data["phase"],
             data["partition"],
@@ -164,6 +166,7 @@ class TuningSession:
     def state(self) -> dict:
         return {
             "session": self.session,
+            "dataset": self.layout.dataset,
             "phase": self.phase,
             "partition": self.partition,
             "rounds": self.rounds,
@@ -254,7 +257,7 @@ class TuningSession:
         return plan
 
     def candidate_dir(self, plan: RoundPlan) -> Path:
-        return self.layout.tuning_model_dir(plan.asset, plan.output_tag)
+        return self.layout.tuning_model_dir(model_folder(plan.asset), plan.output_tag)
 
     def record(self, plan: RoundPlan, run_id: str, return_code: int, duration_s: float) -> Step:
         """Record a finished round, decide what follows, promote when the target is done."""
@@ -317,7 +320,8 @@ class TuningSession:
 
     def _finish_target(self, t: Target, history: list[Round]) -> Promotion:
         best = best_round(history)
-        final = self.layout.model_dir(t.asset, self.partition)
+        folder = model_folder(t.asset)
+        final = self.layout.model_dir(folder, self.partition)
         current = final / "metrics.json"
         current_metrics = json.loads(current.read_text()) if current.exists() else None
         record = final / "run_record.json"
@@ -329,17 +333,17 @@ class TuningSession:
         t.promotion_reason = reason
         source = ""
         if best is not None:
-            source = str(self.layout.tuning_model_dir(t.asset, f"{self.session}/round_{best.round}"))
+            source = str(self.layout.tuning_model_dir(folder, f"{self.session}/round_{best.round}"))
             if ok:
                 from matassets.locks import RunInProgressError, run_lock
                 from matassets.training.model_folder import IntegrityError, ModelFolder
 
                 # the same lock as a training run of this asset partition (training.model_folder)
-                lock = ModelFolder(self.layout, t.asset, self.partition).lock
+                lock = ModelFolder(self.layout, folder, self.partition).lock
                 try:
                     with run_lock(lock, f"{t.asset} [{self.partition}]"):
                         promote(
-                            self.layout, t.asset, self.partition, Path(source), self.session,
+                            self.layout, folder, self.partition, Path(source), self.session,
                             best.round, reason,
                         )  # fmt: skip
                 except (RunInProgressError, IntegrityError, ValueError) as exc:
@@ -358,4 +362,10 @@ class TuningSession:
 
 
 def self_run_config(asset: str, overrides: Mapping) -> dict:
-    return {"ops": {asset: {"config": dict(overrides)}}}
+    """``overrides`` as the run config of ``asset``'s op (``D/x``'s op is ``D__x``, as Dagster names it)."""
+    return {"ops": {asset.replace("/", "__"): {"config": dict(overrides)}}}
+
+
+def model_folder(asset: str) -> str:
+    """The folder name (under its data set's ``models()``) of the model Dagster names ``asset``."""
+    return asset.rpartition("/")[2]

@@ -40,8 +40,11 @@ def resolve_targets(
     available: Mapping[str, set[str]],
     prop: str | None = None,
     algorithm: str | None = None,
+    dataset: str | None = None,
 ) -> tuple[list[Target], list[str]]:
     """The tunable assets of ``phase`` ("all" = every phase) and why any family was skipped.
+    ``dataset``: registered data set D's models instead (``D/cgcnn_<property>``, one per property
+    of its manifest; ``Target.asset`` is that Dagster name).
 
     Without ``algorithm``: the runbook's families of the phase, as ``matassets run`` trains them; a
     family outside the runbook (SchNet) is tuned when named, like ``run --algorithm schnet``.
@@ -61,14 +64,10 @@ def resolve_targets(
                 skipped.append(f"{fam.name}: not a runbook family; tune it with --algorithm {fam.algorithm}")
             continue
         row = fam.presets.get(partition)
-        if fam.per_property:
-            names = [a for a in fam.asset_names() if a in available]
-            if prop:
-                names = [a for a in names if a == fam.asset_name(prop)]
-        else:
-            names = [fam.asset] if fam.asset in available and not prop else []
+        names = _asset_names(fam, available, prop, dataset)
         if not names:
-            skipped.append(f"{fam.name}: no asset {fam.asset}{' for ' + prop if prop else ''} is defined")
+            asset = f"{dataset}/{fam.asset}" if dataset else fam.asset
+            skipped.append(f"{fam.name}: no asset {asset}{' for ' + prop if prop else ''} is defined")
             continue
         if row is None:
             skipped.append(f"{fam.name}: no {partition!r} row in its preset table")
@@ -88,6 +87,19 @@ def resolve_targets(
                 preset["seed"] = levels.DATA[partition].seed
             targets.append(Target(name, fam.phase, fam.algorithm, fam.name, knobs, preset))
     return targets, skipped
+
+
+def _asset_names(fam, available: Mapping[str, set[str]], prop: str | None, dataset: str | None) -> list[str]:
+    """``fam``'s defined assets (of ``prop`` only, if given): the embedded set's, or data set
+    ``dataset``'s ``dataset/<asset>`` for every property its manifest gives them."""
+    if dataset:  # a data set's models are per property (assets/datasets.py)
+        stem = f"{dataset}/{fam.asset.split('{')[0]}"  # "D/cgcnn_" for "cgcnn_{property}"
+        names = [a for a in available if fam.per_property and a.startswith(stem)]
+        return [a for a in names if a == f"{dataset}/{fam.asset_name(prop)}"] if prop else names
+    if fam.per_property:
+        names = [a for a in fam.asset_names() if a in available]
+        return [a for a in names if a == fam.asset_name(prop)] if prop else names
+    return [fam.asset] if fam.asset in available and not prop else []
 
 
 def family_knobs(target: Target) -> tuple[Knob, ...]:
