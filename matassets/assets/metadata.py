@@ -136,7 +136,8 @@ def ensemble_metadata(model_dir: Path) -> dict[str, object]:
 def provenance_metadata(output, asset: str) -> dict[str, object]:
     """Where a model came from: the runbook command its preset mirrors and every deviation from
     that row (the run record's ``runbook``, ``matassets.runbook``); for a current model of the
-    project's own assets also ``matassets lineage``'s chain, as a short table and as JSON."""
+    project's own assets or of a registered data set's also ``matassets lineage``'s chain, as a
+    short table and as JSON."""
     meta: dict[str, object] = {}
     block = (output.record or {}).get("runbook")
     if block and block["command"]:
@@ -147,10 +148,11 @@ def provenance_metadata(output, asset: str) -> dict[str, object]:
         )
         meta["runbook deviations (json)"] = dg.MetadataValue.json(block["deviations"])
     folder = output.folder
-    if output.status == "current" and folder is not None and asset == folder.asset:
-        from matassets.reports.lineage import lineage_table, model_lineage
+    if output.status == "current" and folder is not None:
+        from matassets.reports.lineage import asset_name, lineage_table, model_lineage
 
-        chain = model_lineage(folder.layout.root, asset, folder.partition)
-        meta["lineage"] = dg.MetadataValue.md(lineage_table(chain))
-        meta["lineage (json)"] = dg.MetadataValue.json(chain)
+        if asset == asset_name(folder.layout, folder.asset):  # a registered data set's too: D/x
+            chain = model_lineage(folder.layout.root, folder.asset, folder.partition, folder.layout.dataset)
+            meta["lineage"] = dg.MetadataValue.md(lineage_table(chain))
+            meta["lineage (json)"] = dg.MetadataValue.json(chain)
     return meta

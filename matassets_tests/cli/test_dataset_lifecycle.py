@@ -74,6 +74,26 @@ def test_lineage_of_a_data_set_s_model_ends_at_its_own_table(repo: Path, tmp_pat
     assert code == 2 and "no data set 'nope'; registered: embedded, mlearn, topo_labels, tiny" in err
 
 
+def test_a_data_set_s_model_shows_its_lineage_table_in_the_ui(repo: Path, monkeypatch) -> None:
+    """Re-materialized through Dagster (the up-to-date model reused, nothing trained), the model's
+    metadata carries the same chain as ``matassets lineage --dataset tiny``."""
+    from conftest import materialize
+
+    from matassets.assets.datasets import dataset_assets
+    from matassets.reports.lineage import lineage_table, model_lineage
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    (model,) = [a for a in dataset_assets("tiny", repo) if a.key.to_user_string() == "tiny/cgcnn_e_form"]
+    result = materialize([model], repo)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    chain = model_lineage(repo, "cgcnn_e_form", "smoke", "tiny")
+    assert meta["lineage"].value == lineage_table(chain)
+    assert f"| {MODEL} |" in meta["lineage"].value
+    assert "| data/datasets/tiny/table.parquet |" in meta["lineage"].value
+    assert meta["lineage (json)"].value["model"]["asset"] == "tiny/cgcnn_e_form"
+
+
 def test_promote_reject_checkout_and_push_pull_act_on_the_data_set_s_model(
     repo: Path, capsys, monkeypatch
 ) -> None:
