@@ -29,12 +29,15 @@ def partition(args: argparse.Namespace) -> str:
     return args.level or "smoke"
 
 
-def dataset_arg(p: argparse.ArgumentParser) -> None:
+def dataset_arg(p: argparse.ArgumentParser, default: str | None = EMBEDDED, help: str = "") -> None:
+    """``--dataset NAME``; ``default`` None (with its ``help``): a command whose default is every
+    data set (``push``, ``pull``)."""
     p.add_argument(
         "--dataset",
-        default=EMBEDDED,
+        default=default,
         metavar="NAME",
-        help="a registered data set (matassets dataset list; default: the embedded set): its models "
+        help=help
+        or "a registered data set (matassets dataset list; default: the embedded set): its models "
         "under models/datasets/NAME/",
     )
 

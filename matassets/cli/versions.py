@@ -192,7 +192,6 @@ def register(sub) -> None:
         )
         q.add_argument("--asset", action="append", help="only this asset's stage (repeatable)")
         q.add_argument("--level", help="only this partition")
-        common.dataset_arg(q)
-        q.set_defaults(dataset=None)  # without --dataset: every data set's recorded stages
+        common.dataset_arg(q, None, "only this data set's stages (default: every data set's)")
         q.add_argument("-r", "--remote", help="a named remote (default: the configured default)")
         q.set_defaults(func=lambda args, action=action: _dvc(action, args))
