@@ -198,10 +198,6 @@ def dataset_selection(args: argparse.Namespace, infos: dict) -> list[str]:
     name = args.dataset
     if args.phase != "phase1" or args.algorithm not in (None, "cgcnn"):
         raise SelectionError(f"--dataset {name}: only phase1 (CGCNN) is generated per data set so far")
-    if args.set or args.force or args.nproc > 1:
-        raise SelectionError(
-            f"--dataset {name}: --set, --force and --nproc are not offered for data sets yet"
-        )
     try:
         common.dataset_layout(name)  # an unknown name: the registered ones are listed
     except ValueError as exc:
@@ -226,32 +222,36 @@ def dataset_selection(args: argparse.Namespace, infos: dict) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     key = common.partition(args)
     infos = common.asset_infos()
-    if args.dataset not in (None, "embedded"):
-        try:
-            selection = dataset_selection(args, infos)
-        except SelectionError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return execute(selection, key, infos, {}, args.dry_run)
     try:
-        targets, models = resolve(args.phase, args.algorithm, args.property, infos)
-        overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
-        if args.nproc > 1:
-            chosen = [r.algorithm for r in recipes(args.phase, args.algorithm)]
-            others = [a for a in chosen if a not in DATA_PARALLEL]
-            if others:
-                raise SelectionError(
-                    f"--nproc applies to {', '.join(DATA_PARALLEL)} (the GNN trainer), "
-                    f"not {', '.join(others)}" + ("" if args.algorithm else "; choose one with --algorithm")
-                )
-            overrides["nproc"] = args.nproc
-        check_sets(overrides, models, infos)
+        if args.dataset not in (None, "embedded"):
+            selection = dataset_selection(args, infos)
+            models = [a for a in selection if "/cgcnn_" in a]
+        else:
+            targets, models = resolve(args.phase, args.algorithm, args.property, infos)
+            selection = with_upstream_data(targets, infos, include_data=not args.no_data)
+        config = run_config(args, models, infos)
     except SelectionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    selection = with_upstream_data(targets, infos, include_data=not args.no_data)
-    run_config = {"ops": {m: {"config": overrides} for m in models}} if overrides else {}
-    return execute(selection, key, infos, run_config, args.dry_run)
+    return execute(selection, key, infos, config, args.dry_run)
+
+
+def run_config(args: argparse.Namespace, models: list[str], infos: dict) -> dict:
+    """The run config of ``--set``, ``--force`` and ``--nproc`` for ``models`` (asset keys; a data
+    set's ``D/cgcnn_x`` is configured under its op name ``D__cgcnn_x``); ``SelectionError`` for a
+    key no model takes or ``--nproc`` on a family that does not train data-parallel."""
+    overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
+    if args.nproc > 1:
+        chosen = [r.algorithm for r in recipes(args.phase, args.algorithm)]
+        others = [a for a in chosen if a not in DATA_PARALLEL]
+        if others:
+            raise SelectionError(
+                f"--nproc applies to {', '.join(DATA_PARALLEL)} (the GNN trainer), "
+                f"not {', '.join(others)}" + ("" if args.algorithm else "; choose one with --algorithm")
+            )
+        overrides["nproc"] = args.nproc
+    check_sets(overrides, models, infos)
+    return {"ops": {m.replace("/", "__"): {"config": overrides} for m in models}} if overrides else {}
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -97,3 +97,16 @@ def test_an_unknown_data_set_lists_the_registered_ones(root: Path, capsys, argv:
     code, _, err = _run(capsys, *argv, "--dataset", "nope")
     assert code == 2
     assert "no data set 'nope'; registered: embedded, mlearn, topo_labels, tiny" in err
+
+
+def test_run_with_a_data_set_takes_set_force_and_checks_them_at_dry_run(root: Path, capsys) -> None:
+    """``run phase1 --dataset tiny`` takes ``--set``/``--force`` like the embedded set: configured
+    under the op ``tiny__cgcnn_e_form`` (Dagster validates it in the dry run) and a mistyped key
+    refused in one line before anything runs."""
+    argv = ("run", "phase1", "--dataset", "tiny", "--level", "smoke", "--dry-run")
+    code, out, err = _run(capsys, *argv, "--set", "epochs=2", "--force")
+    assert code == 0, err
+    assert '{"ops": {"tiny__cgcnn_e_form": {"config": {"epochs": 2, "force": true}}}}' in out
+    code, _, err = _run(capsys, *argv, "--set", "epoch=2")
+    assert code == 2
+    assert "--set epoch: not a setting of tiny/cgcnn_e_form" in err
