@@ -5,8 +5,9 @@ assets it makes (one per property or one for all), which preset table of ``level
 knobs a tuning round may move, whether the one GNN trainer can train it data-parallel, what a run
 asks of a cluster, and which torch module a saved ``config.json`` rebuilds. The CLI's runbook table
 (``cli/run.py``), the tuning targets (``automation/tuning/targets.py``), the assets' groups, tags and
-commands (``assets/``), the jobs' Kubernetes sizes (``jobs.py``) and the model registry
-(``models/registry.py``) are derived from these rows.
+commands (``assets/``), the models of each registered data set (``assets/datasets.py``), the jobs'
+Kubernetes sizes (``jobs.py``) and the model registry (``models/registry.py``) are derived from
+these rows.
 
 Adding a family: a row here, a torch module under ``models/`` and its asset module under
 ``assets/`` (docs/architecture.md walks through one). Plain data: no dagster or torch import.
@@ -68,6 +69,8 @@ class Family:
     architecture: str = ""  # config.json's architecture family (models/registry.py); "" = no torch module
     module: str = ""  # "package.module:Class" of that torch module
     title: str = ""  # the model and its paper, for the UI's asset descriptions
+    # a registered data set's model of each of its properties ("" = none): D/<this, filled in>
+    dataset_asset: str = ""
 
     @property
     def per_property(self) -> bool:
@@ -78,6 +81,9 @@ class Family:
 
     def asset_names(self) -> list[str]:
         return [self.asset_name(p) for p in self.properties] if self.per_property else [self.asset]
+
+    def dataset_asset_name(self, prop: str) -> str:
+        return self.dataset_asset.format(property=prop)
 
     def command(self, partition: str, prop: str | None = None) -> str:
         """The ``matassets`` command that trains this family's asset at ``partition``."""
@@ -104,6 +110,7 @@ FAMILIES: tuple[Family, ...] = (
         architecture="cgcnn",
         module="matassets.models.cgcnn:CGCNN",
         title="CGCNN (Xie & Grossman 2018)",
+        dataset_asset="cgcnn_{property}",
     ),
     Family(  # the worked example of adding a family (docs/architecture.md); CGCNN's presets
         "schnet",
@@ -182,6 +189,8 @@ FAMILIES: tuple[Family, ...] = (
         "init_topo_db.py; run_phase4.py --algorithm rf --level L",
         GNN_PHASE1,
         prepares=("topo_db",),
+        title="random forest on Magpie composition (+ space group) features",
+        dataset_asset="forest_{property}",
     ),
 )
 
@@ -191,6 +200,11 @@ def family(name: str) -> Family:
         if row.name == name:
             return row
     raise KeyError(f"no model family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")
+
+
+def dataset_families() -> tuple[Family, ...]:
+    """The families a registered data set gets a model of, per property (``Family.dataset_asset``)."""
+    return tuple(f for f in FAMILIES if f.dataset_asset)
 
 
 def family_of_asset(asset: str) -> Family | None:

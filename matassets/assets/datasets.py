@@ -1,6 +1,8 @@
 """Assets of each registered data set D, generated from its manifest and keyed with its name:
-``D/raw_structures`` → ``D/structures`` → ``D/splits`` → ``D/crystal_graphs`` → ``D/cgcnn_<property>``,
-partitioned by level like the embedded set's (whose assets keep their unprefixed names and paths).
+``D/raw_structures`` → ``D/structures`` → ``D/splits`` → ``D/crystal_graphs`` → one model per property
+of each family whose row names a ``dataset_asset`` (``families.dataset_families``: ``D/cgcnn_<property>``
+on the graphs, ``D/forest_<property>`` on composition), partitioned by level like the embedded set's
+(whose assets keep their unprefixed names and paths).
 
 D's files live under ``data/datasets/D/`` and ``models/datasets/D/`` (``Layout.for_dataset``), so no
 data set's run can touch another's files. A prefix per data set (rather than a data set × level
@@ -19,7 +21,9 @@ from matassets.assets.common import (
     versioned,
 )
 from matassets.assets.phase1 import TrainOverrides
+from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
+from matassets.families import Family, dataset_families
 from matassets.levels import CGCNN, DATA, dataset_data_preset, preset_metadata
 
 
@@ -38,7 +42,8 @@ def group_name(dataset: str) -> str:
 
 
 def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinition]:
-    """The assets of registered data set ``name`` (one CGCNN per property of its manifest)."""
+    """The assets of registered data set ``name``: its data, then one model per property of its
+    manifest for each of ``families.dataset_families()``."""
     from matassets import datasets
 
     manifest = datasets.get(name, root)
@@ -169,31 +174,40 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         )
         return versioned(context, project, result)
 
-    models = [cgcnn(name, prop, [structures, splits, crystal_graphs]) for prop in manifest.properties]
+    data = {"structures": structures, "splits": splits, "crystal_graphs": crystal_graphs}
+    models = [MODELS[f.name](name, f, prop, data) for f in dataset_families() for prop in manifest.properties]
     return [raw_structures, structures, splits, crystal_graphs, *models]
 
 
-def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
-    """CGCNN on one property of the data set: a regressor (mean baseline) or, for a classification
-    property, a classifier (majority baseline), as the shared trainer decides from the task. Its run
-    config is the embedded set's ``cgcnn_<property>``'s (``TrainOverrides``: preset overrides, seed,
-    nproc, force, and ``output_tag`` for a tuning round's candidate, never promoted here)."""
-    asset = f"cgcnn_{prop.name}"
+def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str):
+    """The ``dg.asset`` decorator of ``fam``'s model of ``prop`` on the data set: its blocking
+    baseline check (the majority class for a classification property, the mean predictor for a
+    regression one), the training pool, and where its files go."""
+    asset = fam.dataset_asset_name(prop.name)
     asset_key = dg.AssetKey([dataset, asset])
     gate = "beats_majority_baseline" if prop.task == "classification" else "beats_mean_baseline"
-
-    @dg.asset(
+    return dg.asset(
         key=asset_key,
         partitions_def=levels_partitions,
         group_name=group_name(dataset),
         deps=deps,
-        kinds={"pytorch"},
+        kinds={kind},
         check_specs=[dg.AssetCheckSpec(gate, asset=asset_key, blocking=True)],
         pool="training",
         op_tags=TRAINING_OP_TAGS,
-        description=f"CGCNN on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, {prop.task}); "
-        f"files in models/datasets/{dataset}/{asset}/<level>/",
+        description=f"{fam.title} on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, "
+        f"{prop.task}); files in models/datasets/{dataset}/{asset}/<level>/",
     )
+
+
+def cgcnn(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
+    """CGCNN on one property of the data set: a regressor (mean baseline) or, for a classification
+    property, a classifier (majority baseline), as the shared trainer decides from the task. Its run
+    config is the embedded set's ``cgcnn_<property>``'s (``TrainOverrides``: preset overrides, seed,
+    nproc, force, and ``output_tag`` for a tuning round's candidate, never promoted here)."""
+    asset = fam.dataset_asset_name(prop.name)
+
+    @_model_asset(dataset, fam, prop, list(data.values()), "pytorch")
     def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
         from matassets.data import schema
         from matassets.training.gates import beats_baseline
@@ -213,7 +227,7 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
             architecture=invariant_architecture("cgcnn", preset, data),
             preset=preset,
             data=data,
-            command=train_command(dataset, partition, prop.name),
+            command=train_command(dataset, partition, prop.name, fam),
             overrides=overrides,
             options=options,
             dagster_run_id=context.run.run_id,
@@ -230,9 +244,60 @@ def cgcnn(dataset: str, prop, deps: list) -> dg.AssetsDefinition:
     return _asset
 
 
-def train_command(dataset: str, partition: str, prop: str) -> str:
-    """The command that trains data set ``dataset``'s model of ``prop`` (its run record's)."""
-    return f"matassets dataset train {dataset} --level {partition} --property {prop}"
+def forest(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
+    """A random forest on composition for one property of the data set, on its structures and its
+    split (``training.property_forest``): a regressor or a classifier by the property's task. Its run
+    config is ``topo_classifier_rf``'s (``ForestOverrides``: preset overrides, force, output_tag)."""
+    asset = fam.dataset_asset_name(prop.name)
+
+    @_model_asset(dataset, fam, prop, [data["structures"], data["splits"]], "scikitlearn")
+    def _asset(context: dg.AssetExecutionContext, config: ForestOverrides, project: ProjectResource):
+        from matassets.training.gates import beats_baseline
+        from matassets.training.property_forest import train_property_forest
+
+        partition = context.partition_key
+        preset, overrides, options = config.apply(fam.presets[partition])
+        local = _DatasetProject(project, dataset)
+        output = train_property_forest(
+            local.layout,
+            asset,
+            prop,
+            partition,
+            preset,
+            command=train_command(dataset, partition, prop.name, fam),
+            phase=fam.phase,
+            algorithm=fam.algorithm,
+            overrides=overrides,
+            dagster_run_id=context.run.run_id,
+            output_tag=options.output_tag,
+            log=context.log.info,
+            force=options.force,
+        )
+        metadata = {
+            "data set": dataset,
+            "property": f"{prop.name} ({prop.unit or 'no unit'}, {prop.task})",
+            "metrics": dg.MetadataValue.json(output.metrics),
+            "selection (validation)": table_metadata(output.details["selection"]),
+            "preset": dg.MetadataValue.json(preset_metadata(preset)),
+            **({"training": dg.MetadataValue.text(output.skipped)} if output.skipped else {}),
+        }
+        yield from promote_if_passed(context, local, output, [beats_baseline(output.metrics)], metadata)
+
+    return _asset
+
+
+MODELS = {"cgcnn": cgcnn, "random_forest": forest}  # family name -> its data-set asset factory
+
+
+def train_command(dataset: str, partition: str, prop: str, fam: Family | None = None) -> str:
+    """The command that trains data set ``dataset``'s model of ``prop`` (its run record's): its
+    CGCNN by ``dataset train``, another family's by ``run phase1 --dataset --algorithm``."""
+    if fam is None or fam.name == "cgcnn":
+        return f"matassets dataset train {dataset} --level {partition} --property {prop}"
+    return (
+        f"matassets run phase1 --dataset {dataset} --algorithm {fam.algorithm} --level {partition} "
+        f"--property {prop}"
+    )
 
 
 def dataset_asset_keys(name: str, root: Path | None = None) -> list[dg.AssetKey]:

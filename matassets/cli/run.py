@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from matassets.cli import _common as common
-from matassets.families import DATA_GROUP, FAMILIES
+from matassets.families import DATA_GROUP, FAMILIES, dataset_families
 
 ORDER = 10
 
@@ -107,14 +107,17 @@ def resolve(phase: str, algorithm: str | None, prop: str | None, installed) -> t
     return targets, models
 
 
-def with_upstream_data(targets: list[str], infos: dict, include_data: bool = True) -> list[str]:
-    """``targets`` plus every data-group asset upstream of them, in topological order."""
+def with_upstream_data(
+    targets: list[str], infos: dict, include_data: bool = True, group: str = DATA_GROUP
+) -> list[str]:
+    """``targets`` plus every asset of ``group`` (the data group; a data set's own) upstream of
+    them, in topological order."""
     wanted = set(targets)
     if include_data:
         stack = list(targets)
         while stack:
             for parent in infos[stack.pop()].parents:
-                if parent in infos and infos[parent].group == DATA_GROUP and parent not in wanted:
+                if parent in infos and infos[parent].group == group and parent not in wanted:
                     wanted.add(parent)
                     stack.append(parent)
     return [name for name in infos if name in wanted]
@@ -192,31 +195,35 @@ def execute(selection: list[str], key: str | None, infos: dict, run_config: dict
     return 0 if common.materialize(selection, key, run_config) else 1
 
 
-def dataset_selection(args: argparse.Namespace, infos: dict) -> list[str]:
-    """A registered data set's assets for ``run phase1 --dataset NAME`` (CGCNN per property: the
-    only family generated per data set so far, matassets/assets/datasets.py)."""
-    name = args.dataset
-    if args.phase != "phase1" or args.algorithm not in (None, "cgcnn"):
-        raise SelectionError(f"--dataset {name}: only phase1 (CGCNN) is generated per data set so far")
-    try:
-        common.dataset_layout(name)  # an unknown name: the registered ones are listed
+def dataset_selection(args: argparse.Namespace, infos: dict) -> tuple[list[str], list[str]]:
+    """(assets to materialize, the models among them) for ``run PHASE --dataset NAME``: a data set's
+    models are those of ``families.dataset_families()``, one per property. ``--algorithm`` picks
+    one family (phase1, a data set's "train a property", names any of them; another phase its own),
+    none the phase's own families; ``--property`` narrows to one property."""
+    from matassets import datasets
+
+    name, algorithm = args.dataset, args.algorithm
+    offered = [f for f in dataset_families() if args.phase in ("phase1", f.phase)]
+    chosen = [f for f in offered if (f.algorithm == algorithm if algorithm else f.phase == args.phase)]
+    if not chosen:
+        have = ", ".join(f"{f.phase} --algorithm {f.algorithm}" for f in dataset_families())
+        asked = args.phase + (f" --algorithm {algorithm}" if algorithm else "")
+        raise SelectionError(f"--dataset {name}: {asked} is not generated per data set; choose {have}")
+    try:  # an unknown name: the registered ones are listed
+        props = datasets.get(name, common.dataset_layout(name).root).property_names()
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
-    models = sorted(a for a in infos if a.startswith(f"{name}/cgcnn_"))
+    what = "/".join(f.algorithm for f in chosen)
+    if args.property and args.property not in props:
+        raise SelectionError(
+            f"data set {name} has no property {args.property!r}: choose from {', '.join(props)}"
+        )
+    wanted = [args.property] if args.property else props
+    models = [m for f in chosen for p in wanted if (m := f"{name}/{f.dataset_asset_name(p)}") in infos]
     if not models:
-        raise SelectionError(f"data set {name} has no CGCNN assets: train a built-in set without --dataset")
-    if args.property:
-        wanted = f"{name}/cgcnn_{args.property}"
-        if wanted not in models:
-            have = ", ".join(m.split("/cgcnn_", 1)[1] for m in models)
-            raise SelectionError(f"data set {name} has no property {args.property!r}: choose from {have}")
-        models = [wanted]
-    data = (
-        []
-        if args.no_data
-        else [f"{name}/{a}" for a in ("raw_structures", "structures", "splits", "crystal_graphs")]
-    )
-    return [a for a in infos if a in {*data, *models}]
+        raise SelectionError(f"data set {name} has no {what} assets: train a built-in set without --dataset")
+    group = infos[models[0]].group  # the data set's: its data assets and models
+    return with_upstream_data(models, infos, include_data=not args.no_data, group=group), models
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -224,8 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     infos = common.asset_infos()
     try:
         if args.dataset not in (None, "embedded"):
-            selection = dataset_selection(args, infos)
-            models = [a for a in selection if "/cgcnn_" in a]
+            selection, models = dataset_selection(args, infos)
         else:
             targets, models = resolve(args.phase, args.algorithm, args.property, infos)
             selection = with_upstream_data(targets, infos, include_data=not args.no_data)

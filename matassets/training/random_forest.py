@@ -67,17 +67,21 @@ def sample_formulas(rows: list[dict], max_labels: int | None, seed: int) -> list
     return sorted(chosen, key=lambda r: (r["formula"], r["spacegroup"]))
 
 
-def _forest(preset: ForestPreset, max_features, class_weight):
-    from sklearn.ensemble import RandomForestClassifier
+def forest(preset: ForestPreset, max_features, class_weight, classify: bool = True):
+    """The preset's forest: a classifier, or a regressor (``classify=False``, no class weight)."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-    return RandomForestClassifier(
+    kind, weight = (
+        (RandomForestClassifier, {"class_weight": class_weight}) if classify else (RandomForestRegressor, {})
+    )
+    return kind(
         n_estimators=preset.n_estimators,
         max_depth=preset.max_depth,
         min_samples_leaf=preset.min_samples_leaf,
         max_features=max_features,
-        class_weight=class_weight,
         random_state=preset.seed,
         n_jobs=max(1, os.cpu_count() or 1),
+        **weight,
     )
 
 
@@ -112,9 +116,9 @@ def train_forest(
         data_hash = db.info()["content_hash"]
         inputs = {"partition": partition, "preset": asdict(preset), "data_hash": data_hash}
         key = incremental.input_key(inputs)
-        reused = None if force else _reused(folder, key, log)
-        if reused is not None:
-            return reused
+        previous = None if force else reused(folder, key, log)
+        if previous is not None:
+            return previous
         rows = db.composition_labels()
     rows = sample_formulas(rows, preset.max_labels, preset.seed)
     formulas = [r["formula"] for r in rows]
@@ -145,7 +149,7 @@ def train_forest(
     for max_features in preset.max_features:
         for class_weight in preset.class_weight:
             t0 = time.perf_counter()
-            model = _forest(preset, max_features, class_weight).fit(x[idx["train"]], y[idx["train"]])
+            model = forest(preset, max_features, class_weight).fit(x[idx["train"]], y[idx["train"]])
             val_prob = model.predict_proba(x[idx["val"]])[:, 1]
             auc = float(roc_auc_score(y[idx["val"]], val_prob))
             selection.append(
@@ -245,16 +249,18 @@ def train_forest(
     return output
 
 
-def _reused(folder: ModelFolder, key: str, log: Callable[[str], None]) -> ModelOutput | None:
+def reused(folder: ModelFolder, key: str, log: Callable[[str], None]) -> ModelOutput | None:
+    """A forest's folder that is up to date with input key ``key`` (None: train): its metrics and
+    the details saved beside them (selection, threshold, ...)."""
     record = folder.reusable(key, (MODEL_FILE, "config.json", "metrics.json"))
     if record is None:
         return None
     model_dir = folder.candidate if folder.output_tag else folder.final
     saved = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     note = incremental.skipped_note(model_dir, record)
-    log(f"{ASSET} [{record['partition']}]: {note}")
+    log(f"{folder.asset} [{record['partition']}]: {note}")
     metrics = {name: saved[name] for name in SPLITS}
-    details = {"selection": saved["selection"], "threshold": saved["threshold"]}
+    details = {k: v for k, v in saved.items() if k not in SPLITS}
     return ModelOutput(model_dir, metrics, record, None, details, note, folder, "current")
 
 

@@ -51,6 +51,8 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
         "oxides/crystal_graphs",
         "oxides/cgcnn_gap_pbe",
         "oxides/cgcnn_is_metal",
+        "oxides/forest_gap_pbe",
+        "oxides/forest_is_metal",
     }
     result = materialize(assets, root)
     assert result.success
