@@ -248,8 +248,7 @@ def run_config(args: argparse.Namespace, models: list[str], infos: dict) -> dict
     key no model takes or ``--nproc`` on a family that does not train data-parallel."""
     overrides = parse_sets(args.set or []) | ({"force": True} if args.force else {})
     if args.nproc > 1:
-        chosen = [r.algorithm for r in recipes(args.phase, args.algorithm)]
-        others = [a for a in chosen if a not in DATA_PARALLEL]
+        others = [m for m in models if "nproc" not in infos[m].config_fields]
         if others:
             raise SelectionError(
                 f"--nproc applies to {', '.join(DATA_PARALLEL)} (the GNN trainer), "

@@ -110,3 +110,13 @@ def test_run_with_a_data_set_takes_set_force_and_checks_them_at_dry_run(root: Pa
     code, _, err = _run(capsys, *argv, "--set", "epoch=2")
     assert code == 2
     assert "--set epoch: not a setting of tiny/cgcnn_e_form" in err
+
+
+def test_nproc_on_a_data_set_s_forest_names_the_model_it_does_not_apply_to(root: Path, capsys) -> None:
+    argv = ("run", "phase1", "--dataset", "tiny", "--level", "smoke", "--dry-run", "--nproc", "2")
+    code, _, err = _run(capsys, *argv, "--algorithm", "rf")
+    assert code == 2
+    assert "--nproc applies to" in err and "not tiny/forest_e_form" in err
+    code, out, err = _run(capsys, *argv)  # CGCNN: the GNN trainer takes it
+    assert code == 0, err
+    assert '"tiny__cgcnn_e_form": {"config": {"nproc": 2}}' in out
