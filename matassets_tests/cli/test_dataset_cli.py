@@ -92,6 +92,6 @@ def test_run_phase1_dataset_selects_the_data_sets_assets(root: Path, capsys) -> 
         "assets (5): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap" in out
     )
     assert main(["run", "phase2", "--dataset", "jv", "--dry-run"]) == 2
-    assert "only phase1 (CGCNN)" in capsys.readouterr().err
+    assert "phase2 is not generated per data set; choose phase1 --algorithm cgcnn" in capsys.readouterr().err
     assert main(["run", "phase1", "--dataset", "nope", "--dry-run"]) == 2
     assert "no data set 'nope'" in capsys.readouterr().err
