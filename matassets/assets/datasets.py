@@ -196,7 +196,7 @@ def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str):
         pool="training",
         op_tags=TRAINING_OP_TAGS,
         description=f"{fam.title} on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, "
-        f"{prop.task}); files in models/datasets/{dataset}/{asset}/<level>/",
+        f"{prop.task}); files in `models/datasets/{dataset}/{asset}/<level>/`",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 # an HTML-like tag outside a Markdown code span: the UI's Markdown drops it (issue #21: the page read
 # "files in models/cgcnn_formation_energy//" for "files in models/cgcnn_formation_energy/<level>/")
@@ -10,10 +11,16 @@ _CODE = re.compile(r"``.*?``|`[^`]*`", re.S)
 _TAG = re.compile(r"<[A-Za-z_][^<>]*>")
 
 
-def test_no_asset_description_loses_a_placeholder_to_markdown():
-    from matassets.definitions import defs
+def test_no_asset_description_loses_a_placeholder_to_markdown(tmp_path, monkeypatch):
+    """Every asset, a registered data set's included (its descriptions are generated per data set)."""
+    from matassets import datasets
+    from matassets.definitions import build_defs
 
-    graph = defs.resolve_asset_graph()
+    sample = Path(__file__).parents[1] / "fixtures" / "jarvis_samples" / "sample_data"
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
+    datasets.add("jv", sample, ["opt_gap:eV"], root=tmp_path)
+    graph = build_defs().resolve_asset_graph()
+    assert any(k.to_user_string().startswith("jv/") for k in graph.get_all_asset_keys())
     lost = {}
     for key in graph.get_all_asset_keys():
         description = graph.get(key).description or ""
