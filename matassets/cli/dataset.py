@@ -3,6 +3,7 @@
 matassets dataset add alloys my_cifs/ --property mixing_enthalpy:eV/atom --licence "CC BY 4.0"
 matassets dataset add jv sample_data/ --property opt_gap:eV          # ALIGNN id_prop folder
 matassets dataset append alloys more_cifs/ [--replace]
+matassets dataset train alloys --level smoke [--property P] [--dry-run]   # data, CGCNN and forest
 matassets dataset list
 matassets dataset show alloys [--json]
 matassets dataset remove alloys
@@ -18,6 +19,9 @@ from pathlib import Path
 from matassets.levels import PARTITIONS
 
 ORDER = 15
+# a data set's data assets, each level: what `dataset train` materializes before its models (the
+# graphs too, which its CGCNN and the screening of it read)
+DATA_STAGES = ("raw_structures", "structures", "splits", "crystal_graphs")
 
 
 def _error(exc: Exception) -> int:
@@ -139,9 +143,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Materialize the data set's assets for a level, from its files to its CGCNN model(s)."""
+    """Materialize the data set's assets for a level: its data, then every model the family rows
+    give a data set (``families.dataset_families``: CGCNN, the composition forest) per property,
+    through ``run``'s path (``--dry-run`` shows the assets and the job)."""
     from matassets import datasets
     from matassets.cli import _common as common
+    from matassets.cli.run import execute
+    from matassets.families import dataset_families
 
     try:
         manifest = datasets.get(args.name)
@@ -155,10 +163,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _error(
             ValueError(f"data set {args.name} has no property {unknown}; it has {manifest.property_names()}")
         )
-    stages = ["raw_structures", "structures", "splits", "crystal_graphs"]
-    selection = [f"{args.name}/{a}" for a in stages] + [f"{args.name}/cgcnn_{p}" for p in props]
-    print(f"materialize {', '.join(selection)} for partition {args.level}")
-    return 0 if common.materialize(selection, args.level) else 1
+    models = [f.dataset_asset_name(p) for f in dataset_families() for p in props]
+    wanted = {f"{args.name}/{a}" for a in (*DATA_STAGES, *models)}
+    infos = common.asset_infos()
+    selection = [n for n in infos if n in wanted]  # upstream first
+    return execute(selection, args.level, infos, {}, args.dry_run)
 
 
 def register(sub) -> None:
@@ -199,10 +208,13 @@ def register(sub) -> None:
     show.add_argument("--json", action="store_true")
     show.add_argument("--files", action="store_true", help="list every file with its SHA-256")
     show.set_defaults(func=cmd_show)
-    train = ds_sub.add_parser("train", help="its assets for a level: files -> structures -> graphs -> CGCNN")
+    train = ds_sub.add_parser(
+        "train", help="its assets for a level: files -> structures -> graphs -> each property's models"
+    )
     train.add_argument("name")
     train.add_argument("--level", choices=PARTITIONS, default="smoke")
-    train.add_argument("--property", action="append", help="only this property's model (repeatable)")
+    train.add_argument("--property", action="append", help="only this property's models (repeatable)")
+    train.add_argument("--dry-run", action="store_true", help="show the assets and the job, run nothing")
     train.set_defaults(func=cmd_train)
     rm = ds_sub.add_parser("remove", help="delete a data set of yours (data/datasets/NAME/)")
     rm.add_argument("name")

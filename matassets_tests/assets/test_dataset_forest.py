@@ -100,3 +100,20 @@ def test_run_phase1_with_a_data_set_selects_its_forest(root: Path, monkeypatch, 
     assert main([*argv, "--algorithm", "schnet"]) == 2
     err = capsys.readouterr().err
     assert "phase1 --algorithm schnet is not generated per data set" in err and "phase4 --algorithm rf" in err
+
+
+def test_dataset_train_trains_the_forest_beside_the_cgcnn(root: Path, monkeypatch, capsys) -> None:
+    from matassets.cli import main
+
+    monkeypatch.setenv("MATASSETS_ROOT", str(root))
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    layout = Layout(root).for_dataset("tiny")
+    forest_dir = layout.model_dir("forest_e_form", "smoke")
+    assert not forest_dir.exists()  # dataset_smoke leaves it untrained
+    assert main(["dataset", "train", "tiny", "--level", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny/forest_e_form" in out and "tiny/cgcnn_e_form" in out
+    assert (forest_dir / "model.skops").is_file()
+    record = json.loads((forest_dir / "run_record.json").read_text())
+    assert "--dataset tiny --algorithm rf" in record["command"]
+    assert (layout.model_dir("cgcnn_e_form", "smoke") / "model.pt").is_file()

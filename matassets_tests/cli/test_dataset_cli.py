@@ -95,3 +95,15 @@ def test_run_phase1_dataset_selects_the_data_sets_assets(root: Path, capsys) -> 
     assert "phase2 is not generated per data set; choose phase1 --algorithm cgcnn" in capsys.readouterr().err
     assert main(["run", "phase1", "--dataset", "nope", "--dry-run"]) == 2
     assert "no data set 'nope'" in capsys.readouterr().err
+
+
+def test_dataset_train_selects_every_family_s_model_of_each_property(root: Path, capsys) -> None:
+    assert main(["dataset", "add", "jv", str(SAMPLE), "--property", "opt_gap:eV"]) == 0
+    capsys.readouterr()
+    assert main(["dataset", "train", "jv", "--level", "smoke", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "partition: smoke" in out
+    assert (
+        "assets (6): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap, "
+        "jv/forest_opt_gap" in out
+    )
