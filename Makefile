@@ -28,11 +28,16 @@ demo: install  ## data assets and the Phase 1 models at the smoke level, the lea
 	$(BIN)/matassets materialize --asset model_leaderboard
 	$(BIN)/matassets summary --level smoke
 
-test: install  ## the whole suite, with the 15 slowest tests listed
-	$(BIN)/python -m pytest -q --durations=15
+# Two pytest workers, one per core, each training on one thread; a test file stays on one worker
+# (the live-cluster tests share one RabbitMQ, the session fixtures are built once per worker).
+PYTEST := MATASSETS_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+TEST_WORKERS ?= 2
 
-test-fast: install  ## everything but trainings and subprocesses (marker slow): under 2 minutes
-	$(BIN)/python -m pytest -q -m "not slow" --durations=10
+test: install  ## the whole suite, with the 15 slowest tests listed
+	$(PYTEST) --durations=15
+
+test-fast: install  ## everything but trainings and subprocesses (marker slow): about a minute
+	$(PYTEST) -m "not slow" --durations=10
 
 ui: install  ## the Dagster UI on http://127.0.0.1:3000 (this project's DAGSTER_HOME), behind the request guard
 	$(BIN)/matassets ui --host 127.0.0.1 --port 3000

@@ -73,15 +73,24 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", autouse=True)
 def _project_root_outside_the_checkout(tmp_path_factory):
     """A test that forgets to name its project root writes into a temporary folder, never into the
-    checkout's models/ or data/ (a test that wants a root sets MATASSETS_ROOT itself)."""
-    if "MATASSETS_ROOT" in os.environ:
-        yield
-        return
-    os.environ["MATASSETS_ROOT"] = str(tmp_path_factory.mktemp("default_root"))
+    checkout's models/ or data/ (a test that wants a root sets MATASSETS_ROOT itself). Its Dagster
+    runs go to a temporary DAGSTER_HOME of this test process, never the checkout's ``.dagster_home``
+    (``make test`` runs two pytest workers: they must not share one SQLite instance)."""
+    from matassets.cli._common import ensure_telemetry_off
+
+    saved = {name: os.environ.get(name) for name in ("MATASSETS_ROOT", "DAGSTER_HOME")}
+    os.environ.setdefault("MATASSETS_ROOT", str(tmp_path_factory.mktemp("default_root")))
+    home = tmp_path_factory.mktemp("dagster_home")
+    ensure_telemetry_off(home)
+    os.environ["DAGSTER_HOME"] = str(home)
     try:
         yield
     finally:
-        os.environ.pop("MATASSETS_ROOT", None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 DEFAULT_STATE = Path(".cluster")
 STOP_TIMEOUT_S = 30.0
+GROUP_EXIT_S = 5.0  # how long `stop` waits for the killed members of a group to be gone
 
 
 def bin_path(name: str) -> str:
@@ -121,6 +122,9 @@ class Processes:
             else:
                 outcome = f"{name}: stopped (pid {record.pid})"
         _signal_group(record.pid, signal.SIGKILL, only_if_leader_gone=True)
+        deadline = time.monotonic() + GROUP_EXIT_S  # a killed member exits when next scheduled
+        while _live_group_members(record.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.pid_file(name).unlink(missing_ok=True)
         return outcome
 
@@ -129,6 +133,20 @@ class Processes:
         order = {"worker": 0, "daemon": 1, "webserver": 2}
         records = sorted(self.records(), key=lambda r: (order.get(r.name.rstrip("0123456789"), 0), r.name))
         return [self.stop(r.name, timeout) for r in records]
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """The processes of process group ``pgid`` that have not exited (zombies excluded)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text()
+        except OSError:
+            continue
+        state, _ppid, pgrp = fields[fields.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            out.append(int(stat.parent.name))
+    return out
 
 
 def _signal_group(pid: int, sig: int, only_if_leader_gone: bool = False) -> None:
