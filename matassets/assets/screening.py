@@ -11,8 +11,8 @@ Which models screen which data set (docs/datasets.md, "Screening"):
 - the embedded set's phase-1 property models (``families``: CGCNN, SchNet) screen the embedded set
   (``predictions_<model>``, group ``screening``, ``models/predictions_<model>/<level>/``) and every
   registered data set (``D/predictions_embedded_<model>``);
-- a registered data set's own models screen it (``D/predictions_<model>``); its folders are under
-  ``models/datasets/D/``.
+- a registered data set's own models screen it (``D/predictions_<model>``: its CGCNN and its
+  composition forest); its folders are under ``models/datasets/D/``.
 """
 
 from pathlib import Path
@@ -26,6 +26,7 @@ from matassets.families import FAMILIES
 from matassets.paths import EMBEDDED
 
 GROUP = "screening"
+MODEL_KINDS = {"pytorch", "scikitlearn"}  # a data set's assets that train a model (assets/datasets.py)
 EMBEDDED_MODELS = [name for fam in FAMILIES if fam.phase == "phase1" for name in fam.asset_names()]
 
 
@@ -130,9 +131,9 @@ def screening_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
     folder = datasets.datasets_dir(root)
     for manifest_file in sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []:
         name = manifest_file.parent.name
-        try:  # its models: the data set's assets that train one
+        try:  # its models: the data set's assets that train one (a graph model or its forest)
             own = [
-                s.key.path[-1] for a in dataset_assets(name, root) for s in a.specs if "pytorch" in s.kinds
+                s.key.path[-1] for a in dataset_assets(name, root) for s in a.specs if s.kinds & MODEL_KINDS
             ]
         except ValueError as exc:
             logging.getLogger(__name__).warning("data set %s left out of screening: %s", name, exc)

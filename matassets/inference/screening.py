@@ -5,7 +5,8 @@ folder of CIF/POSCAR files registered without targets is such a data set), less 
 trained on: an id listed with split ``train`` in the model folder's own ``predictions.csv`` (the
 training set the model saw, whatever the data set's splits are now). Predictions go through
 :mod:`matassets.inference.predict` (``load_model``, ``check_structure``, ``predict_structures``), the
-one prediction path ``matassets predict`` also takes.
+one prediction path ``matassets predict`` also takes; a data set's composition forest
+(``training.property_forest``) predicts from the table's formula and space group instead.
 
 ``predictions.csv`` / ``predictions.parquet``: one row per (candidate, property) with ``id``,
 ``formula``, ``property``, ``mean``, ``std``, ``unit``, ``ensemble_size`` and ``model_version`` (the
@@ -65,11 +66,43 @@ def training_ids(model_dir: Path) -> set[str]:
 
 def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> Screening:
     """Predict every row of ``clean`` (the canonical table's columns) not in the model's training
-    split; ``unit(property)``: its unit ("" when it has none)."""
-    model = load_model(model_dir)  # a folder changed since training is refused (IntegrityError)
+    split; ``unit(property)``: its unit ("" when it has none). A graph model's folder (``model.pt``)
+    predicts from the parsed structures, a composition forest's (``model.skops``) from the table's
+    formula and space group."""
+    from matassets.training.random_forest import MODEL_FILE, load_forest
+
+    model_dir = Path(model_dir)
+    forest = (model_dir / MODEL_FILE).is_file()
+    # a folder changed since training is refused (IntegrityError)
+    model = load_forest(model_dir) if forest else load_model(model_dir)
+    tasks, ensemble_size = ([model.config["task"]], 1) if forest else (model.tasks, model.ensemble_size)
     version = manifest_digest(model_dir) or ""
     trained = training_ids(model_dir)
     candidates = clean.filter(~pl.col(schema.ID).is_in(list(trained)))
+    ids, formulas, mean, std, skipped = (_forest if forest else _graph)(model, candidates)
+    frames = [
+        pl.DataFrame(
+            {
+                "id": ids,
+                "formula": formulas,
+                "property": [task] * len(ids),
+                "mean": mean[:, t].astype(float),
+                "std": std[:, t].astype(float),
+                "unit": [unit(task)] * len(ids),
+                "ensemble_size": [ensemble_size] * len(ids),
+                "model_version": [version] * len(ids),
+            },
+            schema=SCHEMA,
+        )
+        for t, task in enumerate(tasks)
+    ]
+    table = pl.concat(frames)
+    return Screening(table, version, ensemble_size, clean.height - candidates.height, skipped)
+
+
+def _graph(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.ndarray, list[dict]]:
+    """(ids, formulas, mean, std, skipped) of a graph model (``load_model``): the ensemble's mean
+    and spread, in chunks; a structure it cannot judge is skipped with the reason."""
     ids, formulas, structures, skipped = [], [], [], []
     for row in candidates.select(
         schema.ID, schema.FORMULA, schema.STRUCTURE, schema.STRUCTURE_FORMAT
@@ -92,24 +125,23 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
     n_tasks = len(model.tasks)
     mean = np.concatenate(means) if means else np.zeros((0, n_tasks))
     std = np.concatenate(stds) if stds else np.zeros((0, n_tasks))
-    frames = [
-        pl.DataFrame(
-            {
-                "id": ids,
-                "formula": formulas,
-                "property": [task] * len(ids),
-                "mean": mean[:, t].astype(float),
-                "std": std[:, t].astype(float),
-                "unit": [unit(task)] * len(ids),
-                "ensemble_size": [model.ensemble_size] * len(ids),
-                "model_version": [version] * len(ids),
-            },
-            schema=SCHEMA,
-        )
-        for t, task in enumerate(model.tasks)
-    ]
-    table = pl.concat(frames)
-    return Screening(table, version, model.ensemble_size, clean.height - candidates.height, skipped)
+    return ids, formulas, mean, std, skipped
+
+
+def _forest(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.ndarray, list[dict]]:
+    """(ids, formulas, mean, std, skipped) of a composition forest (``load_forest``): from the
+    table's formula (and space group, when its features use one; a row without is skipped). One
+    model: ``std`` 0, as for a single graph model (its trees' spread is not reported)."""
+    from matassets.training.property_forest import predict
+
+    skipped = []
+    if model.config["preset"]["spacegroup_features"]:
+        missing = candidates.filter(pl.col(schema.SPACEGROUP).is_null())
+        reason = f"no {schema.SPACEGROUP}; the forest's features include it"
+        skipped = [{"id": i, "reason": reason} for i in missing[schema.ID].to_list()]
+        candidates = candidates.filter(pl.col(schema.SPACEGROUP).is_not_null())
+    mean = predict(model, candidates).reshape(-1, 1) if candidates.height else np.zeros((0, 1))
+    return candidates[schema.ID].to_list(), candidates[schema.FORMULA].to_list(), mean, 0 * mean, skipped
 
 
 def write(result: Screening, folder: Path, extra: dict) -> Path:

@@ -33,18 +33,29 @@ from matassets.training.random_forest import MODEL_FILE, SPLITS, forest, reused
 from matassets.training.run_record import build_run_record
 
 
-def _features(clean: pl.DataFrame, preset: ForestPreset, asset: str) -> np.ndarray:
+def _features(clean: pl.DataFrame, spacegroup: bool, asset: str) -> np.ndarray:
+    """The forest's input matrix of rows of a structures table (``spacegroup``: the preset's
+    ``spacegroup_features``); training and screening both call it."""
     from matassets.topo.features import featurize
 
     missing = clean.filter(pl.col(schema.SPACEGROUP).is_null())[schema.ID].to_list()
-    if preset.spacegroup_features and missing:
+    if spacegroup and missing:
         raise ValueError(
             f"{asset}: rows {missing[:5]} have no {schema.SPACEGROUP}; set spacegroup_features=false "
             "to train on composition only"
         )
-    return featurize(
-        clean[schema.FORMULA].to_list(), clean[schema.SPACEGROUP].to_list(), preset.spacegroup_features
-    )
+    return featurize(clean[schema.FORMULA].to_list(), clean[schema.SPACEGROUP].to_list(), spacegroup)
+
+
+def predict(loaded, clean: pl.DataFrame) -> np.ndarray:
+    """A saved forest's (``random_forest.load_forest``) predictions for rows of a structures table,
+    from the features it was trained on: a regressor's values, a classifier's probability of class 1
+    (as a graph classifier predicts). With space-group features, every row must have one."""
+    config = loaded.config
+    x = _features(clean, config["preset"]["spacegroup_features"], config["asset"])
+    if config["property"]["task"] == "classification":
+        return loaded.model.predict_proba(x)[:, -1]
+    return loaded.model.predict(x)
 
 
 def _select(preset: ForestPreset, classify: bool, x: dict, y: dict, log) -> tuple[object, list[dict]]:
@@ -115,7 +126,7 @@ def train_property_forest(
     clean = read_table(layout.structures(partition), "structures", partition)
     clean = clean.filter(pl.col(prop.name).is_not_null())
     side = np.array([manifest.assignment.get(i, "") for i in clean[schema.ID].to_list()])
-    x_all = _features(clean, preset, asset)
+    x_all = _features(clean, preset.spacegroup_features, asset)
     y_all = clean[prop.name].to_numpy().astype(int if classify else np.float64)
     idx = {name: np.flatnonzero(side == name) for name in SPLITS}
     x, y = {n: x_all[i] for n, i in idx.items()}, {n: y_all[i] for n, i in idx.items()}

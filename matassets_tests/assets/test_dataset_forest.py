@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -117,3 +118,32 @@ def test_dataset_train_trains_the_forest_beside_the_cgcnn(root: Path, monkeypatc
     record = json.loads((forest_dir / "run_record.json").read_text())
     assert "--dataset tiny --algorithm rf" in record["command"]
     assert (layout.model_dir("cgcnn_e_form", "smoke") / "model.pt").is_file()
+
+
+def test_a_data_set_s_forest_screens_its_candidates(root: Path, monkeypatch) -> None:
+    """``tiny/predictions_forest_e_form``: the forest predicts every clean structure outside its
+    training split, each value the one its own predictions.csv holds for that crystal."""
+    from conftest import materialize
+
+    from matassets.assets.datasets import dataset_assets
+    from matassets.assets.screening import predictions_asset, screening_assets
+    from matassets.inference.screening import training_ids
+    from matassets.training.model_folder import manifest_digest
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    assert "tiny/predictions_forest_e_form" in {a.key.to_user_string() for a in screening_assets(root)}
+    forest = _only(dataset_assets("tiny", root), "forest_e_form")
+    screening = predictions_asset("tiny", "tiny", "forest_e_form")
+    result = materialize([*forest, screening], root)
+    assert result.success
+    layout = Layout(root).for_dataset("tiny")
+    model_dir = layout.model_dir("forest_e_form", "smoke")
+    table = pl.read_parquet(layout.model_dir("predictions_forest_e_form", "smoke") / "predictions.parquet")
+    clean = pl.read_parquet(layout.structures("smoke"))
+    trained = training_ids(model_dir)
+    assert trained and sorted(table["id"]) == sorted(set(clean["id"]) - trained)
+    own = pl.read_csv(model_dir / "predictions.csv").filter(pl.col("split") != "train")
+    expected = dict(zip(own["id"], own["e_form_pred"], strict=True))
+    assert np.allclose(table["mean"].to_numpy(), [expected[i] for i in table["id"]])
+    assert (table["std"] == 0).all() and (table["ensemble_size"] == 1).all()
+    assert (table["unit"] == "eV/atom").all() and (table["model_version"] == manifest_digest(model_dir)).all()
