@@ -1,6 +1,6 @@
 """Adaptive tuning in Dagster: a job that starts a session, one tagged run per round.
 
-``tuning_job`` (config: phase, rounds, property, level) writes the session's plan; the run-status
+``tuning_job`` (config: phase, rounds, property, level, dataset) writes the session's plan; the run-status
 sensors in ``matassets.automation.sensors`` then launch round 1, and round N+1 whenever round N finishes, each
 as its own run of ``tuning_rounds_job`` tagged ``matassets/tuning_session`` and
 ``matassets/tuning_round``. ``run_session_in_process`` runs the same rounds one after another without
@@ -21,6 +21,7 @@ from matassets.automation.tuning.session import RoundPlan, TuningSession
 from matassets.families import PHASES
 from matassets.jobs import ASSET_TAG, ROUND_TAG, SESSION_TAG, TUNING_JOB, TUNING_ROUNDS_JOB, runtime_tags
 from matassets.levels import PARTITIONS
+from matassets.paths import EMBEDDED
 
 
 def config_fields(assets_defs: Iterable[dg.AssetsDefinition]) -> dict[str, set[str]]:
@@ -83,7 +84,9 @@ def report_promotion(
 
 
 class TuningConfig(dg.Config):
-    """What to tune: ``phase`` (phase1..phase4 or all), ``rounds``, ``property``, ``level``."""
+    """What to tune: ``phase`` (phase1..phase4 or all), ``rounds``, ``property``, ``level``, and
+    ``dataset``: a registered data set's models (``matassets dataset list``) instead of the
+    embedded set's, as ``matassets tune --dataset``."""
 
     phase: str = "phase1"
     rounds: int = 3
@@ -93,23 +96,31 @@ class TuningConfig(dg.Config):
     session: str = ""  # empty: <UTC time>-<phase>-<level>-<random>
     start: str = ""  # JSON object of round 1's parameters, e.g. {"epochs": 1} (empty: the preset)
     algorithm: str = ""  # empty: the phase's runbook families; e.g. "schnet" for a family outside it
+    dataset: str = EMBEDDED  # a registered data set: its models (D/cgcnn_<property>, D/forest_...)
 
 
 def start_session(
     project: ProjectResource, config: TuningConfig, available: Mapping[str, set[str]]
 ) -> TuningSession:
+    from matassets import datasets
+
     if config.phase not in (*PHASES, "all") or config.level not in PARTITIONS:
         raise dg.Failure(f"phase must be one of {PHASES} or all, level one of {PARTITIONS}")
-    layout = project.layout
+    try:  # an unknown name: the registered ones are listed
+        manifest = datasets.get(config.dataset, project.layout.root)
+    except ValueError as exc:
+        raise dg.Failure(f"dataset: {exc}") from exc
+    layout = project.layout.for_dataset(EMBEDDED if manifest.builtin else manifest.name)
     missing = [
         str(p)
         for p in (layout.split_manifest(config.level), layout.graphs_pointer(config.level))
         if not p.exists()
     ]
     if missing:
+        data = "data_job" if layout.dataset == EMBEDDED else f"the dataset_{layout.dataset} group"
         raise dg.Failure(
             f"the {config.level} data is not materialized ({', '.join(missing)} missing): "
-            f"materialize data_job for {config.level} first"
+            f"materialize {data} for {config.level} first"
         )
     try:
         start = json.loads(config.start) if config.start else None
@@ -145,7 +156,7 @@ def start_tuning_session(context: dg.OpExecutionContext, config: TuningConfig, p
 
 @dg.job(
     name=TUNING_JOB,
-    description="Adaptive tuning: pick phase, rounds, property and level; turn on the "
+    description="Adaptive tuning: pick phase, rounds, property, level and data set; turn on the "
     "tuning_round_sensor and tuning_failure_sensor, which run one round per run.",
 )
 def tuning_job():

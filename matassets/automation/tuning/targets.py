@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 from matassets import levels
 from matassets.automation.tuning.knobs import Knob
-from matassets.families import FAMILIES, PHASES, family
+from matassets.families import FAMILIES, PHASES, dataset_families, family
 
 
 @dataclass
@@ -43,8 +43,10 @@ def resolve_targets(
     dataset: str | None = None,
 ) -> tuple[list[Target], list[str]]:
     """The tunable assets of ``phase`` ("all" = every phase) and why any family was skipped.
-    ``dataset``: registered data set D's models instead (``D/cgcnn_<property>``, one per property
-    of its manifest; ``Target.asset`` is that Dagster name).
+    ``dataset``: registered data set D's models instead (``families.dataset_families``:
+    ``D/cgcnn_<property>``, ``D/forest_<property>``, one per property of its manifest;
+    ``Target.asset`` is that Dagster name). As ``run --dataset``, phase1 names any of them with
+    ``algorithm`` (``tune --dataset D --algorithm rf``); the forest is also phase4's.
 
     Without ``algorithm``: the runbook's families of the phase, as ``matassets run`` trains them; a
     family outside the runbook (SchNet) is tuned when named, like ``run --algorithm schnet``.
@@ -56,8 +58,8 @@ def resolve_targets(
     if any(p not in PHASES for p in phases):
         raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)} or all")
     targets, skipped = [], []
-    for fam in FAMILIES:
-        if fam.phase not in phases:
+    for fam in dataset_families() if dataset else FAMILIES:
+        if fam.phase not in phases and not (dataset and algorithm and "phase1" in phases):
             continue
         if (algorithm or fam.algorithm) != fam.algorithm or (algorithm is None and not fam.runbook):
             if algorithm is None:
@@ -66,7 +68,7 @@ def resolve_targets(
         row = fam.presets.get(partition)
         names = _asset_names(fam, available, prop, dataset)
         if not names:
-            asset = f"{dataset}/{fam.asset}" if dataset else fam.asset
+            asset = f"{dataset}/{fam.dataset_asset}" if dataset else fam.asset
             skipped.append(f"{fam.name}: no asset {asset}{' for ' + prop if prop else ''} is defined")
             continue
         if row is None:
@@ -93,9 +95,9 @@ def _asset_names(fam, available: Mapping[str, set[str]], prop: str | None, datas
     """``fam``'s defined assets (of ``prop`` only, if given): the embedded set's, or data set
     ``dataset``'s ``dataset/<asset>`` for every property its manifest gives them."""
     if dataset:  # a data set's models are per property (assets/datasets.py)
-        stem = f"{dataset}/{fam.asset.split('{')[0]}"  # "D/cgcnn_" for "cgcnn_{property}"
-        names = [a for a in available if fam.per_property and a.startswith(stem)]
-        return [a for a in names if a == f"{dataset}/{fam.asset_name(prop)}"] if prop else names
+        stem = f"{dataset}/{fam.dataset_asset.split('{')[0]}"  # "D/forest_" for "forest_{property}"
+        names = [a for a in available if a.startswith(stem)]
+        return [a for a in names if a == f"{dataset}/{fam.dataset_asset_name(prop)}"] if prop else names
     if fam.per_property:
         names = [a for a in fam.asset_names() if a in available]
         return [a for a in names if a == fam.asset_name(prop)] if prop else names
