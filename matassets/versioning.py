@@ -193,15 +193,32 @@ def run_dvc(root: Path, *args: str, check: bool = True, timeout: float = 3600):
     return proc
 
 
+_YAML_CACHE: dict[str, dict] = {}
+
+
+def read_yaml(path: Path) -> dict:
+    """``dvc.yaml`` / ``dvc.lock`` parsed (``{}`` for an empty file), with libyaml's loader where
+    PyYAML has it, and parsed once per content (keyed by the text's hash): a model's lineage asks
+    for many stages, and a data set's stages make dvc.yaml long (parsing it per stage was most of a
+    smoke run's fixed cost). The result is shared: callers only read it."""
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8")
+    key = hashlib.sha256(text.encode()).hexdigest()
+    if key not in _YAML_CACHE:
+        if len(_YAML_CACHE) > 8:  # a few projects' files at most (tests make many)
+            _YAML_CACHE.clear()
+        _YAML_CACHE[key] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    return _YAML_CACHE[key]
+
+
 def stage_outs(root: Path, asset: str, partition: str, kind: str = "outs") -> list[str] | None:
     """The outputs (``kind="deps"``: the dependencies) that ``dvc.yaml`` in ``root`` lists for
     ``asset@partition`` (None: no stage)."""
-    import yaml
-
     path = Path(root) / DVC_YAML
     if not path.is_file():
         return None
-    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    stages = read_yaml(path).get("stages") or {}
     stage = stages.get(stage_name(asset))
     if stage is None:
         return None
@@ -243,12 +260,10 @@ def combine(hashes: dict[str, str]) -> str:
 def lock_hashes(root: Path, stage: str, kind: str = "outs") -> dict[str, str]:
     """The output (``kind="deps"``: dependency) hashes ``dvc.lock`` records for ``stage``
     (``asset@partition``)."""
-    import yaml
-
     path = Path(root) / DVC_LOCK
     if not path.is_file():
         return {}
-    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    stages = read_yaml(path).get("stages") or {}
     entries = (stages.get(stage) or {}).get(kind) or []
     return {e["path"]: e["md5"] for e in entries if "md5" in e}
 

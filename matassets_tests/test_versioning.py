@@ -140,6 +140,23 @@ def test_versioning_needs_neither_dagster_nor_torch():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+def test_dvc_files_are_parsed_again_whenever_their_content_changes(tmp_path):
+    """``read_yaml`` parses a dvc.yaml once per content: a rewrite of the same size in the same
+    instant (same inode, same mtime) is still seen."""
+    import os
+
+    from matassets.versioning import read_yaml, stage_outs
+
+    path = tmp_path / "dvc.yaml"
+    path.write_text("stages:\n  a:\n    outs: [x/a]\n")
+    stat = path.stat()
+    assert stage_outs(tmp_path, "a", "smoke") == ["x/a"]
+    path.write_text("stages:\n  b:\n    outs: [x/b]\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert stage_outs(tmp_path, "a", "smoke") is None
+    assert read_yaml(path)["stages"] == {"b": {"outs": ["x/b"]}}
+
+
 def test_stage_building_unit_cases_synthetic_graph():
     """Synthetic asset graph (unit test): declared outputs, an opt-out, unpartitioned and sources."""
     graph = [

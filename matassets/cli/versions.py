@@ -74,14 +74,12 @@ def targets(root: Path, args: argparse.Namespace) -> list[str]:
     Stages without a recorded version are left out: there is nothing to send, and pulling one would
     make DVC refuse to overwrite its uncommitted files in the workspace.
     """
-    import yaml
-
     from matassets.paths import EMBEDDED
     from matassets.reports.lineage import asset_name
-    from matassets.versioning import stage_name
+    from matassets.versioning import read_yaml, stage_name
 
     lock = root / "dvc.lock"
-    data = yaml.safe_load(lock.read_text(encoding="utf-8")) if lock.is_file() else None
+    data = read_yaml(lock) if lock.is_file() else None
     recorded = list((data or {}).get("stages") or {})
     layout = common.dataset_layout(args.dataset, root) if args.dataset else None
     wanted = {stage_name(asset_name(layout, a) if layout else a) for a in args.asset or ()}
@@ -154,9 +152,9 @@ def _dvc(action: str, args: argparse.Namespace) -> int:
 def missing_outputs(root: Path, stages: list[str]) -> list[str]:
     """The outputs ``dvc.lock`` records for ``stages`` that are not all in the workspace: an absent
     file or folder, or a folder with fewer files than recorded (``nfiles``)."""
-    import yaml
+    from matassets.versioning import read_yaml
 
-    data = yaml.safe_load((root / "dvc.lock").read_text(encoding="utf-8")) or {}
+    data = read_yaml(root / "dvc.lock")
     out = []
     for stage in stages:
         for entry in (data.get("stages") or {}).get(stage, {}).get("outs") or []:

@@ -45,11 +45,9 @@ def _stages_root(root: Path) -> Path:
 
 def _producer(yaml_root: Path, path: str, partition: str) -> str | None:
     """The dvc.yaml stage whose outputs hold ``path``."""
-    import yaml
+    from matassets.versioning import read_yaml, stage_outs
 
-    from matassets.versioning import stage_outs
-
-    stages = (yaml.safe_load((yaml_root / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages")
+    stages = read_yaml(yaml_root / "dvc.yaml").get("stages")
     for name in stages or {}:
         for out in stage_outs(yaml_root, name, partition) or []:
             if path == out or path.startswith(out.rstrip("/") + "/"):
