@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,10 @@ def run_config_errors(selection: list[str], run_config: dict) -> str | None:
     try:
         dg.validate_run_config(job, run_config)
     except dg.DagsterInvalidConfigError as exc:
-        return "; ".join(e.message for e in exc.errors) or str(exc).splitlines()[0]
+        # Dagster appends the whole config schema ('Expected: "{ ... }"', 'Sample config ...') to a
+        # message: the path and the key are what a person needs
+        messages = [re.split(r"\. (?:Expected|Sample config)", e.message)[0] for e in exc.errors]
+        return "; ".join(messages) or str(exc).splitlines()[0]
     return None
 
 

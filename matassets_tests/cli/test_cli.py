@@ -115,6 +115,17 @@ def test_wrong_property_algorithm_or_asset_is_a_clear_error(argv, message, capsy
     assert message in capsys.readouterr().err
 
 
+def test_an_invalid_run_config_is_one_short_line_naming_the_key_and_its_path():
+    """Dagster's message carries the whole config schema; the CLI keeps the path and the key."""
+    from matassets.cli._common import run_config_errors
+
+    op = "cgcnn_formation_energy"
+    message = run_config_errors([op], {"ops": {op: {"config": {"epochz": 3, "lr": "x"}}}})
+    assert '"epochz" at path root:ops:cgcnn_formation_energy:config' in message
+    assert "root:ops:cgcnn_formation_energy:config:lr" in message
+    assert "Expected" not in message and "batch_size" not in message and len(message) < 300
+
+
 def test_wrong_level_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["run", "phase1", "--level", "huge", "--dry-run"])
