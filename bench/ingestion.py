@@ -2,11 +2,14 @@
 
 The corpus is real: the embedded Materials Project structures written as CIF files by pymatgen (for
 sizes above the 6,317 crystals the set repeats under new file names, so duplicate grouping has real
-work), with a ``targets.csv`` of their formation energies. Each size runs in a freshly exec'ed
+work), with a ``targets.csv`` of their formation energies. The steps are the assets' own
+(``data.pipeline``: ``build_raw``, ``build_structures``, ``build_graphs``, tables written under a
+scratch ``Layout``) at the std level without its cap, so above its ``sharded_above`` the graph store
+is sharded as the asset's would be. Each size runs in a freshly exec'ed
 Python process (``python -m bench.ingestion --child``), which prints one JSON line: the seconds of
 each step, structures/s over the three, and peak memory as ``VmHWM`` of /proc (the exec'ed process's
 own high-water mark; ``ru_maxrss`` would start at the parent's size) for the main process and for
-each parsing worker (sampled from /proc while they run).
+each worker (sampled from /proc while they run).
 
 Reference: the original CGCNN data loader (CIFData, a CIF parse and Gaussian expansion per crystal
 per epoch) measured 41 structures/s on this machine kind; the aim is ≥ 300 structures/s on 2 cores.
@@ -74,32 +77,43 @@ class _WorkerPeaks(threading.Thread):
 
 
 def child(folder: Path, workers: int) -> dict:
-    from matassets.data.parsing import parse_structure
-    from matassets.data.user_files import load_folder
-    from matassets.data.validation import validate
-    from matassets.graphs.store import GraphStore
-    from matassets.levels import DATA
+    """Ingest ``folder`` as the assets do (``data.pipeline``: raw table, validated structures,
+    graph store, each written under a scratch ``Layout``), at the std level without its cap."""
+    from dataclasses import replace
 
-    preset = DATA["std"]
+    from matassets.data.pipeline import build_graphs, build_raw, build_structures
+    from matassets.data.user_files import load_folder
+    from matassets.graphs.sharded import load_store
+    from matassets.levels import DATA
+    from matassets.paths import Layout
+
+    os.environ["MATASSETS_WORKERS"] = str(workers)
+    preset = replace(DATA["std"], max_structures=None, min_clean=0)
     base = peak_rss_mb()
     poll = _WorkerPeaks()
     poll.start()
-    t0 = time.perf_counter()
-    raw = load_folder(folder)
-    t1 = time.perf_counter()
-    result = validate(raw, preset.min_distance, preset.max_sites, workers=workers)
-    t2 = time.perf_counter()
-    clean = result.clean
-    structures = [parse_structure(s, "pymatgen_json") for s in clean["structure"]]
-    store = GraphStore.build(clean["id"].to_list(), structures, preset.cutoff, preset.max_neighbors)
-    t3 = time.perf_counter()
-    poll.stop.set()
-    poll.join()
-    n = raw.height
+    with tempfile.TemporaryDirectory(prefix="bench-ingestion-layout-") as root:
+        layout = Layout(Path(root))
+        t0 = time.perf_counter()
+        raw = load_folder(folder)
+        build_raw(raw, layout, "std")
+        n = raw.height
+        del raw
+        t1 = time.perf_counter()
+        result, _ = build_structures(layout, "std", preset)
+        clean = result.clean.height
+        del result
+        t2 = time.perf_counter()
+        path, _ = build_graphs(layout, "std", preset)
+        t3 = time.perf_counter()
+        poll.stop.set()
+        poll.join()
+        graphs, sharded = len(load_store(path).ids), path.is_dir()
     return {
         "structures": n,
-        "clean": clean.height,
-        "graphs": len(store.ids) if hasattr(store, "ids") else clean.height,
+        "clean": clean,
+        "graphs": graphs,
+        "sharded": sharded,
         "workers": workers,
         "read_s": round(t1 - t0, 2),
         "validate_s": round(t2 - t1, 2),
@@ -113,7 +127,7 @@ def child(folder: Path, workers: int) -> dict:
 
 
 def run(quick: bool, workers: int | None = None) -> list[dict]:
-    from matassets.data.validation import workers_default
+    from matassets.data.workers import workers_default
 
     workers = workers or workers_default()
     sizes = [1000] if quick else [1000, 10000, 100000]

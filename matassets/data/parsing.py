@@ -227,7 +227,7 @@ def read_p1_cif(text: str) -> Structure | None:
     cell, then one site per atom-site row. None for anything else (symmetry operations beyond
     ``x, y, z``, partial occupancy, charges, uncertainties, several blocks), which pymatgen's CIF
     parser reads. The result equals that parser's (a test compares them); it is ~10x faster."""
-    from pymatgen.core import Composition, Element, Lattice
+    from pymatgen.core import Element, Lattice
 
     lines = text.splitlines()
     tags: dict[str, str] = {}
@@ -311,14 +311,35 @@ def read_p1_cif(text: str) -> Structure | None:
     labels = [r[idx["_atom_site_label"]] for r in rows] if "_atom_site_label" in idx else [None] * len(rows)
     if len({tuple(c) for c in coords}) != len(coords):
         return None  # two rows on one spot: pymatgen merges them
-    order = sorted(range(len(rows)), key=lambda k: Composition({symbols[k]: 1}))
-    structure = Structure(
+    # both sorts computed on the symbols (one Structure built, not two); the same comparisons on the
+    # same sequence, so the same order: Composition({A: 1}) < Composition({B: 1}) exactly when
+    # Element B < Element A, and a site compares as ``Site.__lt__`` does
+    elements = {sym: Element(sym) for sym in set(symbols)}
+    order = sorted(range(len(rows)), key=lambda k: elements[symbols[k]], reverse=True)
+    order = sorted(order, key=lambda k: _SiteOrder(elements[symbols[k]].X, symbols[k]))
+    return Structure(
         lattice,
         [{symbols[k]: 1.0} for k in order],
         [coords[k] for k in order],
         labels=[labels[k] for k in order] if all(labels) else None,
     )
-    return structure.get_sorted_structure()
+
+
+class _SiteOrder:
+    """A whole-atom site's place in ``Site.__lt__``'s order: electronegativity, then symbol (NaN, as
+    for the noble gases, compares neither less nor greater, so the symbol decides)."""
+
+    __slots__ = ("x", "symbol")
+
+    def __init__(self, x: float, symbol: str) -> None:
+        self.x, self.symbol = x, symbol
+
+    def __lt__(self, other: _SiteOrder) -> bool:
+        if self.x < other.x:
+            return True
+        if self.x > other.x:
+            return False
+        return self.symbol < other.symbol
 
 
 def _ideal(x: float) -> float:

@@ -13,10 +13,13 @@ from matassets.data import schema
 from matassets.data.splits import SplitManifest, leakage, make_splits
 from matassets.data.tables import CorruptTableError, has_hash, read_table, write_table
 from matassets.data.validation import ValidationResult, validate
+from matassets.data.workers import WorkerPool, workers_default
 from matassets.datasets.properties import Property
 from matassets.io import read_json_dict, sha256_text, write_json
 from matassets.levels import DataPreset
 from matassets.paths import Layout
+
+GRAPH_CHUNK = 256  # structures a graph-building worker parses and graphs per task
 
 
 def frame_hash(frame: pl.DataFrame) -> str:
@@ -115,7 +118,6 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     """Build (or reuse, when data and settings are unchanged) the partition's graph store: one file,
     or a sharded folder streamed shard by shard when the partition has more than
     ``preset.sharded_above`` clean structures (``graphs.sharded``)."""
-    from matassets.data.parsing import parse_structure
     from matassets.graphs.sharded import build_sharded
     from matassets.graphs.store import GraphStore, digest_path, store_intact
 
@@ -136,14 +138,31 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     previous = _pointed_store(layout, partition)
     if not cached:
         ids = clean[schema.ID].to_list()
-        structures = (parse_structure(s, "pymatgen_json") for s in clean[schema.STRUCTURE])
-        if sharded:
-            build_sharded(path, ids, structures, settings.cutoff, settings.max_neighbors, preset.shard_size)
-        else:
-            GraphStore.build(ids, list(structures), settings.cutoff, settings.max_neighbors).save(path)
+        texts = clean[schema.STRUCTURE]
+        # parsed and graphed in worker processes, a chunk at a time: no Structure reaches this one
+        pool = WorkerPool(workers_default() if clean.height >= 400 else 1)
+        chunks = (texts.slice(k, GRAPH_CHUNK).to_list() for k in range(0, clean.height, GRAPH_CHUNK))
+        parts = pool.imap(_graphs_of_texts, chunks, settings.cutoff, settings.max_neighbors)
+        graphs = (g for part in parts for g in part)
+        try:
+            if sharded:
+                build_sharded(path, ids, graphs, settings.cutoff, settings.max_neighbors, preset.shard_size)
+            else:
+                GraphStore.build(ids, graphs, settings.cutoff, settings.max_neighbors).save(path)
+        finally:
+            pool.close()
     write_json(layout.graphs_pointer(partition), {"path": path.name, "key": key})
     prune_graph_stores(layout, partition, keep={path.name, previous})
     return path, cached
+
+
+def _graphs_of_texts(texts: list[str], cutoff: float, max_neighbors: int) -> list:
+    """The graphs of a chunk of the clean table's structures (pymatgen JSON), in a worker: each
+    structure is parsed, graphed and dropped (this module, unlike the graph store's, needs no torch)."""
+    from matassets.data.parsing import parse_structure
+    from matassets.graphs.neighbors import build_graph
+
+    return [build_graph(parse_structure(t, "pymatgen_json"), cutoff, max_neighbors) for t in texts]
 
 
 def _pointed_store(layout: Layout, partition: str) -> str | None:

@@ -27,13 +27,10 @@ same ``dup_group`` so that splits keep them on one side.
 from __future__ import annotations
 
 import json
-import logging
 import math
-import os
 import unicodedata
 import warnings
 from collections.abc import Mapping
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +38,7 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.parsing import parse_structure, structure_from_dict, structure_to_text
+from matassets.data.workers import WorkerPool, workers_default
 from matassets.datasets.properties import Property
 
 QUARANTINE_COLUMNS = {
@@ -51,7 +49,6 @@ QUARANTINE_COLUMNS = {
     "reason": pl.String(),
 }
 DUP_GROUP = "dup_group"
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,13 +118,30 @@ def structure_problem(structure, min_distance: float, max_sites: int) -> str | N
     return None
 
 
-def _spacegroup(structure) -> int | None:
+SYMPREC, ANGLE_TOLERANCE = 0.1, 5.0  # Å and degrees: the Materials Project's space-group tolerances
+
+
+def spacegroup_number(structure) -> int | None:
+    """The space-group number at ``SYMPREC``: what ``SpacegroupAnalyzer(structure, symprec=0.1)``
+    gives, asked of spglib directly (the analyzer's own setup cost ~1 ms a structure). Atoms are
+    typed by species as the analyzer types them (an oxidation state makes its own type); a
+    structure with magnetic moments goes through the analyzer, which passes them on. None when
+    spglib finds no symmetry."""
+    import spglib
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
-        return SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number()
-    except (ValueError, TypeError):
+        if "magmom" in structure.site_properties or any(
+            getattr(sp, "spin", None) is not None for sp in structure.types_of_species
+        ):
+            return SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
+        types: dict = {}
+        numbers = [types.setdefault(sp, len(types) + 1) for sp in structure.species]
+        cell = (structure.lattice.matrix, structure.frac_coords, numbers)
+        dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
+    except (ValueError, TypeError, spglib.error.SpglibError):
         return None
+    return None if dataset is None else int(dataset.number)
 
 
 def id_problem(rid: object) -> str | None:
@@ -138,16 +152,6 @@ def id_problem(rid: object) -> str | None:
     if bad:
         return f"id contains control or invisible character(s) {', '.join(bad)}"
     return None
-
-
-def workers_default() -> int:
-    """Worker processes for parsing: ``$MATASSETS_WORKERS``, else ``$MATASSETS_THREADS``, else the
-    cores (2 on the shared development machine)."""
-    for env in ("MATASSETS_WORKERS", "MATASSETS_THREADS"):
-        raw = os.environ.get(env, "").strip()
-        if raw.isdigit() and int(raw) > 0:
-            return int(raw)
-    return os.cpu_count() or 1
 
 
 def check_structure(
@@ -168,7 +172,7 @@ def check_structure(
         None if fmt == "pymatgen_json" else structure_to_text(structure),
         structure.composition.reduced_formula,
         len(structure),
-        _spacegroup(structure) if need_spacegroup else None,
+        spacegroup_number(structure) if need_spacegroup else None,
     )
 
 
@@ -178,36 +182,6 @@ def _check_chunk(items: list[tuple], min_distance: float, max_sites: int) -> lis
 
 def _group_chunk(buckets: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
     return [_group_bucket(b) for b in buckets]
-
-
-class _Pool:
-    """Runs chunks inline (one worker, or little work) or in spawned worker processes (clean
-    interpreters: no inherited threads or locks from a Dagster or torch parent)."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers, self.executor = workers, None
-
-    def map(self, fn, chunks: list, *args):
-        if self.workers <= 1 or len(chunks) <= 1:
-            return [fn(c, *args) for c in chunks]
-        if self.executor is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            return list(self.executor.map(fn, chunks, *[[a] * len(chunks) for a in args]))
-        except BrokenProcessPool:
-            # a worker could not start (a script without an ``if __name__ == "__main__":`` guard
-            # re-runs itself under spawn) or died: do the work here instead
-            logger.warning("parsing worker processes failed to run; parsing in this process instead")
-            self.executor.shutdown(cancel_futures=True)
-            self.executor, self.workers = None, 1
-            return [fn(c, *args) for c in chunks]
-
-    def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown()
 
 
 def validate(
@@ -270,12 +244,14 @@ def validate(
         order = np.random.default_rng(seed).permutation(len(candidates))
         candidates = [candidates[k] for k in order]
     # spawning workers costs ~2 s: a few hundred structures are parsed faster inline
-    pool = _Pool(workers or workers_default() if len(candidates) >= 400 else 1)
-    keep: list[dict] = []
-    done = 0
+    pool = WorkerPool(workers or workers_default() if len(candidates) >= 400 else 1)
+    # the clean rows are kept as one polars frame per batch (compact columns, not row dicts)
+    frames: list[pl.DataFrame] = []
+    clean_schema = {**raw.schema, DUP_GROUP: pl.String()}
+    kept = done = 0
     try:
-        while done < len(candidates) and not (capped and len(keep) >= max_clean):
-            need = max_clean - len(keep) if capped else batch_rows
+        while done < len(candidates) and not (capped and kept >= max_clean):
+            need = max_clean - kept if capped else batch_rows
             batch = candidates[done : done + (max(need + need // 10 + 16, 1) if capped else need)]
             done += len(batch)
             rows = raw[batch].to_dicts()
@@ -286,13 +262,14 @@ def validate(
                 for k, row in enumerate(rows)
             ]
             chunks = [items[k : k + chunk] for k in range(0, len(items), chunk)]
+            keep: list[dict] = []
             for results in pool.map(_check_chunk, chunks, min_distance, max_sites):
                 for k, res in results:
                     row = rows[k]
                     if res[0] == "bad":
                         quarantine(row, "structure", res[1], res[2])
                         continue
-                    if capped and len(keep) >= max_clean:
+                    if capped and kept >= max_clean:
                         continue  # validated, clean, beyond the cap
                     _, text, formula, nsites, sg = res
                     if text is not None:
@@ -306,14 +283,17 @@ def validate(
                             quarantine(row, name, row[name], problem)
                             row[name] = None
                     keep.append(row)
+                    kept += 1
+            frames.append(pl.DataFrame(keep, schema=clean_schema))
+            del rows, items, chunks, keep
+        clean = pl.concat(frames) if frames else pl.DataFrame(schema=clean_schema)
+        del frames
         if capped:
-            keep.sort(key=lambda r: r[schema.ID])
-        groups = duplicate_groups(keep, pool)
+            clean = clean.sort(schema.ID)
+        groups = duplicate_groups(clean, pool)
     finally:
         pool.close()
-    for row in keep:
-        row[DUP_GROUP] = groups[row[schema.ID]]
-    clean = pl.DataFrame(keep, schema={**raw.schema, DUP_GROUP: pl.String()})
+    clean = clean.with_columns(pl.Series(DUP_GROUP, [groups[i] for i in clean[schema.ID]], pl.String()))
     structure_bad = sum(1 for b in bad if b["field"] == "structure")
     counts = {
         "raw rows": raw.height,
@@ -356,19 +336,21 @@ def _group_bucket(members: list[tuple[str, str]]) -> dict[str, str]:
     return {index[id(s)]: index[id(cluster[0])] for cluster in clusters for s in cluster}
 
 
-def duplicate_groups(rows: list[dict], pool: _Pool | None = None) -> dict[str, str]:
+def duplicate_groups(clean: pl.DataFrame, pool: WorkerPool | None = None) -> dict[str, str]:
     """Map each id to the id of the first structure it is identical to (itself if unique).
 
     Only structures of the same reduced formula are compared; the formulas with more than one
     structure are grouped in the worker processes, the largest first."""
+    ids = clean[schema.ID].to_list()
+    groups = dict(zip(ids, ids, strict=True))
+    repeated = clean.filter(pl.col(schema.FORMULA).is_duplicated())
     by_formula: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        by_formula.setdefault(row[schema.FORMULA], []).append((row[schema.ID], row[schema.STRUCTURE]))
-    groups = {row[schema.ID]: row[schema.ID] for row in rows}
+    for rid, formula, text in repeated.select(schema.ID, schema.FORMULA, schema.STRUCTURE).iter_rows():
+        by_formula.setdefault(formula, []).append((rid, text))
     buckets = sorted((m for m in by_formula.values() if len(m) > 1), key=len, reverse=True)
     if not buckets:
         return groups
-    pool = pool or _Pool(1)
+    pool = pool or WorkerPool(1)
     n = max(1, pool.workers * 4)
     chunks = [buckets[k::n] for k in range(n) if buckets[k::n]]
     for results in pool.map(_group_chunk, chunks):

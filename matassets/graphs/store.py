@@ -9,6 +9,7 @@ Data sets too large to hold in memory use a folder of such files instead (``grap
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from matassets.graphs.features import element_features
-from matassets.graphs.neighbors import build_graph
+from matassets.graphs.neighbors import CrystalGraph, build_graph
 from matassets.io import atomic_write
 
 FORMAT_VERSION = 1
@@ -109,8 +110,13 @@ class GraphStore:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: list[str], structures: list, cutoff: float, max_neighbors: int) -> GraphStore:
-        graphs = [build_graph(s, cutoff, max_neighbors) for s in structures]
+    def build(cls, ids: list[str], structures: Iterable, cutoff: float, max_neighbors: int) -> GraphStore:
+        """The store of ``structures`` (pymatgen structures, or their ``CrystalGraph`` already built
+        with these settings, as the data step's workers give them); ``structures`` may be a generator:
+        only the graphs are held."""
+        graphs = [
+            s if isinstance(s, CrystalGraph) else build_graph(s, cutoff, max_neighbors) for s in structures
+        ]
         n_nodes = np.array([len(g.z) for g in graphs], dtype=np.int64)
         n_edges = np.array([g.edge_dist.size for g in graphs], dtype=np.int64)
         cat = np.concatenate

@@ -1,0 +1,86 @@
+"""Ingestion's fast paths give what the slow ones gave: the space group asked of spglib directly is
+SpacegroupAnalyzer's, and a graph store built in worker processes is the one built inline."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from matassets.data import pipeline, schema
+from matassets.data.embedded import load_embedded
+from matassets.data.parsing import parse_structure
+from matassets.data.tables import write_table
+from matassets.data.validation import spacegroup_number
+from matassets.graphs.sharded import load_store
+from matassets.graphs.store import GraphStore
+from matassets.levels import DATA
+from matassets.paths import Layout
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return load_embedded()
+
+
+def _analyzer(structure) -> int:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    return SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_number()
+
+
+def test_spacegroup_number_is_the_analyzers(embedded) -> None:
+    """120 embedded crystals (every 6,317 was compared once), and the cases where typing atoms by
+    atomic number would differ: an oxidation state splits an element, magnetic moments count."""
+    structures = [parse_structure(t, "pymatgen_json") for t in embedded["structure"].gather_every(52)]
+    numbers = {spacegroup_number(s) for s in structures}
+    assert len(numbers) > 20  # many space groups, not one
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in structures:
+            assert spacegroup_number(s) == _analyzer(s), s.composition.reduced_formula
+        from pymatgen.core import Lattice, Structure
+
+        rocksalt = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0] * 3, [0.5] * 3])
+        assert spacegroup_number(rocksalt) == _analyzer(rocksalt) == 225
+        mixed = rocksalt.copy()
+        mixed.replace(0, {"Fe2+": 1})
+        mixed.replace(1, {"Fe3+": 1})
+        mixed.replace(2, {"Fe3+": 1})
+        assert spacegroup_number(mixed) == _analyzer(mixed) != 225
+        magnetic = rocksalt.copy(site_properties={"magmom": [1, -1, 1, -1] + [0] * 4})
+        assert spacegroup_number(magnetic) == _analyzer(magnetic)
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_graphs_built_in_workers_equal_the_inline_build(embedded, tmp_path, monkeypatch, sharded) -> None:
+    clean = embedded.head(420)  # at least 400: build_graphs uses its worker processes
+    layout = Layout(tmp_path)
+    write_table(clean, layout.structures("smoke"))
+    pools = []
+
+    class Recorded(pipeline.WorkerPool):
+        def __init__(self, workers: int) -> None:
+            super().__init__(workers)
+            pools.append(self)
+
+    monkeypatch.setattr(pipeline, "WorkerPool", Recorded)
+    monkeypatch.setenv("MATASSETS_WORKERS", "2")
+    preset = dataclasses.replace(DATA["smoke"], sharded_above=0 if sharded else 10**6, shard_size=150)
+    path, cached = pipeline.build_graphs(layout, "smoke", preset)
+    assert not cached and [p.workers for p in pools] == [2] and path.is_dir() == sharded
+    built = load_store(path)
+    inline = GraphStore.build(
+        clean[schema.ID].to_list(),
+        [parse_structure(t, "pymatgen_json") for t in clean[schema.STRUCTURE]],
+        preset.cutoff,
+        preset.max_neighbors,
+    )
+    assert built.ids == inline.ids
+    every = np.arange(len(inline))
+    a, b = built.collate(every), inline.collate(every)
+    for name in ("z", "edge_index", "edge_dist", "edge_vec", "batch"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
