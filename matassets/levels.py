@@ -474,6 +474,7 @@ class MacePreset:
     elements: tuple[str, ...] = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
     seed: int = SEED
     device: Literal["cpu", "cuda"] = "cpu"  # float32 either way; cuda for std and up on a GPU
+    per_element: bool = False  # also one MACE per element, as GAP and MTP are fit (same preset)
 
 
 # Phase 3 MACE on the mlearn DFT data (docs/phase3_mace.md). One model covers all six elements.
@@ -488,7 +489,8 @@ class MacePreset:
 #   16-channel invariant model (correlation 2, max_ell 2) on all the training cells, 40 epochs of
 #   batch 8, EMA, and MACE's stage two (energy weight 1000) over the last quarter. Measured here: a
 #   32-channel correlation-3 model took 16 min per epoch on 2 busy cores; pro's 64-channel L = 1
-#   model about 40 CPU-hours (docs/phase3_mace.md).
+#   model about 40 CPU-hours (docs/phase3_mace.md). Also one MACE per element beside it
+#   (``per_element``; the reason is in matassets/runbook.py).
 # - pro: the runbook's std schedule (300 epochs, batch 32, lr 3e-4) with 64 channels and patience
 #   100, not its std row (128 channels, patience 50; matassets/runbook.py), for a machine with a GPU
 #   (``--set device=cuda``).
@@ -543,6 +545,7 @@ MACE: dict[str, MacePreset] = {
         ema_decay=0.99,
         stage_two_from=30,
         patience=40,
+        per_element=True,
     ),
     "pro": MacePreset(
         epochs=300,

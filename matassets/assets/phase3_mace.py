@@ -128,18 +128,15 @@ def mace_training_data(context: dg.AssetExecutionContext, project: ProjectResour
     return versioned(context, project, result)
 
 
-class MaceOverrides(
-    overrides_config(
-        "MacePresetOverrides",
-        MACE,
-        options=(),
-        doc="Optional overrides of the partition's MacePreset (None = keep; ``device: cuda`` trains on "
-        "a GPU); ``output_tag``: a tuning round, written to models/mace_potential/tuning/<tag>/; "
-        "``per_element``: also one MACE per element beside the one-for-all model (``--set "
-        "per_element=true``), as GAP and MTP are fit, each judged on its element's official test.",
-    )
-):
-    per_element: bool = False
+MaceOverrides = overrides_config(
+    "MacePresetOverrides",
+    MACE,
+    options=(),
+    doc="Optional overrides of the partition's MacePreset (None = keep; ``device: cuda`` trains on "
+    "a GPU; ``per_element: true`` also one MACE per element beside the one-for-all model, as GAP and "
+    "MTP are fit, each judged on its element's official test); ``output_tag``: a tuning round, "
+    "written to models/mace_potential/tuning/<tag>/.",
+)
 
 
 @dg.asset(
@@ -172,7 +169,6 @@ def mace_potential(context: dg.AssetExecutionContext, config: MaceOverrides, pro
         force=options.force,
         output_tag=options.output_tag,
         promote=False,
-        per_element=config.per_element,
     )
     test = out.metrics["test"]["all"]
     plots = {

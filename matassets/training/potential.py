@@ -55,11 +55,10 @@ def train_potential(
     force: bool = False,
     output_tag: str = "",
     promote: bool = True,
-    per_element: bool = False,
 ) -> ModelOutput:
     """Train on ``data_dir``'s train/val files, evaluate val and test once, write the candidate; a
     current folder trained from the same data, preset and code is returned as it is unless ``force``
-    (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``. ``per_element``:
+    (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``. ``preset.per_element``:
     also one model per element beside it (``training.potential_per_element``), ``mace_<X>.model``,
     its errors under ``per_element`` in ``metrics.json``."""
     from matassets.data.mlearn import read_manifest
@@ -75,11 +74,7 @@ def train_potential(
     provenance = folder.begin(dagster_run_id)
     data_dir = Path(data_dir)
     manifest = read_manifest(data_dir)
-    inputs = {
-        "partition": partition,
-        "preset": asdict(preset),
-        **({"per_element": True} if per_element else {}),
-    }
+    inputs = {"partition": partition, "preset": asdict(preset)}
     key = incremental.input_key(inputs | {k: manifest[k] for k in ("data_hash", "split_hash")})
     reused = None if force else _reused(folder, key, log)
     if reused is not None:
@@ -102,7 +97,9 @@ def train_potential(
         preset.eval_batch_size,
         preset.device,
     )
-    per = train_per_element(preset, data_dir, e0s, work_dir / "per_element", log) if per_element else None
+    per = None
+    if preset.per_element:
+        per = train_per_element(preset, data_dir, e0s, work_dir / "per_element", log)
     metrics = evaluation.metrics
     epochs = [h for h in run.history if h["epoch"] >= 0 and "loss" in h]
     epochs_run = max((h["epoch"] for h in epochs), default=-1) + 1

@@ -36,8 +36,20 @@ class PerElement:
     seconds: float
 
 
+def element_of(atoms, path: Path, index: int) -> str:
+    """The element of an elemental cell (mlearn's ``config_type``); a clear error for other frames."""
+    element = atoms.info.get("config_type")
+    if element not in set(atoms.get_chemical_symbols()) or len(set(atoms.get_chemical_symbols())) != 1:
+        raise ValueError(
+            f"{path}: frame {index} ({atoms.get_chemical_formula()}, config_type {element!r}): one MACE "
+            "per element needs elemental cells whose config_type is their element (mlearn's); "
+            "train this data with per_element false"
+        )
+    return str(element)
+
+
 def elements_of(path: Path) -> list[str]:
-    return sorted({str(a.info["config_type"]) for a in read_extxyz(path)})
+    return sorted({element_of(a, path, i) for i, a in enumerate(read_extxyz(path))})
 
 
 def split_by_element(data_dir: Path, element: str, out: Path) -> dict[str, Path]:
@@ -47,9 +59,10 @@ def split_by_element(data_dir: Path, element: str, out: Path) -> dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     for split in SPLITS:
-        frames = [a for a in read_extxyz(Path(data_dir) / f"{split}.xyz") if a.info["config_type"] == element]
+        path = Path(data_dir) / f"{split}.xyz"
+        frames = [a for i, a in enumerate(read_extxyz(path)) if element_of(a, path, i) == element]
         if split != "test" and not frames:
-            raise ValueError(f"{Path(data_dir) / f'{split}.xyz'}: no {element} frame to train on")
+            raise ValueError(f"{path}: no {element} frame to train on")
         write(str(out / f"{split}.xyz"), frames, format="extxyz")
         files[split] = out / f"{split}.xyz"
     return files

@@ -1,7 +1,11 @@
 """MACE per element (``--set per_element=true``) at smoke on the real mlearn data of two elements:
 through Dagster, one MACE per element beside the one-for-all model, each trained on its element
 alone and evaluated on its element's official test configurations; the per-element table in
-``metrics.json`` and in the UI."""
+``metrics.json`` and in the UI.
+
+Not folded into ``test_mace_potential``'s ``smoke_mace`` (issue #22 asked): that fixture trains on
+all six elements, so ``per_element`` there would add six per-element MACE runs (each a training and
+an evaluation process) to save this test's three (79 CPU-s here, 2026-12-02): more suite time, not less."""
 
 from __future__ import annotations
 
@@ -71,3 +75,23 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     table = meta["per-element models: test errors"].value
     assert all(f"| {element} |" in table for element in ELEMENTS)
     assert "per-element models: published references" in meta
+
+
+def test_a_frame_that_is_not_an_elemental_cell_is_refused_by_name(tmp_path: Path) -> None:
+    """Synthetic fixture: per-element MACE groups mlearn's elemental cells by their config_type; a
+    compound (a data set's frame) is refused naming the file and the frame, not a KeyError."""
+    from ase.build import bulk
+    from ase.io import write
+
+    from matassets.training.potential_per_element import elements_of
+
+    si, nacl = bulk("Si", "diamond", a=5.43), bulk("NaCl", "rocksalt", a=5.64)
+    si.info["config_type"] = "Si"
+    path = tmp_path / "train.xyz"
+    write(str(path), [si], format="extxyz")
+    assert elements_of(path) == ["Si"]
+    write(str(path), [si, nacl], format="extxyz")
+    with pytest.raises(
+        ValueError, match=r"train\.xyz: frame 1 \(ClNa, config_type None\): one MACE per element"
+    ):
+        elements_of(path)

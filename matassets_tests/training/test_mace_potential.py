@@ -253,6 +253,10 @@ def test_run_config_overrides_the_preset_and_tuning_tags_are_run_options():
     preset, changes, options = MaceOverrides(epochs=7, lr=1e-3, output_tag="s1/round_2").apply(MACE["lite"])
     assert (preset.epochs, preset.lr, preset.batch_size) == (7, 1e-3, MACE["lite"].batch_size)
     assert changes == {"epochs": 7, "lr": 1e-3} and options.output_tag == "s1/round_2"
+    # per_element is a preset field (false at smoke and lite, true at std) that a run can set
+    assert [MACE[p].per_element for p in ("smoke", "lite", "std")] == [False, False, True]
+    preset, changes, _ = MaceOverrides(per_element=True).apply(MACE["smoke"])
+    assert preset.per_element and changes == {"per_element": True}
 
 
 def test_unchanged_rematerialization_reuses_the_model(smoke_mace, model_dir):
