@@ -28,7 +28,15 @@ def fmt(value: object) -> str:
 def section(quick: bool) -> str:
     import torch
 
-    from bench import cluster, graph_building, graph_memory, ingestion, orchestration, train_throughput
+    from bench import (
+        cluster,
+        graph_building,
+        graph_memory,
+        ingestion,
+        orchestration,
+        train_throughput,
+        unseen_elements,
+    )
     from matassets.training.mace_runner import threads_for_children
 
     torch.set_num_threads(threads_for_children())  # one per core, or $MATASSETS_THREADS
@@ -111,6 +119,8 @@ def section(quick: bool) -> str:
     lines += ["", "### Steps on Celery workers (`bench/cluster.py`)", "", *cluster.lines(cluster.run(quick))]
     lines += ["", "### Ingestion: files on disk → validated structures → graphs (`bench/ingestion.py`)", ""]
     lines += ingestion.lines(ingestion.run(quick))
+    lines += ["", "### Ensemble spread on unseen elements (`bench/unseen_elements.py`)", ""]
+    lines += unseen_elements.lines(unseen_elements.run(quick))
     return "\n".join(lines)
 
 
