@@ -4,9 +4,15 @@ One block per run, read from the run's events (no second query of the instance):
 
     run 1a2b… of job phase1_job [smoke]: succeeded
       cgcnn_formation_energy [smoke]: /…/models/cgcnn_formation_energy/smoke
+        validation formation_energy: MAE 0.18 eV/atom vs baseline 0.85 eV/atom (ratio 4.7: better)
         test formation_energy: MAE 0.19 eV/atom vs baseline 0.87 eV/atom (ratio 4.6: better)
-        checks: beats_mean_baseline passed
+        checks: beats_mean_baseline passed (validation MAE 0.18 vs mean-predictor MAE 0.85)
       structures [smoke]: checks: quarantine_report passed, enough_clean_structures passed
+
+Each figure names its split. A model's passed check carries its own description, which says what
+it judged (``training.gates``: the validation split), so a model that passes its check and reads
+"NOT better" on the test split, as a smoke model can, does not read as a contradiction; a failed
+check's description is its warning or error line.
 
 A failed step's error (the first line of the exception its asset raised) and a failed check's
 description are printed as errors, one line each, so the reason a run stopped is the last thing on
@@ -39,7 +45,8 @@ def _value(meta, key):
 
 
 def model_lines(model_dir: Path) -> list[str]:
-    """The headline metrics of a model folder: each test metric with its unit beside its baseline."""
+    """The headline metrics of a model folder: each validation and test metric with its unit beside
+    that split's baseline (the validation split's are what the model's check judged)."""
     from matassets.io import read_json_dict
     from matassets.reports.leaderboard import rows_from_metrics
     from matassets.reports.summary import headline
@@ -47,7 +54,11 @@ def model_lines(model_dir: Path) -> list[str]:
     metrics = read_json_dict(Path(model_dir) / "metrics.json")
     if metrics is None:
         return []
-    return [f"test {row['property']}: {headline(row)}" for row in rows_from_metrics(metrics)]
+    return [
+        f"{name} {row['property']}: {headline(row)}"
+        for split, name in (("val", "validation"), ("test", "test"))
+        for row in rows_from_metrics({"test": metrics.get(split)})  # that split read as the report's
+    ]
 
 
 def reason(error) -> str:
@@ -82,9 +93,15 @@ def console_logger(verbose: bool):
     return console
 
 
-def _check_text(evaluation) -> str:
+def _description(evaluation, partition_key: str | None) -> str:
+    return (evaluation.description or "no description").removeprefix(f"[{partition_key}] ")
+
+
+def _check_text(evaluation, judged: str = "") -> str:
+    """``name passed`` (``judged``: then ``(judged)``) or ``name FAILED (blocking|warning)`` (its
+    description is its warning or error line)."""
     if evaluation.passed:
-        return f"{evaluation.check_name} passed"
+        return f"{evaluation.check_name} passed" + (f" ({judged})" if judged else "")
     kind = "blocking" if evaluation.blocking else "warning"
     return f"{evaluation.check_name} FAILED ({kind})"
 
@@ -105,7 +122,7 @@ def closing_block(
         asset = evaluation.asset_key.to_user_string()
         checks.setdefault(asset, []).append(evaluation)
         if not evaluation.passed:
-            description = (evaluation.description or "no description").removeprefix(f"[{partition_key}] ")
+            description = _description(evaluation, partition_key)
             text = f"{asset}{where}: check {evaluation.check_name} failed: {description}"
             if evaluation.blocking:
                 out.errors.append(text)
@@ -125,15 +142,16 @@ def closing_block(
     models, data = [], []
     for asset, meta in materialized.items():
         path = _value(meta, "model path")
-        verdict = ", ".join(_check_text(c) for c in checks.get(asset, [])) or "none"
-        if path:
+        if path:  # a model's check says what it judged, in its own words (the split and figures)
+            verdict = ", ".join(_check_text(c, _description(c, partition_key)) for c in checks.get(asset, []))
             models.append(f"  {asset}{where}: {path}")
             status = _value(meta, "model status")
             if status and status != "current":
                 models.append(f"    model status: {status}")
             models += [f"    {line}" for line in model_lines(Path(path))]
-            models.append(f"    checks: {verdict}")
+            models.append(f"    checks: {verdict or 'none'}")
         else:
+            verdict = ", ".join(_check_text(c) for c in checks.get(asset, []))
             data.append(f"  {asset}{where}: checks: {verdict}" if asset in checks else f"  {asset}{where}")
     state = "succeeded" if out.ok else "FAILED"
     if out.ok and out.warnings:

@@ -70,15 +70,26 @@ def test_a_cli_run_is_named_by_its_job_and_ends_with_one_closing_block(
     start = next(i for i, line in enumerate(lines) if line.startswith("run ") and " of job " in line)
     block = lines[start:]
     model_dir = root / "models/cgcnn_band_gap/smoke"
-    metrics = json.loads((model_dir / "metrics.json").read_text())["test"]["band_gap"]
+    saved = json.loads((model_dir / "metrics.json").read_text())
+    metrics, val = saved["test"]["band_gap"], saved["val"]["band_gap"]
     assert block[0].startswith("run ") and block[0].endswith(" of job phase1_job [smoke]: succeeded")
     assert block[1] == f"  cgcnn_band_gap [smoke]: {model_dir}"
+    # each figure names its split (#22: a passed check beside a test line "NOT better" read as a
+    # contradiction): the validation figures the check judged, then the test figures
     assert block[2].startswith(
+        f"    validation band_gap: MAE {val['mae']:.4g} {unit('band_gap')} vs baseline "
+        f"{val['baseline_mad']:.4g} {unit('band_gap')} (ratio {val['baseline_mad'] / val['mae']:.3g}"
+    )
+    assert block[3].startswith(
         f"    test band_gap: MAE {metrics['mae']:.4g} {unit('band_gap')} vs baseline "
         f"{metrics['baseline_mad']:.4g} {unit('band_gap')} (ratio {metrics['mad_mae_ratio']:.3g}"
     )
     assert unit("band_gap") == "eV"
-    assert block[3] == "    checks: beats_mean_baseline passed"
+    # the check line says what the check judged: the validation split's MAE and baseline
+    assert block[4] == (
+        f"    checks: beats_mean_baseline passed (validation MAE {val['mae']:.4g} vs mean-predictor "
+        f"MAE {val['baseline_mad']:.4g})"
+    )
     with dg.DagsterInstance.get() as instance:
         (run,) = instance.get_runs()
         assert run.job_name == "phase1_job" and block[0].split()[1] == run.run_id
