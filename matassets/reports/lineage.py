@@ -158,13 +158,28 @@ def render(lineage: dict) -> str:
 
 def lineage_table(lineage: dict, width: int = 12) -> str:
     """:func:`model_lineage`'s chain as a short Markdown table (hashes and run ids cut to ``width``
-    characters, so the UI shows it inline): the model, then every upstream file."""
+    characters, so the UI shows it inline, under the 1,000 characters Dagster draws without a click):
+    the model, then every upstream file. A registered data set's folder and stage prefix are named
+    once, above the table, and its rows hold what follows them (``structures/smoke/...`` from
+    ``structures``), so the table's length does not grow with the data set's name."""
     from matassets.reports.tables import markdown_table
+    from matassets.versioning import stage_name
 
     def short(value: object) -> str:
         return str(value or "-").removesuffix(".dir")[:width]
 
     m = lineage["model"]
+    dataset, _, _ = m["asset"].rpartition("/")
+    caption, folder, stage = "", "", ""
+    if dataset:
+        folder = Layout(Path("")).for_dataset(dataset).data_dir().as_posix() + "/"
+        stage = stage_name(f"{dataset}/")
+        caption = f"files under `{folder}`, made by DVC stage `{stage}<from>@{m['partition']}`:\n\n"
+
+    def producer(node: dict) -> str:
+        name = node["produced_by"]
+        return name.removeprefix(stage).removesuffix(f"@{m['partition']}") if dataset else name
+
     rows = [
         [
             m["path"],
@@ -174,10 +189,10 @@ def lineage_table(lineage: dict, width: int = 12) -> str:
         ]
     ]
     rows += [
-        [n["path"], short(n["dvc_md5_now"]), short(n["dvc_md5_locked"]), n["produced_by"]]
+        [n["path"].removeprefix(folder), short(n["dvc_md5_now"]), short(n["dvc_md5_locked"]), producer(n)]
         for n in lineage["upstream"]
     ]
-    return markdown_table(["path", "md5", "dvc.lock", "from"], rows)
+    return caption + markdown_table(["path", "md5", "dvc.lock", "from"], rows)
 
 
 def export_bundle(root: Path, asset: str, partition: str, out: Path, dataset: str = EMBEDDED) -> Path:

@@ -90,7 +90,8 @@ def test_a_data_set_s_model_shows_its_lineage_table_in_the_ui(repo: Path, monkey
     chain = model_lineage(repo, "cgcnn_e_form", "smoke", "tiny")
     assert meta["lineage"].value == lineage_table(chain)
     assert f"| {MODEL} |" in meta["lineage"].value
-    assert "| data/datasets/tiny/table.parquet |" in meta["lineage"].value
+    assert "files under `data/datasets/tiny/`" in meta["lineage"].value  # named once, then
+    assert "| table.parquet |" in meta["lineage"].value  # each file under it
     assert meta["lineage (json)"].value["model"]["asset"] == "tiny/cgcnn_e_form"
 
 
@@ -146,3 +147,24 @@ def test_promote_reject_checkout_and_push_pull_act_on_the_data_set_s_model(
     assert (final / "model.pt").read_bytes() == weights and lock_hashes(repo, STAGE) == {MODEL: third}
     code, _, err = _run(capsys, "pull", "--dataset", "nope")
     assert code == 2 and "no data set 'nope'" in err
+
+
+@pytest.mark.parametrize("letters", [20, 40])
+def test_a_long_data_set_name_s_lineage_table_fits_inline(repo: Path, letters: int) -> None:
+    """The chain of ``tiny``'s model as a data set of a 20- (and the longest allowed, 40-) letter name
+    would have it: its Markdown table stays under the 1,000 characters Dagster draws inline, names the
+    data set's folders once, and keeps every file, hash and producing stage of the chain."""
+    from matassets.reports.lineage import lineage_table, model_lineage
+
+    name = "n" * letters
+    chain = json.loads(json.dumps(model_lineage(repo, "cgcnn_e_form", "smoke", "tiny")).replace("tiny", name))
+    table = lineage_table(chain)
+    assert len(table) < 1000, len(table)
+    assert table.count(name) == 3  # the model's folder, and once above the table for the rest
+    assert f"`data/datasets/{name}/`" in table and f"`{name}-<from>@smoke`" in table
+    assert f"| models/datasets/{name}/cgcnn_e_form/smoke |" in table and "| table.parquet |" in table
+    for node in chain["upstream"]:
+        relative = node["path"].removeprefix(f"data/datasets/{name}/")
+        assert f"| {relative} | {node['dvc_md5_now'][:12]} |" in table
+        producer = node["produced_by"].removeprefix(f"{name}-").removesuffix("@smoke")
+        assert table.count(f"| {producer} |") >= 1
