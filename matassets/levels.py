@@ -88,8 +88,9 @@ class TrainPreset:
 # must come through validation clean (fewer means wrong units or broken files, not a small data
 # set), never fewer than the level's split needs to give each split the crystals a GNN trains and
 # is judged on (MIN_LABELLED; 20 at 0.8 / 0.1 / 0.1: a smaller set cannot be split), and never more
-# than the level's min_clean. A data set under the level's min_clean trains, with a warning: its
-# validation and test splits are too small to judge a model well.
+# than the level's min_clean. A data set under the level's min_clean trains, with a warning; and
+# its splits warn (D/splits' non-blocking check) when validation or test holds fewer than
+# JUDGE_MIN_SPLIT crystals, too few to judge a model by.
 DATA: dict[str, DataPreset] = {
     "smoke": DataPreset(max_structures=200, min_clean=100),
     "lite": DataPreset(max_structures=1000, min_clean=500),
@@ -101,6 +102,10 @@ DATA: dict[str, DataPreset] = {
 DATASET_MIN_CLEAN_FRACTION = 0.5
 # The fewest labelled crystals a GNN trains on and is judged on; the trainer refuses fewer.
 MIN_LABELLED: dict[str, int] = {"train": 8, "val": 2, "test": 2}
+# A validation or test split of fewer crystals gives metrics too noisy to judge a model by: a
+# registered data set's splits say so as a warning (the non-blocking check of D/splits), the run
+# going on (assets/datasets.py).
+JUDGE_MIN_SPLIT = 30
 
 
 def smallest_split(preset: DataPreset) -> int:

@@ -24,7 +24,7 @@ from matassets.assets.phase1 import TrainOverrides
 from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
 from matassets.families import Family, dataset_families
-from matassets.levels import CGCNN, DATA, dataset_data_preset, preset_metadata
+from matassets.levels import CGCNN, DATA, JUDGE_MIN_SPLIT, dataset_data_preset, preset_metadata
 
 
 class _DatasetProject:
@@ -143,20 +143,32 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
             f"{preset.min_clean} ({rule}){small}",
         )
 
-    @dg.asset(key=key("splits"), partitions_def=levels_partitions, group_name=group, deps=[structures])
-    def splits(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.MaterializeResult:
-        """One seeded train/val/test manifest per level for this data set."""
+    @dg.asset(
+        key=key("splits"),
+        partitions_def=levels_partitions,
+        group_name=group,
+        deps=[structures],
+        check_specs=[dg.AssetCheckSpec(SPLIT_CHECK, asset=key("splits"), blocking=False)],
+    )
+    def splits(context: dg.AssetExecutionContext, project: ProjectResource):
+        """One seeded train/val/test manifest per level for this data set; a warning (its
+        non-blocking check) when the validation or test split is too small to judge a model."""
         from matassets.data.pipeline import build_splits
 
-        layout = project.layout.for_dataset(name)
-        manifest_, report = build_splits(layout, context.partition_key, DATA[context.partition_key])
+        layout, partition = project.layout.for_dataset(name), context.partition_key
+        manifest_, report = build_splits(layout, partition, DATA[partition])
         if any(report.values()):
             raise dg.Failure(f"split leakage: {report}")
+        sizes = manifest_.sizes()
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(manifest_.hash),
-            metadata={**{f"{k} size": v for k, v in manifest_.sizes().items()}, "split_hash": manifest_.hash},
+            metadata={**{f"{k} size": v for k, v in sizes.items()}, "split_hash": manifest_.hash},
         )
-        return versioned(context, project, result)
+        yield versioned(context, project, result)
+        check = split_check(sizes)
+        if not check.passed:  # the run's log too
+            context.log.warning(f"{name}/splits [{partition}]: {check.description}")
+        yield check
 
     @dg.asset(
         key=key("crystal_graphs"), partitions_def=levels_partitions, group_name=group, deps=[structures]
@@ -177,6 +189,30 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
     data = {"structures": structures, "splits": splits, "crystal_graphs": crystal_graphs}
     models = [MODELS[f.name](name, f, prop, data) for f in dataset_families() for prop in manifest.properties]
     return [raw_structures, structures, splits, crystal_graphs, *models]
+
+
+SPLIT_CHECK = "splits_large_enough_to_judge"
+
+
+def split_check(sizes: dict[str, int]) -> dg.AssetCheckResult:
+    """The data set's split sizes, failed as a warning (the run's closing block says it) when the
+    validation or test split holds fewer than ``JUDGE_MIN_SPLIT`` crystals: its metrics are then too
+    noisy to judge a model by (it still trains; levels.py)."""
+    small = [s for s in ("val", "test") if sizes[s] < JUDGE_MIN_SPLIT]
+    description = ", ".join(f"{s} {n}" for s, n in sizes.items()) + " crystals"
+    if small:
+        description += (
+            f"; the {' and '.join(small)} split{'s' if len(small) > 1 else ''} under {JUDGE_MIN_SPLIT}: "
+            "too few to judge a model by (its metrics move with a few crystals); more crystals, or "
+            "a level whose cap keeps more, give larger splits"
+        )
+    return dg.AssetCheckResult(
+        check_name=SPLIT_CHECK,
+        passed=not small,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={f"{s} size": n for s, n in sizes.items()},
+    )
 
 
 def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str):
