@@ -10,10 +10,10 @@ from pathlib import Path
 import polars as pl
 
 from matassets.data import schema
-from matassets.data.splits import SplitManifest, leakage, make_splits
+from matassets.data.splits import SplitManifest, leakage, make_splits, needs_spacegroups
 from matassets.data.tables import CorruptTableError, has_hash, read_table, write_table
 from matassets.data.validation import ValidationResult, validate
-from matassets.data.workers import WorkerPool, workers_default
+from matassets.data.workers import pool_for
 from matassets.datasets.properties import Property
 from matassets.io import read_json_dict, sha256_text, write_json
 from matassets.levels import DataPreset
@@ -50,6 +50,9 @@ def build_structures(
     The level's cap (``preset.max_structures``) applies AFTER validation (rows are validated in a
     seeded order until that many are clean); ``result.counts`` says what it left out.
     ``properties``: a data set's own properties (unit, task, range) for the range checks.
+    Space groups a row lacks are computed only when the level's split groups by them
+    (``splits.needs_spacegroups``); otherwise they stay null for the consumers that need them
+    (``spacegroups.fill_spacegroups``).
     Validation parses every structure, so when the raw table, the preset, the properties and the
     code are those of the tables on disk (their input key, kept in ``.inputs.json`` beside them,
     matches) and carry their content hash (``data.tables``), the tables are read back instead:
@@ -80,6 +83,7 @@ def build_structures(
         properties,
         max_clean=preset.max_structures,
         seed=preset.seed,
+        spacegroups=needs_spacegroups(preset.split_strategy),
     )
     if result.clean.height < preset.min_clean:  # refused: the stored tables stay as they are
         raise NotEnoughCleanStructures(result, partition, preset.min_clean)
@@ -140,7 +144,7 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
         ids = clean[schema.ID].to_list()
         texts = clean[schema.STRUCTURE]
         # parsed and graphed in worker processes, a chunk at a time: no Structure reaches this one
-        pool = WorkerPool(workers_default() if clean.height >= 400 else 1)
+        pool = pool_for(clean.height)
         chunks = (texts.slice(k, GRAPH_CHUNK).to_list() for k in range(0, clean.height, GRAPH_CHUNK))
         parts = pool.imap(_graphs_of_texts, chunks, settings.cutoff, settings.max_neighbors)
         graphs = (g for part in parts for g in part)

@@ -26,12 +26,17 @@ def chemsys(formula: str) -> str:
     return "-".join(sorted(el.symbol for el in Composition(formula).elements))
 
 
+def needs_spacegroups(strategy: str) -> bool:
+    """Whether the strategy groups by space group (validation then computes the missing ones)."""
+    return strategy == "spacegroup"
+
+
 def group_keys(frame: pl.DataFrame, strategy: str) -> list[str]:
     if strategy == "random":
         return frame[DUP_GROUP].to_list()
     if strategy == "chemsys":
         return [chemsys(f) for f in frame[schema.FORMULA]]
-    if strategy == "spacegroup":
+    if needs_spacegroups(strategy):
         return [str(sg) for sg in frame[schema.SPACEGROUP]]
     raise ValueError(f"unknown split strategy {strategy!r}; use random, chemsys or spacegroup")
 

@@ -38,7 +38,8 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.parsing import parse_structure, structure_from_dict, structure_to_text
-from matassets.data.workers import WorkerPool, workers_default
+from matassets.data.spacegroups import declared_spacegroup, spacegroup_number
+from matassets.data.workers import WorkerPool, pool_for
 from matassets.datasets.properties import Property
 
 QUARANTINE_COLUMNS = {
@@ -118,32 +119,6 @@ def structure_problem(structure, min_distance: float, max_sites: int) -> str | N
     return None
 
 
-SYMPREC, ANGLE_TOLERANCE = 0.1, 5.0  # Å and degrees: the Materials Project's space-group tolerances
-
-
-def spacegroup_number(structure) -> int | None:
-    """The space-group number at ``SYMPREC``: what ``SpacegroupAnalyzer(structure, symprec=0.1)``
-    gives, asked of spglib directly (the analyzer's own setup cost ~1 ms a structure). Atoms are
-    typed by species as the analyzer types them (an oxidation state makes its own type); a
-    structure with magnetic moments goes through the analyzer, which passes them on. None when
-    spglib finds no symmetry."""
-    import spglib
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    try:
-        if "magmom" in structure.site_properties or any(
-            getattr(sp, "spin", None) is not None for sp in structure.types_of_species
-        ):
-            return SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
-        types: dict = {}
-        numbers = [types.setdefault(sp, len(types) + 1) for sp in structure.species]
-        cell = (structure.lattice.matrix, structure.frac_coords, numbers)
-        dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
-    except (ValueError, TypeError, spglib.error.SpglibError):
-        return None
-    return None if dataset is None else int(dataset.number)
-
-
 def id_problem(rid: object) -> str | None:
     """Why ``rid`` (already NFC-normalised) cannot be an id, or None."""
     if rid is None or not str(rid).strip():
@@ -159,7 +134,8 @@ def check_structure(
 ) -> tuple:
     """Parse one structure (the only parse it gets) and check it. Returns ``("bad", value, reason)``
     or ``("ok", json_text_or_None, formula, nsites, spacegroup)``; ``json_text`` is None when the
-    input already was pymatgen JSON (the text is kept as it is)."""
+    input already was pymatgen JSON (the text is kept as it is). ``spacegroup``: the one a CIF
+    states, else spglib's when ``need_spacegroup``, else None."""
     try:
         structure = parse_structure(text, fmt, max_sites=max_sites)
     except ValueError as exc:
@@ -172,7 +148,7 @@ def check_structure(
         None if fmt == "pymatgen_json" else structure_to_text(structure),
         structure.composition.reduced_formula,
         len(structure),
-        spacegroup_number(structure) if need_spacegroup else None,
+        declared_spacegroup(text, fmt) or (spacegroup_number(structure) if need_spacegroup else None),
     )
 
 
@@ -193,6 +169,7 @@ def validate(
     max_clean: int | None = None,
     seed: int = 0,
     workers: int | None = None,
+    spacegroups: bool = False,
     chunk: int = 256,
     batch_rows: int = 8192,
 ) -> ValidationResult:
@@ -203,7 +180,9 @@ def validate(
     ``max_clean`` (the level's cap) is applied AFTER validation: rows are validated in a seeded
     random order until that many are clean; the clean table is then sorted by id, and
     ``result.counts`` says how many rows the cap left unread. Structures are parsed once, in
-    ``workers`` processes (default ``workers_default()``).
+    ``workers`` processes (default ``workers_default()``). A row keeps the space group its source
+    gives (a CIF's own number included); the missing ones are computed only when ``spacegroups``
+    (most of a worker's time: ``data.spacegroups``), else left null for the consumers that need them.
     """
     props = {**schema.TARGETS, **(properties or {})}
     bad: list[dict] = []
@@ -243,8 +222,7 @@ def validate(
     if capped:
         order = np.random.default_rng(seed).permutation(len(candidates))
         candidates = [candidates[k] for k in order]
-    # spawning workers costs ~2 s: a few hundred structures are parsed faster inline
-    pool = WorkerPool(workers or workers_default() if len(candidates) >= 400 else 1)
+    pool = pool_for(len(candidates), workers)
     # the clean rows are kept as one polars frame per batch (compact columns, not row dicts)
     frames: list[pl.DataFrame] = []
     clean_schema = {**raw.schema, DUP_GROUP: pl.String()}
@@ -258,7 +236,12 @@ def validate(
             for row, i in zip(rows, batch, strict=True):
                 row[schema.ID] = ids[i]
             items = [
-                (k, row[schema.STRUCTURE], row[schema.STRUCTURE_FORMAT], row[schema.SPACEGROUP] is None)
+                (
+                    k,
+                    row[schema.STRUCTURE],
+                    row[schema.STRUCTURE_FORMAT],
+                    spacegroups and row[schema.SPACEGROUP] is None,
+                )
                 for k, row in enumerate(rows)
             ]
             chunks = [items[k : k + chunk] for k in range(0, len(items), chunk)]

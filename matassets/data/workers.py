@@ -26,6 +26,15 @@ def workers_default() -> int:
     return os.cpu_count() or 1
 
 
+INLINE_BELOW = 400  # items: spawning workers costs ~2 s, fewer structures are done faster inline
+
+
+def pool_for(items: int, workers: int | None = None) -> WorkerPool:
+    """The pool for ``items`` structures: ``workers`` (default ``workers_default()``) processes, or
+    inline below ``INLINE_BELOW``."""
+    return WorkerPool(workers or workers_default() if items >= INLINE_BELOW else 1)
+
+
 class WorkerPool:
     """Runs chunks inline (``workers`` <= 1) or in spawned worker processes, in order."""
 

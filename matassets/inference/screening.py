@@ -130,14 +130,17 @@ def _graph(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.
 
 def _forest(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.ndarray, list[dict]]:
     """(ids, formulas, mean, std, skipped) of a composition forest (``load_forest``): from the
-    table's formula (and space group, when its features use one; a row without is skipped). One
-    model: ``std`` 0, as for a single graph model (its trees' spread is not reported)."""
+    table's formula (and space group, when its features use one: a candidate without gets spglib's,
+    ``fill_spacegroups``; one spglib finds none for is skipped). One model: ``std`` 0, as for a
+    single graph model (its trees' spread is not reported)."""
+    from matassets.data.spacegroups import fill_spacegroups
     from matassets.training.property_forest import predict
 
     skipped = []
     if model.config["preset"]["spacegroup_features"]:
+        candidates = fill_spacegroups(candidates)
         missing = candidates.filter(pl.col(schema.SPACEGROUP).is_null())
-        reason = f"no {schema.SPACEGROUP}; the forest's features include it"
+        reason = f"spglib finds no {schema.SPACEGROUP}; the forest's features include it"
         skipped = [{"id": i, "reason": reason} for i in missing[schema.ID].to_list()]
         candidates = candidates.filter(pl.col(schema.SPACEGROUP).is_not_null())
     mean = predict(model, candidates).reshape(-1, 1) if candidates.height else np.zeros((0, 1))

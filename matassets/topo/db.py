@@ -321,12 +321,14 @@ def build_database(path: Path, crystals: list[dict], label_dir: Path | None = No
 
 
 def build_for_partition(layout: Layout, partition: str, label_dir: Path | None = None) -> BuildReport:
-    """Build ``data/topo/<partition>/topo.db`` from the partition's clean structures."""
+    """Build ``data/topo/<partition>/topo.db`` from the partition's clean structures (a row
+    without a space group, as a folder of CIF files leaves it, gets spglib's: the labels join on it)."""
 
     from matassets.data import schema
+    from matassets.data.spacegroups import fill_spacegroups
     from matassets.data.tables import read_table
 
-    clean = read_table(layout.structures(partition), "structures", partition)
+    clean = fill_spacegroups(read_table(layout.structures(partition), "structures", partition))
     columns = [
         schema.ID,
         schema.FORMULA,

@@ -6,7 +6,9 @@ topological forest's). Features: ``topo.features`` (Magpie composition, optional
 A regression property trains a ``RandomForestRegressor`` (candidates chosen on validation MAE, the
 mean predictor the baseline); a classification property a ``RandomForestClassifier`` (candidates
 chosen on validation ROC-AUC, the threshold on validation, the majority class the baseline). The
-test split is scored once, at the end. Saved with ``skops.io`` and loaded by
+test split is scored once, at the end. The structures table leaves a space group null unless the
+source gave one or the level's split needed it: the forest computes its own rows' missing ones
+(``data.spacegroups.fill_spacegroups``, in worker processes). Saved with ``skops.io`` and loaded by
 ``random_forest.load_forest``, through the same ``ModelFolder`` as every model.
 """
 
@@ -21,6 +23,7 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.pipeline import load_splits
+from matassets.data.spacegroups import fill_spacegroups
 from matassets.data.tables import read_table
 from matassets.datasets.properties import Property
 from matassets.levels import ForestPreset
@@ -35,14 +38,17 @@ from matassets.training.run_record import build_run_record
 
 def _features(clean: pl.DataFrame, spacegroup: bool, asset: str) -> np.ndarray:
     """The forest's input matrix of rows of a structures table (``spacegroup``: the preset's
-    ``spacegroup_features``); training and screening both call it."""
+    ``spacegroup_features``; a row without one gets spglib's, ``fill_spacegroups``); training and
+    screening both call it."""
     from matassets.topo.features import featurize
 
+    if spacegroup:
+        clean = fill_spacegroups(clean)
     missing = clean.filter(pl.col(schema.SPACEGROUP).is_null())[schema.ID].to_list()
     if spacegroup and missing:
         raise ValueError(
-            f"{asset}: rows {missing[:5]} have no {schema.SPACEGROUP}; set spacegroup_features=false "
-            "to train on composition only"
+            f"{asset}: spglib finds no {schema.SPACEGROUP} for rows {missing[:5]}; "
+            "set spacegroup_features=false to train on composition only"
         )
     return featurize(clean[schema.FORMULA].to_list(), clean[schema.SPACEGROUP].to_list(), spacegroup)
 
@@ -50,7 +56,8 @@ def _features(clean: pl.DataFrame, spacegroup: bool, asset: str) -> np.ndarray:
 def predict(loaded, clean: pl.DataFrame) -> np.ndarray:
     """A saved forest's (``random_forest.load_forest``) predictions for rows of a structures table,
     from the features it was trained on: a regressor's values, a classifier's probability of class 1
-    (as a graph classifier predicts). With space-group features, every row must have one."""
+    (as a graph classifier predicts). With space-group features, a row without one gets spglib's;
+    one spglib finds none for is refused (``screening`` skips those first)."""
     config = loaded.config
     x = _features(clean, config["preset"]["spacegroup_features"], config["asset"])
     if config["property"]["task"] == "classification":

@@ -13,8 +13,9 @@ import torch
 from matassets.data import pipeline, schema
 from matassets.data.embedded import load_embedded
 from matassets.data.parsing import parse_structure
+from matassets.data.spacegroups import spacegroup_number
 from matassets.data.tables import write_table
-from matassets.data.validation import spacegroup_number
+from matassets.data.workers import WorkerPool, pool_for
 from matassets.graphs.sharded import load_store
 from matassets.graphs.store import GraphStore
 from matassets.levels import DATA
@@ -62,12 +63,11 @@ def test_graphs_built_in_workers_equal_the_inline_build(embedded, tmp_path, monk
     write_table(clean, layout.structures("smoke"))
     pools = []
 
-    class Recorded(pipeline.WorkerPool):
-        def __init__(self, workers: int) -> None:
-            super().__init__(workers)
-            pools.append(self)
+    def recorded(items: int, workers: int | None = None) -> WorkerPool:
+        pools.append(pool_for(items, workers))
+        return pools[-1]
 
-    monkeypatch.setattr(pipeline, "WorkerPool", Recorded)
+    monkeypatch.setattr(pipeline, "pool_for", recorded)
     monkeypatch.setenv("MATASSETS_WORKERS", "2")
     preset = dataclasses.replace(DATA["smoke"], sharded_above=0 if sharded else 10**6, shard_size=150)
     path, cached = pipeline.build_graphs(layout, "smoke", preset)
