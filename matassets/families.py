@@ -69,8 +69,10 @@ class Family:
     architecture: str = ""  # config.json's architecture family (models/registry.py); "" = no torch module
     module: str = ""  # "package.module:Class" of that torch module
     title: str = ""  # the model and its paper, for the UI's asset descriptions
-    # a registered data set's model of each of its properties ("" = none): D/<this, filled in>
+    # a registered data set's model of each of its properties ("" = none): D/<this, filled in>; one
+    # for the whole data set where it names no {property}
     dataset_asset: str = ""
+    dataset_formats: tuple[str, ...] = ()  # the data-set formats it is offered for (() = every one)
 
     @property
     def per_property(self) -> bool:
@@ -82,14 +84,24 @@ class Family:
     def asset_names(self) -> list[str]:
         return [self.asset_name(p) for p in self.properties] if self.per_property else [self.asset]
 
-    def dataset_asset_name(self, prop: str) -> str:
+    @property
+    def dataset_per_property(self) -> bool:
+        return "{property}" in self.dataset_asset
+
+    def dataset_asset_name(self, prop: str | None = None) -> str:
         return self.dataset_asset.format(property=prop)
 
-    def command(self, partition: str, prop: str | None = None) -> str:
-        """The ``matassets`` command that trains this family's asset at ``partition``."""
+    def offered_for(self, fmt: str) -> bool:
+        """Whether a data set of format ``fmt`` (``datasets.manifest.FORMATS``) gets this model."""
+        return bool(self.dataset_asset) and (not self.dataset_formats or fmt in self.dataset_formats)
+
+    def command(self, partition: str, prop: str | None = None, dataset: str | None = None) -> str:
+        """The ``matassets`` command that trains this family's asset at ``partition`` (of
+        registered data set ``dataset``)."""
         level = "--competition" if partition == "competition" else f"--level {partition}"
         algorithm = "" if self.phase == "phase1" else f" --algorithm {self.algorithm}"
-        return f"matassets run {self.phase}{algorithm} {level}" + (f" --property {prop}" if prop else "")
+        on = f" --dataset {dataset}" if dataset else ""
+        return f"matassets run {self.phase}{on}{algorithm} {level}" + (f" --property {prop}" if prop else "")
 
 
 GNN_PHASE1 = Resources("4", "16Gi", 1)
@@ -150,6 +162,9 @@ FAMILIES: tuple[Family, ...] = (
         "run_phase3.py --algorithm mace --level L --prepare-mace-data",
         E3NN,
         prepares=("mace_training_data",),
+        title="MACE (Batatia et al. 2022)",
+        dataset_asset="mace_potential",  # on the frames' energies and forces, one per data set
+        dataset_formats=("extxyz",),
     ),
     Family(
         "specialist",
@@ -164,6 +179,8 @@ FAMILIES: tuple[Family, ...] = (
         data_parallel=True,
         architecture="e3nn",  # the multitask model's module with one head
         module="matassets.models.e3nn_multitask:E3nnMultitask",
+        title="e3nn specialist (E(3)-equivariant, one head)",
+        dataset_asset="specialist_{property}",  # trained from scratch: no multitask_e3nn per data set
     ),
     Family(
         "topognn",
@@ -202,9 +219,10 @@ def family(name: str) -> Family:
     raise KeyError(f"no model family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")
 
 
-def dataset_families() -> tuple[Family, ...]:
-    """The families a registered data set gets a model of, per property (``Family.dataset_asset``)."""
-    return tuple(f for f in FAMILIES if f.dataset_asset)
+def dataset_families(fmt: str | None = None) -> tuple[Family, ...]:
+    """The families a registered data set (of format ``fmt``; None: any) gets a model of
+    (``Family.dataset_asset``)."""
+    return tuple(f for f in FAMILIES if (f.offered_for(fmt) if fmt else f.dataset_asset))
 
 
 def family_of_asset(asset: str) -> Family | None:

@@ -246,13 +246,15 @@ def dataset_smoke(tmp_path_factory) -> Path:
     """A project root with data set ``tiny`` registered from 120 real embedded structures written as
     CIF files, their formation energy under a name the platform has never seen (``e_form``,
     eV/atom), and its assets materialized through Dagster at smoke: data, splits, graphs and a
-    promoted CGCNN in ``models/datasets/tiny/cgcnn_e_form/smoke/`` (its forest ``tiny/forest_e_form``
-    is left untrained). Copy it before changing it."""
+    promoted CGCNN in ``models/datasets/tiny/cgcnn_e_form/smoke/`` (the other families' models,
+    ``tiny/forest_e_form`` and ``tiny/specialist_e_form``, are left untrained). Copy it before
+    changing it."""
     import polars as pl
 
     from matassets import datasets
     from matassets.assets.datasets import dataset_assets
     from matassets.data.embedded import load_embedded
+    from matassets.families import dataset_families
 
     root = tmp_path_factory.mktemp("dataset_smoke")
     rows = load_embedded().filter(pl.col("formation_energy").is_not_null()).head(120).to_dicts()
@@ -260,7 +262,8 @@ def dataset_smoke(tmp_path_factory) -> Path:
     datasets.add("tiny", root / "cifs", ["e_form:eV/atom"], root=root)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MATASSETS_THREADS", "1")
-        assets = [a for a in dataset_assets("tiny", root) if a.key.path[-1] != "forest_e_form"]
+        untrained = {f.dataset_asset_name("e_form") for f in dataset_families()} - {"cgcnn_e_form"}
+        assets = [a for a in dataset_assets("tiny", root) if a.key.path[-1] not in untrained]
         result = materialize(assets, root)
     assert result.success
     return root

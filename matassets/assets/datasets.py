@@ -1,8 +1,9 @@
 """Assets of each registered data set D, generated from its manifest and keyed with its name:
 ``D/raw_structures`` → ``D/structures`` → ``D/splits`` → ``D/crystal_graphs`` → one model per property
 of each family whose row names a ``dataset_asset`` (``families.dataset_families``: ``D/cgcnn_<property>``
-on the graphs, ``D/forest_<property>`` on composition), partitioned by level like the embedded set's
-(whose assets keep their unprefixed names and paths).
+and ``D/specialist_<property>`` on the graphs, ``D/forest_<property>`` on composition; one
+``D/mace_potential`` on an extended-XYZ set's frames, ``assets/dataset_potential.py``), partitioned
+by level like the embedded set's (whose assets keep their unprefixed names and paths).
 
 D's files live under ``data/datasets/D/`` and ``models/datasets/D/`` (``Layout.for_dataset``), so no
 data set's run can touch another's files. A prefix per data set (rather than a data set × level
@@ -20,11 +21,13 @@ from matassets.assets.common import (
     table_metadata,
     versioned,
 )
+from matassets.assets.dataset_potential import mace
 from matassets.assets.phase1 import TrainOverrides
+from matassets.assets.phase2 import E3nnOverrides
 from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
 from matassets.families import Family, dataset_families
-from matassets.levels import CGCNN, DATA, JUDGE_MIN_SPLIT, dataset_data_preset, preset_metadata
+from matassets.levels import DATA, JUDGE_MIN_SPLIT, dataset_data_preset, preset_metadata
 
 
 class _DatasetProject:
@@ -187,7 +190,11 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         return versioned(context, project, result)
 
     data = {"structures": structures, "splits": splits, "crystal_graphs": crystal_graphs}
-    models = [MODELS[f.name](name, f, prop, data) for f in dataset_families() for prop in manifest.properties]
+    models = [
+        MODELS[f.name](name, f, prop, data)
+        for f in dataset_families(manifest.format)
+        for prop in (manifest.properties if f.dataset_per_property else [None])
+    ]
     return [raw_structures, structures, splits, crystal_graphs, *models]
 
 
@@ -215,10 +222,10 @@ def split_check(sizes: dict[str, int]) -> dg.AssetCheckResult:
     )
 
 
-def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str):
+def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str, note: str = ""):
     """The ``dg.asset`` decorator of ``fam``'s model of ``prop`` on the data set: its blocking
     baseline check (the majority class for a classification property, the mean predictor for a
-    regression one), the training pool, and where its files go."""
+    regression one), the training pool, and where its files go (``note``: a sentence after it)."""
     asset = fam.dataset_asset_name(prop.name)
     asset_key = dg.AssetKey([dataset, asset])
     gate = "beats_majority_baseline" if prop.task == "classification" else "beats_mean_baseline"
@@ -232,35 +239,44 @@ def _model_asset(dataset: str, fam: Family, prop, deps: list, kind: str):
         pool="training",
         op_tags=TRAINING_OP_TAGS,
         description=f"{fam.title} on data set {dataset}: {prop.name} ({prop.unit or 'no unit'}, "
-        f"{prop.task}); files in `models/datasets/{dataset}/{asset}/<level>/`",
+        f"{prop.task}); files in `models/datasets/{dataset}/{asset}/<level>/`"
+        + (f". {note}" if note else ""),
     )
 
 
-def cgcnn(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
-    """CGCNN on one property of the data set: a regressor (mean baseline) or, for a classification
-    property, a classifier (majority baseline), as the shared trainer decides from the task. Its run
-    config is the embedded set's ``cgcnn_<property>``'s (``TrainOverrides``: preset overrides, seed,
-    nproc, force, and ``output_tag`` for a tuning round's candidate, never promoted here)."""
+def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
+    """CGCNN or the e3nn specialist on one property of the data set: a regressor (mean baseline) or,
+    for a classification property, a classifier (majority baseline), as the shared trainer decides
+    from the task. Its run config is the embedded set's: ``cgcnn_<property>``'s (``TrainOverrides``)
+    or ``multitask_e3nn``'s (``E3nnOverrides``): preset overrides, seed, nproc, force, and
+    ``output_tag`` for a tuning round's candidate, never promoted here. The specialist is trained
+    from scratch: the embedded one's warm start reads ``multitask_e3nn``, which no data set has."""
     asset = fam.dataset_asset_name(prop.name)
+    e3nn = fam.architecture == "e3nn"
+    run_config = E3nnOverrides if e3nn else TrainOverrides
+    note = "Trained from scratch: no warm start (multitask_e3nn is the embedded set's only)" if e3nn else ""
 
-    @_model_asset(dataset, fam, prop, list(data.values()), "pytorch")
-    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
+    @_model_asset(dataset, fam, prop, list(data.values()), "pytorch", note)
+    def _asset(context: dg.AssetExecutionContext, config: run_config, project: ProjectResource):
         from matassets.data import schema
+        from matassets.models.e3nn_multitask import architecture
         from matassets.training.gates import beats_baseline
         from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
         schema.register_properties([prop])
         partition = context.partition_key
         data = DATA[partition]
-        preset, overrides, options = config.apply(CGCNN[partition])  # as the embedded set's cgcnn_*
+        preset, overrides, options = config.apply(fam.presets[partition])  # as the embedded set's
         local = _DatasetProject(project, dataset)
         spec = RunSpec(
             asset=asset,
-            phase="phase1",
-            algorithm="cgcnn",
+            phase=fam.phase,
+            algorithm=fam.algorithm,
             tasks=[prop.name],
             partition=partition,
-            architecture=invariant_architecture("cgcnn", preset, data),
+            architecture=architecture(preset, data.cutoff, data.max_neighbors, n_out=1)
+            if e3nn
+            else invariant_architecture(fam.architecture, preset, data),
             preset=preset,
             data=data,
             command=train_command(dataset, partition, prop.name, fam),
@@ -274,6 +290,7 @@ def cgcnn(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
             "data set": dataset,
             "property": f"{prop.name} ({prop.unit or 'no unit'}, {prop.task})",
             "metrics": dg.MetadataValue.json(metrics),
+            **({"warm start": "none (trained from scratch)"} if e3nn else {}),
         }
         yield from promote_if_passed(context, local, output, [beats_baseline(metrics)], metadata)
 
@@ -322,7 +339,8 @@ def forest(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
     return _asset
 
 
-MODELS = {"cgcnn": cgcnn, "random_forest": forest}  # family name -> its data-set asset factory
+# family name -> its data-set asset factory (``prop``: None for a model of the whole data set)
+MODELS = {"cgcnn": graph_model, "specialist": graph_model, "random_forest": forest, "mace": mace}
 
 
 def train_command(dataset: str, partition: str, prop: str, fam: Family | None = None) -> str:

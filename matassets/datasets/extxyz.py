@@ -23,6 +23,11 @@ ENERGY = Property("energy", "eV", "regression", None, "total energy of the frame
 _ID_KEYS = ("id", "config_id", "jid", "name")
 
 
+def frame_id(atoms, path: Path, index: int) -> str:
+    """Frame ``index`` of ``path``'s id: its ``info`` id key, else ``<file stem>_<index>``."""
+    return next((str(atoms.info[k]) for k in _ID_KEYS if k in atoms.info), f"{Path(path).stem}_{index}")
+
+
 def load_extxyz(path: Path) -> pl.DataFrame:
     from ase.io import read
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -51,7 +56,7 @@ def load_extxyz(path: Path) -> pl.DataFrame:
             except ValueError:
                 continue
             values.setdefault(key, float(value))
-        rid = next((str(atoms.info[k]) for k in _ID_KEYS if k in atoms.info), f"{path.stem}_{i}")
+        rid = frame_id(atoms, path, i)
         try:
             text = (
                 json.dumps(AseAtomsAdaptor.get_structure(atoms).as_dict()) if atoms.cell.rank == 3 else None

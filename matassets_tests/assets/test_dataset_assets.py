@@ -53,6 +53,8 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
         "oxides/cgcnn_is_metal",
         "oxides/forest_gap_pbe",
         "oxides/forest_is_metal",
+        "oxides/specialist_gap_pbe",
+        "oxides/specialist_is_metal",
     }
     result = materialize(assets, root)
     assert result.success

@@ -46,6 +46,7 @@ def test_incoming_files_of_a_data_set_append_and_retrain_only_it(tmp_path: Path)
         "jv/crystal_graphs",
         "jv/cgcnn_opt_gap",
         "jv/forest_opt_gap",
+        "jv/specialist_opt_gap",
     }
     manifest = datasets.get("jv", tmp_path)
     assert manifest.version == 2 and manifest.rows == 3

@@ -104,6 +104,6 @@ def test_dataset_train_selects_every_family_s_model_of_each_property(root: Path,
     out = capsys.readouterr().out
     assert "partition: smoke" in out
     assert (
-        "assets (6): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap, "
-        "jv/forest_opt_gap" in out
+        "assets (7): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap, "
+        "jv/forest_opt_gap, jv/specialist_opt_gap" in out
     )
