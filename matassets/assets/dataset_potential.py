@@ -6,7 +6,10 @@ split manifest (``D/splits``) and capped by the level's ``MacePreset``, are writ
 ``data/datasets/D/mace/<level>/``; the potential is trained and judged as the embedded
 ``mace_potential`` is (``training.potential``: mace-torch's run_train, the test split evaluated
 once, beside the E0-only and zero-force baselines) into ``models/datasets/D/mace_potential/<level>/``.
+The level's preset is the embedded one's with ``per_element`` off (``resolve_preset``).
 """
+
+import dataclasses
 
 import dagster as dg
 
@@ -16,6 +19,15 @@ from matassets.assets.phase3_mace import MaceOverrides, metrics_table
 from matassets.assets.resources import ProjectResource
 from matassets.families import Family
 from matassets.levels import preset_metadata
+
+
+def resolve_preset(fam: Family, partition: str, config: MaceOverrides):
+    """(preset, overrides, options) of a data set's potential at ``partition``: the level's
+    ``MacePreset`` with ``per_element`` false, then the run config's overrides. The embedded std
+    level also fits one MACE per element to compare with mlearn's per-element GAP and MTP; a user's
+    frames are no such benchmark and may mix elements in a cell, which the per-element fit refuses
+    (``training.potential_per_element``). A run config may still set ``per_element: true``."""
+    return config.apply(dataclasses.replace(fam.presets[partition], per_element=False))
 
 
 def mace(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
@@ -50,12 +62,13 @@ def mace(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinition:
         from matassets.training.potential import train_potential
 
         partition = context.partition_key
-        preset, overrides, options = config.apply(fam.presets[partition])
+        preset, overrides, options = resolve_preset(fam, partition, config)
         layout = project.layout.for_dataset(dataset)
         folder = datasets.dataset_dir(dataset, layout.root)
         files = [folder / f["path"] for f in datasets.get(dataset, layout.root).files]
         split = load_splits(layout, partition)
         built = build_dataset_mace_data(
+            dataset,
             [f for f in files if f.suffix.lower() in EXTXYZ_SUFFIXES],
             {name: list(split.ids(name)) for name in SPLITS},
             layout.mace_data(partition),

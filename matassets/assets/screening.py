@@ -11,8 +11,11 @@ Which models screen which data set (docs/datasets.md, "Screening"):
 - the embedded set's phase-1 property models (``families``: CGCNN, SchNet) screen the embedded set
   (``predictions_<model>``, group ``screening``, ``models/predictions_<model>/<level>/``) and every
   registered data set (``D/predictions_embedded_<model>``);
-- a registered data set's own models screen it (``D/predictions_<model>``: its CGCNN and its
-  composition forest); its folders are under ``models/datasets/D/``.
+- a registered data set's own per-property models screen it (``D/predictions_<model>``: one for
+  each model of a family whose data-set asset names a property, ``Family.dataset_per_property``:
+  its CGCNN, its e3nn specialist and its composition forest); its folders are under
+  ``models/datasets/D/``. An extended-XYZ set's MACE potential predicts energies and forces of
+  frames, not a property of a candidate crystal: it gets none.
 """
 
 from pathlib import Path
@@ -26,7 +29,6 @@ from matassets.families import FAMILIES
 from matassets.paths import EMBEDDED
 
 GROUP = "screening"
-MODEL_KINDS = {"pytorch", "scikitlearn"}  # a data set's assets that train a model (assets/datasets.py)
 EMBEDDED_MODELS = [name for fam in FAMILIES if fam.phase == "phase1" for name in fam.asset_names()]
 
 
@@ -125,19 +127,30 @@ def screening_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
     import logging
 
     from matassets import datasets
-    from matassets.assets.datasets import dataset_assets
 
     out = [predictions_asset(EMBEDDED, EMBEDDED, m) for m in EMBEDDED_MODELS]
     folder = datasets.datasets_dir(root)
     for manifest_file in sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []:
         name = manifest_file.parent.name
-        try:  # its models: the data set's assets that train one (a graph model or its forest)
-            own = [
-                s.key.path[-1] for a in dataset_assets(name, root) for s in a.specs if s.kinds & MODEL_KINDS
-            ]
+        try:
+            own = dataset_models(datasets.get(name, root))
         except ValueError as exc:
             logging.getLogger(__name__).warning("data set %s left out of screening: %s", name, exc)
             continue
         out += [predictions_asset(name, EMBEDDED, m) for m in EMBEDDED_MODELS]
         out += [predictions_asset(name, name, m) for m in own]
     return out
+
+
+def dataset_models(manifest) -> list[str]:
+    """The asset names of a registered data set's models that screen it: one per property of each
+    family offered for its format whose data-set asset is per property (a property model; not the
+    MACE potential, one per data set, which predicts a frame's energy and forces)."""
+    from matassets.families import dataset_families
+
+    return [
+        fam.dataset_asset_name(prop.name)
+        for fam in dataset_families(manifest.format)
+        if fam.dataset_per_property
+        for prop in manifest.properties
+    ]

@@ -85,6 +85,7 @@ def _capped(configs: list[Config], cap: int | None, rng: np.random.Generator) ->
 
 
 def build_dataset_mace_data(
+    dataset: str,
     files: list[Path],
     split_ids: dict[str, list[str]],
     out_dir: Path,
@@ -93,8 +94,9 @@ def build_dataset_mace_data(
     caps: dict[str, int | None],
     dataset_split_hash: str,
 ) -> dict:
-    """Write ``out_dir``'s ``train/val/test.xyz`` and ``manifest.json`` from the frames of ``files``
-    that ``split_ids`` (the data set's split manifest) places; ``caps``: ``max_train_per_element``,
+    """Write ``out_dir``'s ``train/val/test.xyz`` and ``manifest.json`` (which names ``dataset``, the
+    source ``training.potential``'s caveat reads) from the frames of ``files`` that ``split_ids``
+    (the data set's split manifest) places; ``caps``: ``max_train_per_element``,
     ``max_val_per_element``, ``max_test_per_element``. Every element of validation and test must be
     in training (MACE needs its E0)."""
     import shutil
@@ -126,6 +128,7 @@ def build_dataset_mace_data(
     file_hashes = {name: sha256_file(path) for name, path in written.items()}
     used = {name: sorted(c.uid for c in splits[name]) for name in SPLITS}
     manifest = {
+        "dataset": dataset,
         "source_files": {str(p): sha256_file(p) for p in files},
         "elements": sorted(trained),
         "seed": seed,

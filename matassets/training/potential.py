@@ -126,10 +126,7 @@ def train_potential(
             "train_seconds": round(run.seconds, 1),
             "eval_seconds": round(evaluation.seconds, 1),
             **({"per_element": per.metrics, "per_element_seconds": round(per.seconds, 1)} if per else {}),
-            "caveat": "smoke/lite train on capped subsets and are not comparable to published numbers"
-            if manifest["caps"]["max_train_per_element"]
-            else "official mlearn test set; training set = mlearn configs minus test copies and "
-            "their symmetry-equivalent twins",
+            "caveat": _caveat(manifest),
         },
     )
     folder.write_rows("history.csv", run.history)
@@ -148,6 +145,8 @@ def train_potential(
     if run.compiled is None:
         notes.append("MACE wrote no TorchScript export; the calculator needs one")
     dropped = len(manifest.get("dropped", []))
+    if manifest.get("dataset"):
+        notes.append(_caveat(manifest))
     if dropped:
         notes.append(
             f"{dropped} mlearn records kept out of training (duplicates, test copies, test twins; "
@@ -197,6 +196,30 @@ def train_potential(
     if promote and not output_tag:
         conclude(output, [], by="direct call")
     return output
+
+
+def _caveat(manifest: dict) -> str:
+    """What the metrics may be compared with, by the training data's source: the mlearn benchmark
+    (``data.mlearn``), or a registered data set's frames (``data.potential_data``: its manifest names
+    the data set)."""
+    capped = manifest["caps"]["max_train_per_element"]
+    dataset = manifest.get("dataset")
+    if dataset:
+        return (
+            f"data set {dataset}'s own frames, split by its split manifest ({dataset}/splits); "
+            "no published reference numbers to compare with"
+            + (
+                f"; at most {capped} training frames per element or chemical system at this level"
+                if capped
+                else ""
+            )
+        )
+    if capped:
+        return "smoke/lite train on capped subsets and are not comparable to published numbers"
+    return (
+        "official mlearn test set; training set = mlearn configs minus test copies and "
+        "their symmetry-equivalent twins"
+    )
 
 
 def _reused(folder: ModelFolder, key: str, log: Callable[[str], None]) -> ModelOutput | None:

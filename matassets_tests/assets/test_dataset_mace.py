@@ -80,6 +80,9 @@ def test_an_extxyz_data_set_s_mace_trains_on_its_frames_and_its_split(tmp_path: 
     assert record["data_hash"] == manifest["data_hash"]
     assert manifest["dataset_split_hash"] == split.hash
     assert "run phase3 --dataset lixyz --algorithm mace" in record["command"]
+    # its caveat and run-record note name the data set, not the mlearn benchmark
+    assert metrics["caveat"].startswith("data set lixyz's own frames") and "mlearn" not in metrics["caveat"]
+    assert metrics["caveat"] in record["notes"] and not any("mlearn" in n for n in record["notes"])
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["datasets"]  # no embedded model
 
 
@@ -105,3 +108,32 @@ def test_a_data_set_of_structures_gets_no_potential(dataset_smoke: Path) -> None
     names = {a.key.path[-1] for a in dataset_assets("tiny", dataset_smoke)}
     assert {"cgcnn_e_form", "forest_e_form", "specialist_e_form"} <= names
     assert "mace_potential" not in names
+
+
+def test_a_data_set_s_potential_trains_no_per_element_models_at_std(tmp_path: Path) -> None:
+    """The embedded std level also fits one MACE per element (mlearn's benchmark); a data set's
+    potential resolves its preset with ``per_element`` false, as its asset does, unless its run
+    config asks for them."""
+    from matassets.assets.dataset_potential import resolve_preset
+    from matassets.assets.phase3_mace import MaceOverrides
+    from matassets.families import family
+    from matassets.levels import MACE
+
+    assert MACE["std"].per_element  # else this test proves nothing
+    for level in MACE:
+        preset, overrides, _ = resolve_preset(family("mace"), level, MaceOverrides())
+        assert not preset.per_element and overrides == {}, level
+    preset, overrides, _ = resolve_preset(family("mace"), "std", MaceOverrides(per_element=True))
+    assert preset.per_element and overrides == {"per_element": True}
+
+
+def test_an_extxyz_data_set_is_screened_by_its_property_models_not_its_potential(tmp_path: Path) -> None:
+    """Screening takes a data set's per-property models (its CGCNN, specialist and forest of each
+    property); the MACE potential, one per data set, predicts no property of a candidate."""
+    from matassets.assets.screening import screening_assets
+
+    datasets.add("lixyz", write_user_extxyz(tmp_path / "li_frames.xyz", n=5), [], root=tmp_path)
+    keys = {a.key.to_user_string() for a in screening_assets(tmp_path) if a.key.path[0] == "lixyz"}
+    assert "lixyz/predictions_mace_potential" not in keys
+    own = {f"lixyz/predictions_{m}_energy" for m in ("cgcnn", "specialist", "forest")}
+    assert own <= keys

@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from matassets.paths import Layout
@@ -64,6 +65,24 @@ def test_a_data_set_s_e3nn_specialist_trains_from_scratch_on_its_split(root: Pat
     with open(decided / "predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["id"] for r in rows if r["split"] == "test"} == set(manifest.ids("test"))  # D's split
+
+    # screening: tiny/predictions_specialist_e_form predicts every clean crystal outside its training
+    # split, each value the specialist's own predictions.csv value (one model: no spread)
+    import polars as pl
+
+    from matassets.assets.screening import predictions_asset, screening_assets
+
+    assert "tiny/predictions_specialist_e_form" in {a.key.to_user_string() for a in screening_assets(root)}
+    assert check.passed  # seeded; a candidate kept by its check has no current model to screen with
+    assert materialize([predictions_asset("tiny", "tiny", "specialist_e_form")], root).success
+    table = pl.read_parquet(
+        layout.model_dir("predictions_specialist_e_form", "smoke") / "predictions.parquet"
+    )
+    trained = {r["id"] for r in rows if r["split"] == "train"}
+    assert sorted(table["id"]) == sorted(set(pl.read_parquet(layout.structures("smoke"))["id"]) - trained)
+    own = {r["id"]: float(r["e_form_pred"]) for r in rows if r["split"] != "train"}
+    assert np.allclose(table["mean"].to_numpy(), [own[i] for i in table["id"]], atol=1e-4)
+    assert (table["std"] == 0).all() and (table["unit"] == "eV/atom").all()
 
     # only the data set's model folders changed: no embedded model, its data untouched
     assert sorted(p.name for p in (root / "models").iterdir()) == ["datasets"]
