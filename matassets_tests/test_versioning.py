@@ -42,6 +42,26 @@ def test_committed_dvc_yaml_is_generated_from_the_current_asset_graph():
     )
 
 
+def test_dvc_yaml_is_written_where_the_data_sets_are(tmp_path, monkeypatch):
+    """With ``MATASSETS_ROOT`` elsewhere, ``matassets dvc-yaml`` writes ``$MATASSETS_ROOT/dvc.yaml``
+    (the file ``lineage`` and the DVC hooks read there), with that root's data set's stages; the
+    checkout's dvc.yaml is left alone."""
+    from conftest import cif_dataset
+
+    from matassets.cli import main
+    from matassets.data.embedded import load_embedded
+
+    checkout = (PROJECT_ROOT / "dvc.yaml").read_bytes()
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path / "root"))
+    rows = load_embedded().head(5).to_dicts()
+    folder = cif_dataset(tmp_path / "cifs", rows, {"e_form": lambda r: r["formation_energy"]})
+    assert main(["dataset", "add", "mine", str(folder), "--property", "e_form:eV/atom"]) == 0
+    assert main(["dvc-yaml"]) == 0
+    stages = yaml.safe_load((tmp_path / "root" / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    assert "mine-cgcnn_e_form" in stages
+    assert (PROJECT_ROOT / "dvc.yaml").read_bytes() == checkout
+
+
 def test_dvc_yaml_and_the_asset_graph_have_the_same_outputs_and_dependencies():
     from matassets.cli._common import asset_infos
     from matassets.cli.versions import _plain

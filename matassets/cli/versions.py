@@ -47,9 +47,9 @@ def dvc_yaml_text() -> str:
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> int:
     from matassets.io import atomic_write
-    from matassets.paths import PROJECT_ROOT
+    from matassets.paths import default_root
 
-    path = Path(args.out) if args.out else PROJECT_ROOT / "dvc.yaml"
+    path = Path(args.out) if args.out else default_root() / "dvc.yaml"
     text = dvc_yaml_text()
     current = path.read_text(encoding="utf-8") if path.is_file() else None
     if args.check:
@@ -175,7 +175,7 @@ def register(sub) -> None:
         "dvc-yaml", help="write dvc.yaml from the Dagster asset graph (--check: is it current)"
     )
     p.add_argument("--check", action="store_true", help="exit 1 when dvc.yaml differs from the graph")
-    p.add_argument("--out", help="where to write (default: the checkout's dvc.yaml)")
+    p.add_argument("--out", help="where to write (default: dvc.yaml in $MATASSETS_ROOT or the checkout)")
     p.set_defaults(func=cmd_dvc_yaml)
     for action, text in (
         ("push", "send committed data and models to the DVC remote"),
