@@ -208,7 +208,8 @@ def read_yaml(path: Path) -> dict:
     if key not in _YAML_CACHE:
         if len(_YAML_CACHE) > 8:  # a few projects' files at most (tests make many)
             _YAML_CACHE.clear()
-        _YAML_CACHE[key] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        fast = yaml.__with_libyaml__
+        _YAML_CACHE[key] = (yaml.load(text, Loader=yaml.CSafeLoader) if fast else yaml.safe_load(text)) or {}
     return _YAML_CACHE[key]
 
 
