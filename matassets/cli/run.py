@@ -150,7 +150,9 @@ def check_sets(overrides: dict, models: list[str], infos: dict) -> None:
 
 
 def describe(selection: list[str], infos: dict, key: str | None, run_config: dict) -> str:
-    data = [a for a in selection if infos[a].group == DATA_GROUP]
+    # a data set's data assets (D/structures, ...) are in its own group, named as the embedded ones
+    data_names = {name for name, info in infos.items() if info.group == DATA_GROUP}
+    data = [a for a in selection if a.rpartition("/")[2] in data_names]
     rest = [a for a in selection if a not in data]
     lines = [
         f"partition: {key or '(not partitioned)'}",

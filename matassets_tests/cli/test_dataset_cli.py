@@ -91,6 +91,9 @@ def test_run_phase1_dataset_selects_the_data_sets_assets(root: Path, capsys) -> 
     assert (
         "assets (5): jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits, jv/cgcnn_opt_gap" in out
     )
+    # the data set's own data assets are named as data, the model as what follows them
+    assert "  data: jv/raw_structures, jv/structures, jv/crystal_graphs, jv/splits\n" in out
+    assert "  then: jv/cgcnn_opt_gap\n" in out
     assert main(["run", "phase2", "--dataset", "jv", "--dry-run"]) == 2
     assert "phase2 is not generated per data set; choose phase1 --algorithm cgcnn" in capsys.readouterr().err
     assert main(["run", "phase1", "--dataset", "nope", "--dry-run"]) == 2
