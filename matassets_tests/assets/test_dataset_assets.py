@@ -23,6 +23,13 @@ def _tree_state(folder: Path) -> dict:
     }
 
 
+def _data_and_cgcnn(assets: list) -> list:
+    """A data set's data assets and its CGCNNs, what these tests judge: its specialist and forest
+    train in test_dataset_specialist.py and test_dataset_forest.py (the suite pays for them once)."""
+    data = ("raw_structures", "structures", "splits", "crystal_graphs")
+    return [a for a in assets if a.key.path[-1] in data or a.key.path[-1].startswith("cgcnn_")]
+
+
 def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> None:
     from conftest import materialize
 
@@ -56,7 +63,7 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
         "oxides/specialist_gap_pbe",
         "oxides/specialist_is_metal",
     }
-    result = materialize(assets, root)
+    result = materialize(_data_and_cgcnn(assets), root)
     assert result.success
     base = root / "models" / "datasets" / "oxides"
     gap = json.loads((base / "cgcnn_gap_pbe" / "smoke" / "metrics.json").read_text())
@@ -89,7 +96,7 @@ def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(
         cif_dataset(tmp_path / name, rows[:n], {"e_form": lambda r: r["formation_energy"]})
         datasets.add(name, tmp_path / name, ["e_form:eV/atom"], root=tmp_path)
 
-    result = materialize(dataset_assets("twenty", tmp_path), tmp_path)
+    result = materialize(_data_and_cgcnn(dataset_assets("twenty", tmp_path)), tmp_path)
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "enough_clean_structures"]
     assert check.passed and "20 clean structures; the smoke level needs at least 20" in check.description
     assert "warning: under the smoke level's 100" in check.description
