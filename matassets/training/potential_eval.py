@@ -35,8 +35,9 @@ class Prediction:
 
     uid: str
     split: str
-    element: str
+    element: str  # the group it is reported under: mlearn's element, else the reduced formula
     n_atoms: int
+    symbols: tuple[str, ...]  # every atom's element: the E0-only baseline sums their E0s
     energy_ref: float
     energy_pred: float
     forces_ref: np.ndarray
@@ -85,6 +86,7 @@ def read_predictions(path: Path) -> list[Prediction]:
                 split=str(info.get("split", "")),
                 element=str(info.get("config_type", atoms.get_chemical_formula(mode="reduce"))),
                 n_atoms=len(atoms),
+                symbols=tuple(atoms.get_chemical_symbols()),
                 energy_ref=float(info[REF_ENERGY]),
                 energy_pred=float(info["MACE_energy"]),
                 forces_ref=np.asarray(atoms.arrays[REF_FORCES], float),
@@ -118,8 +120,10 @@ def error_metrics(preds: list[Prediction], e0s: dict[str, float]) -> dict[str, f
         return {"n_configs": 0}
     n = np.array([p.n_atoms for p in preds], float)
     de = np.array([p.energy_pred - p.energy_ref for p in preds]) / n * 1000.0  # meV/atom
-    e0_only = np.array([e0s.get(p.element, np.nan) for p in preds])  # mlearn cells are elemental
-    de_base = (e0_only * n - np.array([p.energy_ref for p in preds])) / n * 1000.0
+    # the E0-only energy of a frame: the sum of its atoms' E0s (any composition, a data set's
+    # mixed frames too); an element without an E0 gives NaN, left out by nanmean below
+    e0_only = np.array([sum(e0s.get(s, np.nan) for s in p.symbols) for p in preds])
+    de_base = (e0_only - np.array([p.energy_ref for p in preds])) / n * 1000.0
     df = np.concatenate([(p.forces_pred - p.forces_ref).ravel() for p in preds]) * 1000.0
     f_ref = np.concatenate([p.forces_ref.ravel() for p in preds]) * 1000.0
     out = {
