@@ -28,6 +28,17 @@ def current_umask() -> int:
     return mask
 
 
+def torch_save(obj, path: Path) -> None:
+    """``torch.save`` through an open file: the zip archive inside is then always named ``archive``.
+    Given a path, torch names it after the file, and ``atomic_write``'s temporary name differs every
+    time: the same tensors gave other bytes on every save, so a rebuilt graph store or a retrained
+    identical model was a new DVC version."""
+    import torch
+
+    with open(path, "wb") as handle:
+        torch.save(obj, handle)
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
 

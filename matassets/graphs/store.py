@@ -18,7 +18,7 @@ import torch
 
 from matassets.graphs.features import element_features
 from matassets.graphs.neighbors import CrystalGraph, build_graph
-from matassets.io import atomic_write
+from matassets.io import atomic_write, torch_save
 
 FORMAT_VERSION = 1
 REBUILD = "materialize crystal_graphs of its level again (matassets data --level <level>) to rebuild it"
@@ -141,7 +141,7 @@ class GraphStore:
         from matassets.io import sha256_file
 
         payload = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        atomic_write(path, lambda tmp: torch.save(payload, tmp))
+        atomic_write(path, lambda tmp: torch_save(payload, tmp))
         if record_digest:
             digest = sha256_file(path, length=64)
             atomic_write(digest_path(path), lambda tmp: tmp.write_text(digest + "\n", encoding="ascii"))

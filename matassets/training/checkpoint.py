@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from matassets.io import atomic_write, sha256_file
+from matassets.io import atomic_write, sha256_file, torch_save
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -32,7 +32,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
     def write(tmp: Path) -> None:
         nonlocal digest
-        torch.save(state, tmp)
+        torch_save(state, tmp)
         digest = sha256_file(tmp, length=64)
         _write_digests(hash_path, [digest, *old])
 

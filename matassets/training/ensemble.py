@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from matassets.io import torch_save
 from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
 
 MEMBER_FILE = "member_{k}.pt"
@@ -147,7 +148,7 @@ class Ensemble:
         """``member_<k>.pt`` for k >= 1 into the staging folder (``model.pt`` is member 0's, written
         by the caller as for a single model)."""
         for k, model in enumerate(self.models[1:], start=1):
-            folder.save(MEMBER_FILE.format(k=k), lambda tmp, m=model: torch.save(m.cpu().state_dict(), tmp))
+            folder.save(MEMBER_FILE.format(k=k), lambda tmp, m=model: torch_save(m.cpu().state_dict(), tmp))
 
     def report(self, splits: dict[str, GraphSplit], outputs: dict, objective, tasks: list[str]) -> dict:
         """What ``metrics.json`` adds for an ensemble (nothing for one member): every member's seed,

@@ -21,7 +21,7 @@ import torch
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
 from matassets.graphs.sharded import load_store
-from matassets.io import sha256_file, sha256_text
+from matassets.io import sha256_file, sha256_text, torch_save
 from matassets.levels import MIN_LABELLED, DataPreset, TrainPreset
 from matassets.models.registry import build_model
 from matassets.paths import Layout
@@ -287,7 +287,7 @@ def _train_graph_model(
     notes = graph_report.anomalies(fit, layout, spec.partition)
 
     staging = folder.stage()
-    folder.save("model.pt", lambda tmp: torch.save(trainer.best_model.cpu().state_dict(), tmp))
+    folder.save("model.pt", lambda tmp: torch_save(trainer.best_model.cpu().state_dict(), tmp))
     members.save(folder)  # member_<k>.pt for k >= 1
     folder.write_json(
         "config.json",

@@ -141,3 +141,12 @@ def test_large_partition_gets_a_sharded_store_and_trains(smoke_copy):
     assert predicted.height == sum(out.record["sizes"].values())
     assert set(predicted["id"]) <= set(single.ids)
     assert np.isfinite(out.metrics["test"]["formation_energy"]["mae"])
+
+
+def test_the_same_graphs_saved_twice_are_the_same_bytes(smoke_structures, tmp_path):
+    """A rebuilt store (or a retrained identical model: the same ``io.torch_save``) is byte-identical,
+    so DVC records no new version: torch named the archive inside after the temporary file."""
+    ids, structures = smoke_structures
+    store = GraphStore.build(ids[:20], structures[:20], CUTOFF, NEIGHBORS)
+    first, second = store.save(tmp_path / "a" / "graphs.pt"), store.save(tmp_path / "b" / "graphs.pt")
+    assert first.read_bytes() == second.read_bytes()
