@@ -30,8 +30,8 @@ demo: install  ## data assets and the Phase 1 models at the smoke level, the lea
 
 # Two pytest workers, one per core, each training on one thread; a test file stays on one worker
 # (the live-cluster tests share one RabbitMQ, the session fixtures are built once per worker).
-PYTEST := MATASSETS_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 TEST_WORKERS ?= 2
+PYTEST = MATASSETS_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: install  ## the whole suite, with the 15 slowest tests listed
 	$(PYTEST) --durations=15
