@@ -56,9 +56,7 @@ def test_a_60_crystal_data_set_s_splits_warn_in_the_log_and_the_closing_block(
             raise_on_error=False,
         )
         logged = [
-            entry.user_message
-            for entry in instance.all_logs(result.run_id)
-            if entry.level == logging.WARNING
+            entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING
         ]
     assert result.success
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == SPLIT_CHECK]
