@@ -129,3 +129,27 @@ def test_no_leakage_check_fails_and_blocks_when_a_duplicate_group_straddles(smok
     monkeypatch.setattr(pipeline, "make_splits", real)  # the real split of the same rows passes
     (check,) = materialize([splits], smoke_copy).get_asset_check_evaluations()
     assert check.passed
+
+
+def test_exact_copies_are_grouped_without_the_matcher(clean, monkeypatch):
+    """A structure given twice under new ids (the same text: a file added twice, a data set appended
+    to itself) joins the first row's group, and StructureMatcher sees each text once: exact copies
+    are grouped before it runs (at 10k files, a third of them copies, matching them pair by pair
+    was two thirds of ingestion)."""
+    import matassets.data.validation as validation
+
+    raw, triples = with_copies(clean, 6)
+    originals = raw.filter(pl.col(schema.ID).is_in([t[0] for t in triples]))
+    again = originals.with_columns((pl.col(schema.ID) + "-again").alias(schema.ID))
+    raw = pl.concat([raw, again, again.with_columns((pl.col(schema.ID) + "2").alias(schema.ID))])
+    seen: list[list[str]] = []
+    real = validation._group_bucket
+    monkeypatch.setattr(validation, "_group_bucket", lambda m: seen.append([t for _, t in m]) or real(m))
+    preset = DATA["smoke"]
+    result = validate(raw, preset.min_distance, preset.max_sites, workers=1)
+    group = dict(zip(result.clean[schema.ID], result.clean[DUP_GROUP], strict=True))
+    for original, supercell, rotated in triples:
+        assert group[original + "-again"] == group[original + "-again2"] == original
+        assert group[supercell] == group[rotated] == original  # the matcher still ran on the rest
+    assert len(set(group.values())) == len(triples)
+    assert seen and all(len(texts) == len(set(texts)) for texts in seen)
