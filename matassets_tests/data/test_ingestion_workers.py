@@ -84,3 +84,13 @@ def test_graphs_built_in_workers_equal_the_inline_build(embedded, tmp_path, monk
     a, b = built.collate(every), inline.collate(every)
     for name in ("z", "edge_index", "edge_dist", "edge_vec", "batch"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_frame_hash_in_slices_is_the_hash_of_the_whole_csv(embedded) -> None:
+    """The data hash recorded in every data version and run record is the sha256 of the table's CSV;
+    written in slices (bounded memory) it must stay that hash, at every slice boundary."""
+    from matassets.io import sha256_text
+
+    for frame in (embedded, embedded.head(0), embedded.head(1), embedded.head(300)):
+        whole = sha256_text(frame.write_csv())
+        assert pipeline.frame_hash(frame, rows=100) == whole == pipeline.frame_hash(frame)
