@@ -5,7 +5,7 @@ assets it makes (one per property or one for all), which preset table of ``level
 knobs a tuning round may move, whether the one GNN trainer can train it data-parallel, what a run
 asks of a cluster, and which torch module a saved ``config.json`` rebuilds. The CLI's runbook table
 (``cli/run.py``), the tuning targets (``automation/tuning/targets.py``), the assets' groups, tags and
-commands (``assets/``), the models of each registered data set (``assets/datasets.py``), the jobs'
+commands (``assets/``), the models of each registered data set (``dataset_models``), the jobs'
 Kubernetes sizes (``jobs.py``) and the model registry (``models/registry.py``) are derived from
 these rows.
 
@@ -17,9 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from matassets import levels
 from matassets.automation.tuning.knobs import E3NN_KNOBS, FOREST_KNOBS, GNN_KNOBS, MACE_KNOBS, Knob
+
+if TYPE_CHECKING:
+    from matassets.datasets.manifest import Manifest
+    from matassets.datasets.properties import Property
 
 PHASES: tuple[str, ...] = ("phase1", "phase2", "phase3", "phase4")
 DATA_GROUP = "data"
@@ -223,6 +228,26 @@ def dataset_families(fmt: str | None = None) -> tuple[Family, ...]:
     """The families a registered data set (of format ``fmt``; None: any) gets a model of
     (``Family.dataset_asset``)."""
     return tuple(f for f in FAMILIES if (f.offered_for(fmt) if fmt else f.dataset_asset))
+
+
+class DatasetModel(NamedTuple):
+    """One model of a registered data set: its family, the property it predicts (None: a model of
+    the whole data set, as the MACE potential) and its asset name under the data set's prefix."""
+
+    family: Family
+    prop: Property | None
+    asset: str
+
+
+def dataset_models(manifest: Manifest) -> list[DatasetModel]:
+    """The models of registered data set ``manifest``, in the order its assets are defined: for each
+    family offered for its format, one per property of the manifest where the family's data-set
+    asset names a property, else one for the whole data set."""
+    return [
+        DatasetModel(f, p, f.dataset_asset_name(p.name if p else None))
+        for f in dataset_families(manifest.format)
+        for p in (manifest.properties if f.dataset_per_property else [None])
+    ]
 
 
 def family_of_asset(asset: str) -> Family | None:

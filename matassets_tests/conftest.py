@@ -254,7 +254,7 @@ def dataset_smoke(tmp_path_factory) -> Path:
     from matassets import datasets
     from matassets.assets.datasets import dataset_assets
     from matassets.data.embedded import load_embedded
-    from matassets.families import dataset_families
+    from matassets.families import dataset_models
 
     root = tmp_path_factory.mktemp("dataset_smoke")
     rows = load_embedded().filter(pl.col("formation_energy").is_not_null()).head(120).to_dicts()
@@ -262,7 +262,7 @@ def dataset_smoke(tmp_path_factory) -> Path:
     datasets.add("tiny", root / "cifs", ["e_form:eV/atom"], root=root)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MATASSETS_THREADS", "1")
-        untrained = {f.dataset_asset_name("e_form") for f in dataset_families()} - {"cgcnn_e_form"}
+        untrained = {m.asset for m in dataset_models(datasets.get("tiny", root))} - {"cgcnn_e_form"}
         assets = [a for a in dataset_assets("tiny", root) if a.key.path[-1] not in untrained]
         result = materialize(assets, root)
     assert result.success

@@ -12,8 +12,8 @@ Which models screen which data set (docs/datasets.md, "Screening"):
   (``predictions_<model>``, group ``screening``, ``models/predictions_<model>/<level>/``) and every
   registered data set (``D/predictions_embedded_<model>``);
 - a registered data set's own per-property models screen it (``D/predictions_<model>``: one for
-  each model of a family whose data-set asset names a property, ``Family.dataset_per_property``:
-  its CGCNN, its e3nn specialist and its composition forest); its folders are under
+  each of its property models, ``families.dataset_models``: its CGCNN, its e3nn specialist and
+  its composition forest); its folders are under
   ``models/datasets/D/``. An extended-XYZ set's MACE potential predicts energies and forces of
   frames, not a property of a candidate crystal: it gets none.
 """
@@ -25,7 +25,7 @@ import dagster as dg
 from matassets.assets.common import levels_partitions, table_metadata, versioned
 from matassets.assets.metadata import image
 from matassets.assets.resources import ProjectResource
-from matassets.families import FAMILIES
+from matassets.families import FAMILIES, dataset_models
 from matassets.paths import EMBEDDED
 
 GROUP = "screening"
@@ -133,24 +133,10 @@ def screening_assets(root: Path | None = None) -> list[dg.AssetsDefinition]:
     for manifest_file in sorted(folder.glob("*/manifest.json")) if folder.is_dir() else []:
         name = manifest_file.parent.name
         try:
-            own = dataset_models(datasets.get(name, root))
+            own = [m.asset for m in dataset_models(datasets.get(name, root)) if m.prop is not None]
         except ValueError as exc:
             logging.getLogger(__name__).warning("data set %s left out of screening: %s", name, exc)
             continue
         out += [predictions_asset(name, EMBEDDED, m) for m in EMBEDDED_MODELS]
         out += [predictions_asset(name, name, m) for m in own]
     return out
-
-
-def dataset_models(manifest) -> list[str]:
-    """The asset names of a registered data set's models that screen it: one per property of each
-    family offered for its format whose data-set asset is per property (a property model; not the
-    MACE potential, one per data set, which predicts a frame's energy and forces)."""
-    from matassets.families import dataset_families
-
-    return [
-        fam.dataset_asset_name(prop.name)
-        for fam in dataset_families(manifest.format)
-        if fam.dataset_per_property
-        for prop in manifest.properties
-    ]

@@ -144,12 +144,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Materialize the data set's assets for a level: its data, then every model the family rows
-    give a data set (``families.dataset_families``: CGCNN, the composition forest) per property,
-    through ``run``'s path (``--dry-run`` shows the assets and the job)."""
+    give it (``families.dataset_models``: CGCNN, the e3nn specialist and the composition forest per
+    property; an extended-XYZ set's MACE potential), through ``run``'s path (``--dry-run`` shows the
+    assets and the job)."""
     from matassets import datasets
     from matassets.cli import _common as common
     from matassets.cli.run import execute
-    from matassets.families import dataset_families
+    from matassets.families import dataset_models
 
     try:
         manifest = datasets.get(args.name)
@@ -163,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _error(
             ValueError(f"data set {args.name} has no property {unknown}; it has {manifest.property_names()}")
         )
-    models = [f.dataset_asset_name(p) for f in dataset_families() for p in props]
+    models = [m.asset for m in dataset_models(manifest) if m.prop is None or m.prop.name in props]
     wanted = {f"{args.name}/{a}" for a in (*DATA_STAGES, *models)}
     infos = common.asset_infos()
     selection = [n for n in infos if n in wanted]  # upstream first

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 
 from matassets.cli import _common as common
-from matassets.families import DATA_GROUP, FAMILIES, dataset_families
+from matassets.families import DATA_GROUP, FAMILIES, dataset_families, dataset_models
 
 ORDER = 10
 
@@ -149,7 +149,7 @@ def check_sets(overrides: dict, models: list[str], infos: dict) -> None:
             )
 
 
-def describe(selection: list[str], infos: dict, key: str | None, run_config: dict) -> str:
+def describe(selection: list[str], infos: dict, key: str | None, run_config: dict, dry_run: bool) -> str:
     # a data set's data assets (D/structures, ...) are in its own group, named as the embedded ones
     data_names = {name for name, info in infos.items() if info.group == DATA_GROUP}
     data = [a for a in selection if a.rpartition("/")[2] in data_names]
@@ -173,7 +173,9 @@ def describe(selection: list[str], infos: dict, key: str | None, run_config: dic
         + f"--select '{','.join(selection)}'"
         + (" --config-json '" + json.dumps(run_config) + "'" if run_config else "")
     )
-    lines.append(f"run: {common.dagster_home_note()}")
+    lines.append(
+        "run: nothing was run or recorded (a dry run)" if dry_run else f"run: {common.dagster_home_note()}"
+    )
     return "\n".join(lines)
 
 
@@ -186,7 +188,7 @@ def execute(selection: list[str], key: str | None, infos: dict, run_config: dict
         return 2
     print(
         ("dry run, would materialize:\n" if dry_run else "materialize:\n")
-        + describe(selection, infos, key, run_config)
+        + describe(selection, infos, key, run_config, dry_run)
     )
     if dry_run:
         return 0
@@ -199,9 +201,9 @@ def execute(selection: list[str], key: str | None, infos: dict, run_config: dict
 
 def dataset_selection(args: argparse.Namespace, infos: dict) -> tuple[list[str], list[str]]:
     """(assets to materialize, the models among them) for ``run PHASE --dataset NAME``: a data set's
-    models are those of ``families.dataset_families()``, one per property. ``--algorithm`` picks
-    one family (phase1, a data set's "train a property", names any of them; another phase its own),
-    none the phase's own families; ``--property`` narrows to one property."""
+    models are ``families.dataset_models``'s. ``--algorithm`` picks one family (phase1, a data set's
+    "train a property", names any of them; another phase its own), none the phase's own families;
+    ``--property`` narrows to one property (a model of the whole data set stays)."""
     from matassets import datasets
 
     name, algorithm = args.dataset, args.algorithm
@@ -212,16 +214,22 @@ def dataset_selection(args: argparse.Namespace, infos: dict) -> tuple[list[str],
         asked = args.phase + (f" --algorithm {algorithm}" if algorithm else "")
         raise SelectionError(f"--dataset {name}: {asked} is not generated per data set; choose {have}")
     try:  # an unknown name: the registered ones are listed
-        props = datasets.get(name, common.dataset_layout(name).root).property_names()
+        manifest = datasets.get(name, common.dataset_layout(name).root)
     except ValueError as exc:
         raise SelectionError(str(exc)) from None
+    props = manifest.property_names()
     what = "/".join(f.algorithm for f in chosen)
     if args.property and args.property not in props:
         raise SelectionError(
             f"data set {name} has no property {args.property!r}: choose from {', '.join(props)}"
         )
-    wanted = [args.property] if args.property else props
-    models = [m for f in chosen for p in wanted if (m := f"{name}/{f.dataset_asset_name(p)}") in infos]
+    models = [
+        asset
+        for m in dataset_models(manifest)
+        if m.family in chosen
+        and (m.prop is None or not args.property or m.prop.name == args.property)
+        and (asset := f"{name}/{m.asset}") in infos
+    ]
     if not models:
         raise SelectionError(f"data set {name} has no {what} assets: train a built-in set without --dataset")
     group = infos[models[0]].group  # the data set's: its data assets and models

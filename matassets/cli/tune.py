@@ -61,7 +61,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     available = config_fields(assets)
     try:
         targets, skipped = resolve_targets(
-            args.phase, level, available, args.property, args.algorithm, dataset
+            args.phase, level, available, args.property, args.algorithm, layout
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -75,6 +75,7 @@ def test_runbook_dry_runs_show_the_selection_and_partition(
     argv, targets, level, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     flags = ["--competition"] if level == "competition" else ["--level", level]
     code = main([*argv, *flags, "--dry-run"])
     out, err = capsys.readouterr()
@@ -86,6 +87,8 @@ def test_runbook_dry_runs_show_the_selection_and_partition(
     assert_upstream_first(selection)
     assert f"--partition {level} --select '{','.join(selection)}'" in out
     assert not (tmp_path / "data").exists() and not (tmp_path / "models").exists()  # nothing ran
+    assert "run: nothing was run or recorded (a dry run)" in out and "DAGSTER_HOME" not in out
+    assert not (tmp_path / "dagster_home").exists()
 
 
 def test_phase1_without_property_trains_every_installed_property(capsys):

@@ -112,8 +112,7 @@ class TuningSession:
             raise ValueError("rounds must be at least 1")
         if partition not in levels.PARTITIONS:
             raise ValueError(f"unknown level {partition!r}; one of {', '.join(levels.PARTITIONS)}")
-        dataset = None if layout.dataset == EMBEDDED else layout.dataset
-        targets, skipped = resolve_targets(phase, partition, available, prop, algorithm, dataset)
+        targets, skipped = resolve_targets(phase, partition, available, prop, algorithm, layout)
         if not targets:
             raise ValueError(
                 f"nothing to tune for {phase} at {partition}: " + "; ".join(skipped or ["no assets"])

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 from matassets import levels
 from matassets.automation.tuning.knobs import Knob
-from matassets.families import FAMILIES, PHASES, dataset_families, family
+from matassets.families import FAMILIES, PHASES, dataset_families, dataset_models, family
+from matassets.paths import EMBEDDED, Layout
 
 
 @dataclass
@@ -40,13 +41,14 @@ def resolve_targets(
     available: Mapping[str, set[str]],
     prop: str | None = None,
     algorithm: str | None = None,
-    dataset: str | None = None,
+    layout: Layout | None = None,
 ) -> tuple[list[Target], list[str]]:
     """The tunable assets of ``phase`` ("all" = every phase) and why any family was skipped.
-    ``dataset``: registered data set D's models instead (``families.dataset_families``:
-    ``D/cgcnn_<property>``, ``D/forest_<property>``, one per property of its manifest;
-    ``Target.asset`` is that Dagster name). As ``run --dataset``, phase1 names any of them with
-    ``algorithm`` (``tune --dataset D --algorithm rf``); the forest is also phase4's.
+    ``layout``: a registered data set D's (``Layout.for_dataset``) tunes D's models instead
+    (``families.dataset_models``: ``D/cgcnn_<property>``, ``D/forest_<property>``, ...;
+    ``Target.asset`` is that Dagster name); its manifest is read (an unknown D: ValueError). As
+    ``run --dataset``, phase1 names any of them with ``algorithm`` (``tune --dataset D --algorithm
+    rf``); the forest is also phase4's.
 
     Without ``algorithm``: the runbook's families of the phase, as ``matassets run`` trains them; a
     family outside the runbook (SchNet) is tuned when named, like ``run --algorithm schnet``.
@@ -57,6 +59,11 @@ def resolve_targets(
     phases = PHASES if phase == "all" else (phase,)
     if any(p not in PHASES for p in phases):
         raise ValueError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)} or all")
+    dataset = None
+    if layout is not None and layout.dataset != EMBEDDED:
+        from matassets import datasets
+
+        dataset = datasets.get(layout.dataset, layout.root)
     targets, skipped = [], []
     for fam in dataset_families() if dataset else FAMILIES:
         if fam.phase not in phases and not (dataset and algorithm and "phase1" in phases):
@@ -68,7 +75,7 @@ def resolve_targets(
         row = fam.presets.get(partition)
         names = _asset_names(fam, available, prop, dataset)
         if not names:
-            asset = f"{dataset}/{fam.dataset_asset}" if dataset else fam.asset
+            asset = f"{dataset.name}/{fam.dataset_asset}" if dataset else fam.asset
             skipped.append(f"{fam.name}: no asset {asset}{' for ' + prop if prop else ''} is defined")
             continue
         if row is None:
@@ -91,13 +98,16 @@ def resolve_targets(
     return targets, skipped
 
 
-def _asset_names(fam, available: Mapping[str, set[str]], prop: str | None, dataset: str | None) -> list[str]:
-    """``fam``'s defined assets (of ``prop`` only, if given): the embedded set's, or data set
-    ``dataset``'s ``dataset/<asset>`` for every property its manifest gives them."""
-    if dataset:  # a data set's models are per property (assets/datasets.py)
-        stem = f"{dataset}/{fam.dataset_asset.split('{')[0]}"  # "D/forest_" for "forest_{property}"
-        names = [a for a in available if a.startswith(stem)]
-        return [a for a in names if a == f"{dataset}/{fam.dataset_asset_name(prop)}"] if prop else names
+def _asset_names(fam, available: Mapping[str, set[str]], prop: str | None, dataset) -> list[str]:
+    """``fam``'s defined assets (of ``prop`` only, if given): the embedded set's, or those of the
+    data set whose manifest is ``dataset``, ``D/<asset>`` (a model of the whole data set whatever
+    ``prop``)."""
+    if dataset:
+        mine = [m for m in dataset_models(dataset) if m.family == fam]
+        names = [
+            f"{dataset.name}/{m.asset}" for m in mine if not prop or m.prop is None or m.prop.name == prop
+        ]
+        return [a for a in names if a in available]
     if fam.per_property:
         names = [a for a in fam.asset_names() if a in available]
         return [a for a in names if a == fam.asset_name(prop)] if prop else names
