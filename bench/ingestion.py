@@ -102,8 +102,10 @@ def child(folder: Path, workers: int) -> dict:
         del raw
         t1 = time.perf_counter()
         result, _ = build_structures(layout, "std", preset)
-        clean = result.clean.height
-        with_spacegroup = clean - result.clean[schema.SPACEGROUP].null_count()
+        clean = result.clean_rows
+        with_spacegroup = (
+            clean - result.clean.select(schema.SPACEGROUP).collect()[schema.SPACEGROUP].null_count()
+        )
         del result
         t2 = time.perf_counter()
         path, _ = build_graphs(layout, "std", preset)

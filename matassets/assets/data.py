@@ -109,7 +109,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
                 check_name="enough_clean_structures",
                 passed=False,
                 description=f"{refused}; nothing was written: the stored tables are unchanged",
-                metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+                metadata={"clean rows": refused.result.clean_rows, "needed": refused.needed},
             ),
         )
         return
@@ -125,7 +125,7 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
     materialization = dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
-            "clean rows": result.clean.height,
+            "clean rows": result.clean_rows,
             "quarantined entries": len(quarantined),
             "quarantine by field": dg.MetadataValue.json(counts),
             "validation counts": dg.MetadataValue.json(result.counts),
@@ -141,8 +141,8 @@ def structures(context: dg.AssetExecutionContext, project: ProjectResource):
         partition,
         dg.AssetCheckResult(
             check_name="enough_clean_structures",
-            passed=result.clean.height >= preset.min_clean,
-            description=f"{result.clean.height} clean structures; the {partition} level needs "
+            passed=result.clean_rows >= preset.min_clean,
+            description=f"{result.clean_rows} clean structures; the {partition} level needs "
             f"at least {preset.min_clean}",
         ),
     )

@@ -112,7 +112,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
                 check_name="enough_clean_structures",
                 passed=False,
                 description=f"{refused} ({rule}); nothing was written: the stored tables are unchanged",
-                metadata={"clean rows": refused.result.clean.height, "needed": refused.needed},
+                metadata={"clean rows": refused.result.clean_rows, "needed": refused.needed},
             )
             return
         if result.counts:
@@ -122,7 +122,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         materialization = dg.MaterializeResult(
             data_version=dg.DataVersion(version),
             metadata={
-                "clean rows": result.clean.height,
+                "clean rows": result.clean_rows,
                 "quarantined entries": len(quarantined),
                 "quarantine": table_metadata(quarantined),
                 "validation counts": dg.MetadataValue.json(result.counts),
@@ -133,16 +133,16 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         )
         yield versioned(context, project, materialization)
         small = ""
-        if result.clean.height < DATA[partition].min_clean:
+        if result.clean_rows < DATA[partition].min_clean:
             small = (
                 f"; warning: under the {partition} level's {DATA[partition].min_clean}, its validation "
                 "and test splits are too small to judge a model well"
             )
-            context.log.warning(f"{name}: {result.clean.height} clean structures{small}")
+            context.log.warning(f"{name}: {result.clean_rows} clean structures{small}")
         yield dg.AssetCheckResult(
             check_name="enough_clean_structures",
-            passed=result.clean.height >= preset.min_clean,
-            description=f"{result.clean.height} clean structures; the {partition} level needs at least "
+            passed=result.clean_rows >= preset.min_clean,
+            description=f"{result.clean_rows} clean structures; the {partition} level needs at least "
             f"{preset.min_clean} ({rule}){small}",
         )
 

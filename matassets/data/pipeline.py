@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.splits import SplitManifest, leakage, make_splits, needs_spacegroups
-from matassets.data.tables import CorruptTableError, has_hash, read_table, write_table
+from matassets.data.tables import CorruptTableError, has_hash, read_table, scan_table, write_table
 from matassets.data.validation import ValidationResult, validate
 from matassets.data.workers import pool_for
 from matassets.datasets.properties import Property
@@ -21,15 +22,22 @@ from matassets.levels import DataPreset
 from matassets.paths import Layout
 
 GRAPH_CHUNK = 256  # structures a graph-building worker parses and graphs per task
+READ_ROWS = 8192  # rows of a stored table read at once by the steps that stream it
 
 
-def frame_hash(frame: pl.DataFrame, rows: int = 4096) -> str:
+def frame_hash(frame: pl.DataFrame | pl.LazyFrame, rows: int = READ_ROWS) -> str:
     """A content hash of a table (row order included): the sha256 of its CSV text, written
-    ``rows`` rows at a time (the whole CSV of 100k structures would be a string of ~1 GB)."""
+    ``rows`` rows at a time (the whole CSV of 100k structures would be a string of ~1 GB; a
+    LazyFrame over a stored table is read a slice at a time)."""
+    frame = frame.lazy()
     digest = hashlib.sha256()
-    for start in range(0, max(frame.height, 1), rows):
-        digest.update(frame.slice(start, rows).write_csv(include_header=start == 0).encode())
+    for start in range(0, max(_height(frame), 1), rows):
+        digest.update(frame.slice(start, rows).collect().write_csv(include_header=start == 0).encode())
     return digest.hexdigest()[:16]
+
+
+def _height(frame: pl.LazyFrame) -> int:
+    return frame.select(pl.len()).collect().item()
 
 
 def build_raw(frame: pl.DataFrame, layout: Layout, partition: str) -> str:
@@ -43,7 +51,7 @@ class NotEnoughCleanStructures(ValueError):
     def __init__(self, result: ValidationResult, partition: str, needed: int) -> None:
         self.result, self.partition, self.needed = result, partition, needed
         super().__init__(
-            f"{result.clean.height} clean structures; the {partition} level needs at least {needed}"
+            f"{result.clean_rows} clean structures; the {partition} level needs at least {needed}"
         )
 
 
@@ -67,7 +75,8 @@ def build_structures(
     """
     from matassets.training.incremental import input_key
 
-    raw = read_table(layout.raw(partition), "raw_structures", partition)
+    raw_path = layout.raw(partition)
+    raw = scan_table(raw_path, "raw_structures", partition)
     described = {k: p.to_json() for k, p in sorted((properties or {}).items())}
     key = input_key({"raw": frame_hash(raw), "preset": asdict(preset), "properties": described})
     clean_path, quarantine_path = layout.structures(partition), layout.quarantine(partition)
@@ -75,33 +84,40 @@ def build_structures(
     stored = read_json_dict(keyfile) or {}
     if has_hash(clean_path) and has_hash(quarantine_path) and stored.get("input_key") == key:
         try:
-            clean = read_table(clean_path, "structures", partition)
+            clean = scan_table(clean_path, "structures", partition)
             quarantine = read_table(quarantine_path, "structures", partition)
         except CorruptTableError:
             pass  # a damaged stored table is not reused: validated again below, and rewritten
         else:
             return ValidationResult(clean, quarantine, stored.get("counts", {})), True
-    result = validate(
-        raw,
-        preset.min_distance,
-        preset.max_sites,
-        properties,
-        max_clean=preset.max_structures,
-        seed=preset.seed,
-        spacegroups=needs_spacegroups(preset.split_strategy),
-    )
-    if result.clean.height < preset.min_clean:  # refused: the stored tables stay as they are
-        raise NotEnoughCleanStructures(result, partition, preset.min_clean)
-    write_table(result.quarantine, quarantine_path)
-    write_table(result.clean, clean_path)
+    # each batch's clean rows are written to a scratch folder (removed after) and the table is
+    # streamed from there: 100k structures are never held at once
+    with tempfile.TemporaryDirectory(prefix="matassets-validating-") as scratch:
+        result = validate(
+            raw_path,
+            preset.min_distance,
+            preset.max_sites,
+            properties,
+            max_clean=preset.max_structures,
+            seed=preset.seed,
+            spacegroups=needs_spacegroups(preset.split_strategy),
+            folder=Path(scratch),
+        )
+        if result.clean_rows < preset.min_clean:  # refused: the stored tables stay as they are
+            result.clean = result.clean.collect()  # (fewer than min_clean rows)
+            raise NotEnoughCleanStructures(result, partition, preset.min_clean)
+        write_table(result.quarantine, quarantine_path)
+        write_table(result.clean, clean_path)
     write_json(keyfile, {"input_key": key, "counts": result.counts})
+    result.clean = scan_table(clean_path, "structures", partition)
     return result, False
 
 
 def build_splits(layout: Layout, partition: str, preset: DataPreset) -> tuple[SplitManifest, dict]:
-    clean = read_table(layout.structures(partition), "structures", partition)
+    stored = scan_table(layout.structures(partition), "structures", partition)
+    clean = stored.drop(schema.STRUCTURE).collect()  # the texts are not needed to split
     manifest = make_splits(
-        clean, preset.split_strategy, preset.seed, preset.split_fractions, frame_hash(clean)
+        clean, preset.split_strategy, preset.seed, preset.split_fractions, frame_hash(stored)
     )
     report = leakage(manifest, clean)
     write_json(layout.split_manifest(partition), manifest.to_json())
@@ -130,9 +146,10 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
     from matassets.graphs.sharded import build_sharded
     from matassets.graphs.store import GraphStore, digest_path, store_intact
 
-    clean = read_table(layout.structures(partition), "structures", partition)
+    clean = scan_table(layout.structures(partition), "structures", partition)
+    height = _height(clean)
     settings = GraphSettings.from_preset(preset)
-    sharded = clean.height > preset.sharded_above
+    sharded = height > preset.sharded_above
     identity = frame_hash(clean) + json.dumps(asdict(settings), sort_keys=True)
     key = sha256_text(identity + (f"shards of {preset.shard_size}" if sharded else ""))
     path = layout.graphs(partition, key)
@@ -146,11 +163,16 @@ def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Pa
             digest_path(path).unlink(missing_ok=True)
     previous = _pointed_store(layout, partition)
     if not cached:
-        ids = clean[schema.ID].to_list()
-        texts = clean[schema.STRUCTURE]
-        # parsed and graphed in worker processes, a chunk at a time: no Structure reaches this one
-        pool = pool_for(clean.height)
-        chunks = (texts.slice(k, GRAPH_CHUNK).to_list() for k in range(0, clean.height, GRAPH_CHUNK))
+        ids = clean.select(schema.ID).collect()[schema.ID].to_list()
+        # parsed and graphed in worker processes, a chunk at a time: no Structure reaches this one,
+        # and the texts are read from the table a slice at a time
+        pool = pool_for(height)
+        chunks = (
+            texts.slice(k, GRAPH_CHUNK).to_list()
+            for start in range(0, height, READ_ROWS)
+            for texts in [clean.select(schema.STRUCTURE).slice(start, READ_ROWS).collect()[schema.STRUCTURE]]
+            for k in range(0, texts.len(), GRAPH_CHUNK)
+        )
         parts = pool.imap(_graphs_of_texts, chunks, settings.cutoff, settings.max_neighbors)
         graphs = (g for part in parts for g in part)
         try:

@@ -32,10 +32,14 @@ def rebuild_hint(asset: str, partition: str) -> str:
     return f"materialize {asset} for level {partition} again (matassets data --level {partition})"
 
 
-def write_table(frame: pl.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` (atomically) and record its sha256 in the folder's ``files.sha256``."""
+def write_table(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` (atomically; a LazyFrame is streamed, never collected whole) and
+    record its sha256 in the folder's ``files.sha256``."""
     path = Path(path)
-    atomic_write(path, lambda tmp: frame.write_parquet(tmp))
+    if isinstance(frame, pl.LazyFrame):
+        atomic_write(path, lambda tmp: frame.sink_parquet(tmp))
+    else:
+        atomic_write(path, lambda tmp: frame.write_parquet(tmp))
     write_manifest(path.parent, [path], keep=read_manifest(path.parent))
     return path
 
@@ -50,6 +54,12 @@ def read_table(path: Path, asset: str, partition: str) -> pl.DataFrame:
     """The parquet table at ``path``, written by ``asset`` for ``partition``. A file whose bytes differ
     from its recorded sha256, or that is not readable parquet, raises ``CorruptTableError`` naming the
     path and how to rebuild it."""
+    return _readable(scan_table(path, asset, partition), path, asset, partition, lambda f: f.collect())
+
+
+def scan_table(path: Path, asset: str, partition: str) -> pl.LazyFrame:
+    """``read_table``'s checks (its bytes against the recorded sha256, a readable parquet footer),
+    then the table as a LazyFrame: read a slice or a few columns at a time."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such table; {rebuild_hint(asset, partition)}")
@@ -65,8 +75,14 @@ def read_table(path: Path, asset: str, partition: str) -> pl.DataFrame:
         log.warning(
             "%s: no content hash recorded (written before tables carried one); %s to add it", path, hint
         )
+    lazy = pl.scan_parquet(path)
+    _readable(lazy, path, asset, partition, lambda f: f.collect_schema())
+    return lazy
+
+
+def _readable(frame: pl.LazyFrame, path: Path, asset: str, partition: str, read):
     try:
-        return pl.read_parquet(path)
+        return read(frame)
     except (pl.exceptions.PolarsError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptTableError(

@@ -36,6 +36,7 @@ TARGETS_FILES = ("targets.csv", "id_prop.csv")
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar")
 OPTIONAL_COLUMNS = (schema.STRUCTURE_FORMAT, schema.SPACEGROUP, schema.REFERENCE_SPLIT)
 _MISSING = ("", "na", "n/a", "none", "null")
+ROWS_PER_FRAME = 4096  # files read into row dicts before they become a polars frame
 
 
 def _read_text(path: Path, limit: limits.Limit = limits.STRUCTURE_FILE) -> str:
@@ -206,7 +207,7 @@ def load_folder(
                 names = [m.name for m in matches]
                 raise DataInputError(targets_csv, f"{key!r} matches several files {names}", row=n)
             values[matches[0]] = (n, vals)
-    rows = []
+    frames, rows = [], []
     for p in files:
         origin = str(p)
         row = _structure_row(_read_text(p), _file_format(p), p.stem, origin)
@@ -215,7 +216,10 @@ def load_folder(
             row[schema.ORIGIN] = f"{origin}, {targets_csv} row {n}"
             row.update(vals)
         rows.append(row)
-    return schema.canonical_frame(rows, properties=names)
+        if len(rows) == ROWS_PER_FRAME or p is files[-1]:  # row dicts cost ~3x the table's bytes
+            frames.append(schema.canonical_frame(rows, properties=names))
+            rows = []
+    return pl.concat(frames)
 
 
 def _table_records(path: Path) -> tuple[list[Mapping], int]:

@@ -26,12 +26,14 @@ same ``dup_group`` so that splits keep them on one side.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import unicodedata
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -54,9 +56,13 @@ DUP_GROUP = "dup_group"
 
 @dataclass
 class ValidationResult:
-    clean: pl.DataFrame
+    clean: pl.DataFrame | pl.LazyFrame  # lazy: over the stored table (data.pipeline)
     quarantine: pl.DataFrame
     counts: dict = field(default_factory=dict)  # raw rows, validated, clean, left out by the cap
+
+    @property
+    def clean_rows(self) -> int:
+        return self.counts["clean"]
 
     def quarantine_counts(self) -> dict[str, int]:
         counts = self.quarantine.group_by("field").len().sort("field")
@@ -160,8 +166,36 @@ def _group_chunk(buckets: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
     return [_group_bucket(b) for b in buckets]
 
 
+class _Raw:
+    """The raw table as validation reads it: a frame in memory, or a parquet file read a batch of
+    rows at a time (a table of 100k structures is never held whole)."""
+
+    def __init__(self, raw: pl.DataFrame | Path) -> None:
+        self.path = None if isinstance(raw, pl.DataFrame) else Path(raw)
+        self.frame = raw if isinstance(raw, pl.DataFrame) else None
+        self.empty = pl.DataFrame(
+            schema=raw.schema if self.frame is not None else pl.read_parquet_schema(raw)
+        )
+
+    def column(self, name: str) -> pl.Series:
+        return (
+            self.frame[name] if self.frame is not None else pl.read_parquet(self.path, columns=[name])[name]
+        )
+
+    def take(self, rows: list[int]) -> pl.DataFrame:
+        """The rows at these positions, in this order."""
+        if self.frame is not None:
+            return self.frame[rows]
+        low, high = min(rows), max(rows)
+        if high - low < 2 * len(rows):  # (nearly) one run of rows: read that span only
+            return pl.scan_parquet(self.path).slice(low, high - low + 1).collect()[[r - low for r in rows]]
+        found = pl.scan_parquet(self.path).with_row_index("_row").filter(pl.col("_row").is_in(rows)).collect()
+        position = {r: k for k, r in enumerate(found["_row"])}
+        return found[[position[r] for r in rows]].drop("_row")
+
+
 def validate(
-    raw: pl.DataFrame,
+    raw: pl.DataFrame | Path,
     min_distance: float,
     max_sites: int,
     properties: Mapping[str, Property] | None = None,
@@ -172,8 +206,10 @@ def validate(
     spacegroups: bool = False,
     chunk: int = 256,
     batch_rows: int = 8192,
+    folder: Path | None = None,
 ) -> ValidationResult:
-    """Split ``raw`` (canonical table) into a clean table and a quarantine table.
+    """Split ``raw`` (canonical table, or the path of its parquet file) into a clean table and a
+    quarantine table.
 
     ``properties``: the data set's own properties (unit, task, range) beside the canonical ones;
     a property column without an entry is checked for finite values only.
@@ -183,14 +219,33 @@ def validate(
     ``workers`` processes (default ``workers_default()``). A row keeps the space group its source
     gives (a CIF's own number included); the missing ones are computed only when ``spacegroups``
     (most of a worker's time: ``data.spacegroups``), else left null for the consumers that need them.
+
+    Rows are read ``batch_rows`` at a time and each batch's clean rows are written to a parquet file
+    under ``folder``; ``result.clean`` is then a LazyFrame over those files (the caller writes it
+    where it belongs while ``folder`` exists). Without ``folder`` a temporary one is used and
+    ``result.clean`` is a DataFrame.
     """
+    if folder is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="matassets-validate-") as tmp:
+            result = validate(
+                raw, min_distance, max_sites, properties, max_clean=max_clean, seed=seed,
+                workers=workers, spacegroups=spacegroups, chunk=chunk, batch_rows=batch_rows,
+                folder=Path(tmp),
+            )  # fmt: skip
+            result.clean = result.clean.collect()
+            return result
+    source = _Raw(raw)
     props = {**schema.TARGETS, **(properties or {})}
     bad: list[dict] = []
     seen: dict[str, str] = {}
-    targets = schema.property_columns(raw)
+    targets = schema.property_columns(source.empty)
     # ids normalised once; row dicts are made one batch at a time (never the whole table at once)
-    ids = [unicodedata.normalize("NFC", r.strip()) if isinstance(r, str) else r for r in raw[schema.ID]]
-    origins = raw[schema.ORIGIN].to_list()
+    ids = [
+        unicodedata.normalize("NFC", r.strip()) if isinstance(r, str) else r for r in source.column(schema.ID)
+    ]
+    origins = source.column(schema.ORIGIN).to_list()
 
     def quarantine(row: dict, field: str, value: object, reason: str) -> None:
         bad.append(
@@ -218,21 +273,23 @@ def validate(
         else:
             seen[rid] = origin
             candidates.append(i)
+    del seen, origins
     capped = max_clean is not None and len(candidates) > max_clean
     if capped:
         order = np.random.default_rng(seed).permutation(len(candidates))
         candidates = [candidates[k] for k in order]
     pool = pool_for(len(candidates), workers)
-    # the clean rows are kept as one polars frame per batch (compact columns, not row dicts)
-    frames: list[pl.DataFrame] = []
-    clean_schema = {**raw.schema, DUP_GROUP: pl.String()}
+    # each batch's clean rows go to their own parquet file; what duplicate grouping needs of every
+    # clean row (id, formula, a digest of its text) is kept here, a few dozen bytes per row
+    files: list[Path] = []
+    keys: dict[str, list] = {schema.ID: [], schema.FORMULA: [], "digest": []}
     kept = done = 0
     try:
         while done < len(candidates) and not (capped and kept >= max_clean):
             need = max_clean - kept if capped else batch_rows
             batch = candidates[done : done + (max(need + need // 10 + 16, 1) if capped else need)]
             done += len(batch)
-            rows = raw[batch].to_dicts()
+            rows = source.take(batch).to_dicts()
             for row, i in zip(rows, batch, strict=True):
                 row[schema.ID] = ids[i]
             items = [
@@ -266,28 +323,35 @@ def validate(
                             quarantine(row, name, row[name], problem)
                             row[name] = None
                     keep.append(row)
+                    keys[schema.ID].append(row[schema.ID])
+                    keys[schema.FORMULA].append(formula)
+                    keys["digest"].append(
+                        hashlib.blake2b(row[schema.STRUCTURE].encode(), digest_size=16).digest()
+                    )
                     kept += 1
-            frames.append(pl.DataFrame(keep, schema=clean_schema))
+            if keep:
+                files.append(folder / f"clean-{len(files):06d}.parquet")
+                pl.DataFrame(keep, schema=source.empty.schema).write_parquet(files[-1])
             del rows, items, chunks, keep
-        clean = pl.concat(frames) if frames else pl.DataFrame(schema=clean_schema)
-        del frames
-        if capped:
-            clean = clean.sort(schema.ID)
-        groups = duplicate_groups(clean, pool)
+        scanned = pl.scan_parquet(files) if files else source.empty.lazy()
+        order = pl.DataFrame(keys)  # the first of a group is the first in the table's final order
+        groups = duplicate_groups(order.sort(schema.ID) if capped else order, scanned, pool)
     finally:
         pool.close()
-    clean = clean.with_columns(pl.Series(DUP_GROUP, [groups[i] for i in clean[schema.ID]], pl.String()))
+    clean = scanned.join(groups.lazy(), on=schema.ID, how="left", maintain_order="left")
+    if capped:
+        clean = clean.sort(schema.ID)
     structure_bad = sum(1 for b in bad if b["field"] == "structure")
     counts = {
-        "raw rows": raw.height,
-        "id problems": raw.height - len(candidates),
+        "raw rows": len(ids),
+        "id problems": len(ids) - len(candidates),
         "structures parsed": done,
         "structure problems": structure_bad,
-        "clean": clean.height,
+        "clean": kept,
     }
     if capped:
         counts["cap"] = max_clean
-        counts["clean beyond the cap"] = done - structure_bad - clean.height
+        counts["clean beyond the cap"] = done - structure_bad - kept
         counts["not read (cap reached)"] = len(candidates) - done
     return ValidationResult(clean, pl.DataFrame(bad, schema=QUARANTINE_COLUMNS), counts)
 
@@ -319,32 +383,41 @@ def _group_bucket(members: list[tuple[str, str]]) -> dict[str, str]:
     return {index[id(s)]: index[id(cluster[0])] for cluster in clusters for s in cluster}
 
 
-def duplicate_groups(clean: pl.DataFrame, pool: WorkerPool | None = None) -> dict[str, str]:
-    """Map each id to the id of the first structure it is identical to (itself if unique).
+def duplicate_groups(keys: pl.DataFrame, clean: pl.LazyFrame, pool: WorkerPool | None = None) -> pl.DataFrame:
+    """``id`` → ``dup_group``: the id of the first structure each one is identical to (itself if
+    unique), for the clean rows ``keys`` lists in table order (``id``, ``formula``, ``digest`` of the
+    structure text); ``clean`` gives the texts.
 
-    Rows whose structure text is the same (the clean table's canonical pymatgen JSON: the same file
-    given twice, a data set appended to itself) are one structure without a comparison; then only
-    the first row of each text is compared, and only with structures of the same reduced formula,
-    by ``StructureMatcher`` in the worker processes, the largest formula first. Exact copies would
+    Rows with the same text (the clean table's canonical pymatgen JSON: the same file given twice, a
+    data set appended to itself) are one structure without a comparison; then only the first row of
+    each text is compared, and only with structures of the same reduced formula, by
+    ``StructureMatcher`` in the worker processes, the largest formula first. Exact copies would
     otherwise be matched one pair at a time: at 10k files of which a third were copies, that was
     56 of the 87 s of ingestion (docs/benchmarks.md)."""
-    ids = clean[schema.ID].to_list()
-    groups = dict(zip(ids, ids, strict=True))
-    same_text = clean.group_by(schema.STRUCTURE, maintain_order=True).agg(pl.col(schema.ID))[schema.ID]
+    ids = keys[schema.ID].to_list()
+    same_text = keys.group_by("digest", maintain_order=True).agg(pl.col(schema.ID))[schema.ID]
     first_of: dict[str, str] = {}  # id of every row -> the first row with its text
     for same in same_text:
         first_of.update(dict.fromkeys(same, same[0]))
-    firsts = clean.filter(pl.col(schema.ID).is_in(same_text.list.first().implode()))
+    firsts = keys.filter(pl.col(schema.ID).is_in(same_text.list.first().implode()))
     repeated = firsts.filter(pl.col(schema.FORMULA).is_duplicated())
-    by_formula: dict[str, list[tuple[str, str]]] = {}
-    for rid, formula, text in repeated.select(schema.ID, schema.FORMULA, schema.STRUCTURE).iter_rows():
-        by_formula.setdefault(formula, []).append((rid, text))
-    buckets = sorted((m for m in by_formula.values() if len(m) > 1), key=len, reverse=True)
-    if buckets:
+    groups = dict(zip(ids, ids, strict=True))
+    if repeated.height:
+        texts = clean.select(schema.ID, schema.STRUCTURE).filter(
+            pl.col(schema.ID).is_in(repeated[schema.ID].implode())
+        )
+        text_of = dict(texts.collect().iter_rows())
+        by_formula: dict[str, list[tuple[str, str]]] = {}
+        for rid, formula in repeated.select(schema.ID, schema.FORMULA).iter_rows():
+            by_formula.setdefault(formula, []).append((rid, text_of[rid]))
+        buckets = sorted(by_formula.values(), key=len, reverse=True)
         pool = pool or WorkerPool(1)
         n = max(1, pool.workers * 4)
         chunks = [buckets[k::n] for k in range(n) if buckets[k::n]]
         for results in pool.map(_group_chunk, chunks):
             for found in results:
                 groups.update(found)
-    return {rid: groups[first_of[rid]] for rid in ids}
+    return pl.DataFrame(
+        {schema.ID: ids, DUP_GROUP: [groups[first_of[rid]] for rid in ids]},
+        schema={schema.ID: pl.String(), DUP_GROUP: pl.String()},
+    )

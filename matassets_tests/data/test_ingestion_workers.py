@@ -7,6 +7,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -94,3 +95,28 @@ def test_frame_hash_in_slices_is_the_hash_of_the_whole_csv(embedded) -> None:
     for frame in (embedded, embedded.head(0), embedded.head(1), embedded.head(300)):
         whole = sha256_text(frame.write_csv())
         assert pipeline.frame_hash(frame, rows=100) == whole == pipeline.frame_hash(frame)
+
+
+@pytest.mark.parametrize("cap", [None, 70])
+def test_validation_streamed_from_the_stored_table_is_validation_in_memory(embedded, tmp_path, cap) -> None:
+    """``structures`` validates the stored raw table a batch of rows at a time (100k structures are
+    never held at once) and writes each batch's clean rows to its own file: with batches of 64 rows,
+    a repeated id (the rows read are then not one run) and a capped level (rows read in a seeded
+    random order), the clean table, its duplicate groups, the quarantine and the counts are those of
+    validating the whole table in memory."""
+    from matassets.data.validation import validate
+
+    raw = embedded.head(300)
+    # three ids repeated in the middle: quarantined, so the rows read around them are not one run
+    raw = pl.concat([raw.head(150), raw.slice(10, 3), raw.slice(150)])
+    stored = write_table(raw, tmp_path / "raw.parquet")
+    preset = DATA["smoke"]
+    args = (preset.min_distance, preset.max_sites)
+    whole = validate(raw, *args, max_clean=cap, workers=1)
+    (tmp_path / "batches").mkdir()
+    streamed = validate(stored, *args, max_clean=cap, workers=1, batch_rows=64, folder=tmp_path / "batches")
+    assert streamed.clean.collect().equals(whole.clean)
+    assert streamed.quarantine.equals(whole.quarantine) and streamed.counts == whole.counts
+    if cap is None:  # (a capped level reads its cap and a margin in one batch)
+        assert len(list((tmp_path / "batches").glob("*.parquet"))) == 5
+    assert whole.quarantine["reason"].str.starts_with("duplicate id").sum() == 3

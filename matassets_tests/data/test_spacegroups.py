@@ -63,7 +63,7 @@ def test_structures_compute_space_groups_only_for_a_split_by_space_group(tmp_pat
     build_raw(load_folder(folder), layout, "smoke")
     for strategy, nulls in (("random", 11), ("spacegroup", 0)):
         preset = dataclasses.replace(DATA["smoke"], split_strategy=strategy, min_clean=0)
-        clean = build_structures(layout, "smoke", preset)[0].clean
+        clean = build_structures(layout, "smoke", preset)[0].clean.collect()
         by_id = dict(zip(clean[schema.ID], clean[schema.SPACEGROUP], strict=True))
         assert clean[schema.SPACEGROUP].null_count() == nulls, strategy
         assert by_id[rows[schema.ID][0]] == number

@@ -48,7 +48,7 @@ def test_a_damaged_table_names_its_path_and_how_to_rebuild_it(smoke_copy):
 
     # unchanged inputs: the damaged stored table is revalidated, not reused
     result, reused = build_structures(layout, "smoke", DATA["smoke"])
-    assert not reused and pl.read_parquet(structures).height == result.clean.height > 0
+    assert not reused and pl.read_parquet(structures).height == result.clean_rows > 0
 
     raw = layout.raw("smoke")
     damage(raw)
