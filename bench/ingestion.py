@@ -84,6 +84,7 @@ def child(folder: Path, workers: int) -> dict:
     from matassets.data import schema
     from matassets.data.pipeline import build_graphs, build_raw, build_structures
     from matassets.data.user_files import load_folder
+    from matassets.data.workers import pool_for
     from matassets.graphs.sharded import load_store
     from matassets.levels import DATA
     from matassets.paths import Layout
@@ -120,7 +121,7 @@ def child(folder: Path, workers: int) -> dict:
         "split_strategy": preset.split_strategy,
         "graphs": graphs,
         "sharded": sharded,
-        "workers": workers,
+        "workers": pool_for(n, workers).workers,  # (inline below data.workers.INLINE_BELOW)
         "read_s": round(t1 - t0, 2),
         "validate_s": round(t2 - t1, 2),
         "graphs_s": round(t3 - t2, 2),

@@ -26,7 +26,10 @@ def workers_default() -> int:
     return os.cpu_count() or 1
 
 
-INLINE_BELOW = 400  # items: spawning workers costs ~2 s, fewer structures are done faster inline
+# items: below this, one process is faster. Each spawned worker imports pymatgen (~1.5 s) before
+# its first chunk, and a second core saves ~0.7 ms per structure in validation and ~0.35 ms in graph
+# building (bench.ingestion, docs/benchmarks.md): the spawn pays for itself from ~2,000-4,000 items.
+INLINE_BELOW = 3000
 
 
 def pool_for(items: int, workers: int | None = None) -> WorkerPool:

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import torch
 
-from matassets.data import pipeline, schema
+from matassets.data import pipeline, schema, workers
 from matassets.data.embedded import load_embedded
 from matassets.data.parsing import parse_structure
 from matassets.data.spacegroups import spacegroup_number
@@ -59,7 +59,8 @@ def test_spacegroup_number_is_the_analyzers(embedded) -> None:
 
 @pytest.mark.parametrize("sharded", [False, True])
 def test_graphs_built_in_workers_equal_the_inline_build(embedded, tmp_path, monkeypatch, sharded) -> None:
-    clean = embedded.head(420)  # at least 400: build_graphs uses its worker processes
+    clean = embedded.head(420)
+    monkeypatch.setattr(workers, "INLINE_BELOW", 400)  # 420 structures: build_graphs uses its workers
     layout = Layout(tmp_path)
     write_table(clean, layout.structures("smoke"))
     pools = []
