@@ -26,10 +26,11 @@ def workers_default() -> int:
     return os.cpu_count() or 1
 
 
-# items: below this, one process is faster. Each spawned worker imports pymatgen (~1.5 s) before
-# its first chunk, and a second core saves ~0.7 ms per structure in validation and ~0.35 ms in graph
-# building (bench.ingestion, docs/benchmarks.md): the spawn pays for itself from ~2,000-4,000 items.
-INLINE_BELOW = 3000
+# items: below this, one process is as fast. Each spawned worker imports pymatgen before its first
+# chunk; bench.ingestion's corpus on 2 quiet cores (docs/benchmarks.md): at 1,000 structures inline
+# and 2 workers were equal (441-449 vs 437-446 structures/s), at 3,000 the workers 1.5x faster (600
+# vs 400). On a machine whose other core is busy the workers cannot win (at 1,000: 261 vs 475).
+INLINE_BELOW = 1000
 
 
 def pool_for(items: int, workers: int | None = None) -> WorkerPool:
