@@ -273,11 +273,19 @@ def reasons(family: str) -> dict[tuple[str, str], str]:
     }
 
 
-def deviations(family: str, partition: str, preset: object, overrides: dict | None = None) -> list[dict]:
-    """Every field where ``preset`` (``family``'s row at ``partition``, after ``overrides``) differs
-    from the runbook's row: ``{"field", "runbook", "ours", "why"}``; "why" says "set for this run"
-    for an overridden field."""
-    index, why_of = levels.PARTITIONS.index(partition), reasons(family)
+def deviations(
+    family: str,
+    partition: str,
+    preset: object,
+    overrides: dict | None = None,
+    scaled: dict[str, str] | None = None,
+) -> list[dict]:
+    """Every field where ``preset`` (``family``'s row at ``partition``, after ``overrides`` and the
+    fields ``scaled`` to a registered data set) differs from the runbook's row: ``{"field",
+    "runbook", "ours", "why"}``; "why" says "set for this run" for an overridden field and
+    ``scaled``'s words for a scaled one (``levels.dataset_train_preset``)."""
+    index = levels.PARTITIONS.index(partition)
+    why_of = reasons(family) | {(field, partition): why for field, why in (scaled or {}).items()}
     out = []
     for field, values in RUNBOOK[family].items():
         runbook, ours = values[index], _ours(preset, field, partition)
@@ -292,9 +300,16 @@ def _plain(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def record_block(phase: str, algorithm: str, partition: str, preset: object, overrides: dict) -> dict:
+def record_block(
+    phase: str,
+    algorithm: str,
+    partition: str,
+    preset: object,
+    overrides: dict,
+    scaled: dict[str, str] | None = None,
+) -> dict:
     """The run record's ``runbook`` entry: the runbook command the model mirrors and how it differs
-    (``{"command": None}`` for a family outside the runbook)."""
+    (``{"command": None}`` for a family outside the runbook); ``scaled``: as for ``deviations``."""
     name = family_name(phase, algorithm)
     if name is None:
         return {"command": None, "deviations": []}
@@ -303,5 +318,5 @@ def record_block(phase: str, algorithm: str, partition: str, preset: object, ove
     level = "--competition" if partition == "competition" else f"--level {partition}"
     return {
         "command": family(name).runbook.replace("--level L", level),
-        "deviations": deviations(name, partition, preset, overrides),
+        "deviations": deviations(name, partition, preset, overrides, scaled),
     }

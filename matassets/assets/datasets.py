@@ -27,7 +27,13 @@ from matassets.assets.phase2 import E3nnOverrides
 from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
 from matassets.families import Family, dataset_families
-from matassets.levels import DATA, JUDGE_MIN_SPLIT, dataset_data_preset, preset_metadata
+from matassets.levels import (
+    DATA,
+    JUDGE_MIN_SPLIT,
+    dataset_data_preset,
+    dataset_train_preset,
+    preset_metadata,
+)
 
 
 class _DatasetProject:
@@ -249,8 +255,10 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
     for a classification property, a classifier (majority baseline), as the shared trainer decides
     from the task. Its run config is the embedded set's: ``cgcnn_<property>``'s (``TrainOverrides``)
     or ``multitask_e3nn``'s (``E3nnOverrides``): preset overrides, seed, nproc, force, and
-    ``output_tag`` for a tuning round's candidate, never promoted here. The specialist is trained
-    from scratch: the embedded one's warm start reads ``multitask_e3nn``, which no data set has."""
+    ``output_tag`` for a tuning round's candidate, never promoted here. Its batch size scales to
+    the property's training crystals unless the run config sets it (``levels.dataset_train_preset``).
+    The specialist is trained from scratch: the embedded one's warm start reads ``multitask_e3nn``,
+    which no data set has."""
     asset = fam.dataset_asset_name(prop.name)
     e3nn = fam.architecture == "e3nn"
     run_config = E3nnOverrides if e3nn else TrainOverrides
@@ -261,13 +269,22 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
         from matassets.data import schema
         from matassets.models.e3nn_multitask import architecture
         from matassets.training.gates import beats_baseline
-        from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
+        from matassets.training.graph_model import (
+            RunSpec,
+            invariant_architecture,
+            labelled_splits,
+            train_graph_model,
+        )
 
         schema.register_properties([prop])
         partition = context.partition_key
         data = DATA[partition]
         preset, overrides, options = config.apply(fam.presets[partition])  # as the embedded set's
         local = _DatasetProject(project, dataset)
+        train = labelled_splits(local.layout, partition, [prop.name])[0]["train"]
+        preset, scaled = dataset_train_preset(preset, train.height, overrides)
+        for why in scaled.values():
+            context.log.info(f"{dataset}/{asset} [{partition}]: {why}")
         spec = RunSpec(
             asset=asset,
             phase=fam.phase,
@@ -281,6 +298,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             data=data,
             command=train_command(dataset, partition, prop.name, fam),
             overrides=overrides,
+            scaled=scaled,
             options=options,
             dagster_run_id=context.run.run_id,
         )
@@ -290,6 +308,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             "data set": dataset,
             "property": f"{prop.name} ({prop.unit or 'no unit'}, {prop.task})",
             "metrics": dg.MetadataValue.json(metrics),
+            "preset": dg.MetadataValue.json(preset_metadata(preset)),
             **({"warm start": "none (trained from scratch)"} if e3nn else {}),
         }
         yield from promote_if_passed(context, local, output, [beats_baseline(metrics)], metadata)

@@ -20,6 +20,7 @@ import torch
 
 from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
+from matassets.data.splits import SPLITS, SplitManifest
 from matassets.graphs.sharded import load_store
 from matassets.io import sha256_file, sha256_text, torch_save
 from matassets.levels import MIN_LABELLED, DataPreset, TrainPreset
@@ -43,7 +44,7 @@ OUTPUT_FILES = (
     "run_record.json",
 )
 # RunSpec fields that do not change the model's files: left out of the input key
-NOT_INPUTS = ("command", "overrides", "dagster_run_id", "options", "warm_start")
+NOT_INPUTS = ("command", "overrides", "scaled", "dagster_run_id", "options", "warm_start")
 
 
 def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -> dict:
@@ -70,6 +71,9 @@ class RunSpec:
     data: DataPreset
     command: str
     overrides: dict = field(default_factory=dict)  # the preset fields the run config changed (the record)
+    # preset fields scaled to a registered data set (levels.dataset_train_preset): field -> the
+    # change and its rule in words, for the run record's notes and runbook deviations
+    scaled: dict[str, str] = field(default_factory=dict)
     options: RunOptions = field(default_factory=RunOptions)
     dagster_run_id: str | None = None
     warm_start: str | None = None  # a trained model folder whose encoder initialises this model
@@ -116,16 +120,25 @@ def _objective(spec: RunSpec):
     )
 
 
-def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
+def labelled_splits(
+    layout: Layout, partition: str, tasks: list[str]
+) -> tuple[dict[str, pl.DataFrame], SplitManifest]:
+    """Each split's clean structures with a label of ``tasks`` (what a model of ``tasks`` trains
+    and is judged on), and the split manifest."""
     from matassets.data.tables import read_table
 
-    clean = read_table(layout.structures(spec.partition), "structures", spec.partition)
-    manifest = load_splits(layout, spec.partition)
+    clean = read_table(layout.structures(partition), "structures", partition)
+    manifest = load_splits(layout, partition)
+    labelled = clean.filter(pl.any_horizontal(pl.col(t).is_not_null() for t in tasks))
+    parts = {name: labelled.filter(pl.col(schema.ID).is_in(manifest.ids(name))) for name in SPLITS}
+    return parts, manifest
+
+
+def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit], dict]:
+    parts, manifest = labelled_splits(layout, spec.partition, spec.tasks)
     store = load_store(current_graphs_path(layout, spec.partition))
-    labelled = clean.filter(pl.any_horizontal(pl.col(t).is_not_null() for t in spec.tasks))
     splits: dict[str, GraphSplit] = {}
-    for name in ("train", "val", "test"):
-        part = labelled.filter(pl.col(schema.ID).is_in(manifest.ids(name)))
+    for name, part in parts.items():
         y = part.select(spec.tasks).to_numpy().astype(np.float32)
         splits[name] = GraphSplit(store, store.index_of(part[schema.ID].to_list()), y)
         if len(part) < MIN_LABELLED[name]:
@@ -284,7 +297,7 @@ def _train_graph_model(
     metrics = {name: objective.metrics(splits[name].y, outputs[name]) for name in splits}
     if not distributed.is_main():  # rank 0 writes the model folder
         return ModelOutput(folder.final, metrics, {}, fit, folder=folder, status="current")
-    notes = graph_report.anomalies(fit, layout, spec.partition)
+    notes = graph_report.anomalies(fit, layout, spec.partition) + list(spec.scaled.values())
 
     staging = folder.stage()
     folder.save("model.pt", lambda tmp: torch_save(trainer.best_model.cpu().state_dict(), tmp))
@@ -345,6 +358,7 @@ def _train_graph_model(
         },
         provenance=provenance,
         preset=spec.preset,
+        scaled=spec.scaled,
     )
     candidate = folder.commit(record)
     trainer.finish()

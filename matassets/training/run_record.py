@@ -146,10 +146,12 @@ def build_run_record(
     extra: dict | None = None,
     provenance: dict | None = None,
     preset: object | None = None,
+    scaled: dict[str, str] | None = None,
 ) -> dict:
     """The run record; ``provenance`` is :func:`start_provenance` taken when the run began (taken
     now when None, for a caller that has none); ``preset``: the preset row after ``overrides``, whose
-    deviations from the runbook's row (``matassets.runbook``) the record's ``runbook`` entry lists."""
+    deviations from the runbook's row (``matassets.runbook``) the record's ``runbook`` entry lists,
+    a field in ``scaled`` (scaled to a registered data set: field -> why) with its reason."""
     start = provenance or start_provenance()
     mode = "competition" if partition == "competition" else "level"
     return {
@@ -160,7 +162,11 @@ def build_run_record(
         "partition": partition,
         "command": command,
         "overrides": overrides,
-        **({"runbook": record_block(phase, algorithm, partition, preset, overrides)} if preset else {}),
+        **(
+            {"runbook": record_block(phase, algorithm, partition, preset, overrides, scaled)}
+            if preset
+            else {}
+        ),
         "output_dir": output_dir,
         "val_metrics": metrics.get("val"),
         "test_metrics": metrics.get("test"),

@@ -85,8 +85,10 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
 @pytest.mark.slow
 def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(tmp_path: Path) -> None:
     """A data set's blocking minimum scales to its size (levels.dataset_data_preset): 20 real crystals
-    (refused by the embedded set's 100) train a CGCNN at smoke, with a warning; 19 cannot give train,
-    validation and test 8/2/2 crystals and are refused, saying why, with nothing written."""
+    (refused by the embedded set's 100) train a CGCNN at smoke, with a warning, in batches of 8 where
+    the level's row says 16 (levels.dataset_train_preset: its 16 training crystals; the run record
+    and the UI say why); 19 cannot give train, validation and test 8/2/2 crystals and are refused,
+    saying why, with nothing written."""
     from conftest import cif_dataset, materialize
 
     from matassets.assets.datasets import dataset_assets
@@ -104,6 +106,18 @@ def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(
     (record,) = base.rglob("run_record.json")  # trained: promoted, or kept as a candidate by its check
     metrics = json.loads((record.parent / "metrics.json").read_text())
     assert (metrics["val"]["e_form"]["n"], metrics["test"]["e_form"]["n"]) == (2, 2)
+    why = (
+        "batch size 8, not the level's 16: for 16 training crystals the batch is capped at 16 // 8 for "
+        "at least 8 optimizer steps an epoch, never below 8 (--set batch_size=N wins)"
+    )
+    assert json.loads((record.parent / "config.json").read_text())["preset"]["batch_size"] == 8
+    saved = json.loads(record.read_text())
+    assert why in saved["notes"] and saved["overrides"] == {}
+    assert {"field": "batch_size", "runbook": 16, "ours": 8, "why": why} in saved["runbook"]["deviations"]
+    events = result.get_asset_materialization_events()
+    (event,) = [e for e in events if e.asset_key.path == ["twenty", "cgcnn_e_form"]]
+    meta = event.materialization.metadata
+    assert meta["preset"].value["batch_size"] == 8 and why in meta["runbook deviations"].value
 
     assets = [
         a for a in dataset_assets("nineteen", tmp_path) if a.key.path[-1] in ("raw_structures", "structures")
