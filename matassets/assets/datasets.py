@@ -1,6 +1,6 @@
 """Assets of each registered data set D, generated from its manifest and keyed with its name:
 ``D/raw_structures`` → ``D/structures`` → ``D/splits`` → ``D/crystal_graphs`` → one model per property
-of each family whose row names a ``dataset_asset`` (``families.dataset_families``: ``D/cgcnn_<property>``
+of each family whose row names a ``dataset_asset`` (``families.dataset_models``: ``D/cgcnn_<property>``
 and ``D/specialist_<property>`` on the graphs, ``D/forest_<property>`` on composition; one
 ``D/mace_potential`` on an extended-XYZ set's frames, ``assets/dataset_potential.py``), partitioned
 by level like the embedded set's (whose assets keep their unprefixed names and paths).
@@ -23,10 +23,10 @@ from matassets.assets.common import (
 )
 from matassets.assets.dataset_potential import mace
 from matassets.assets.phase1 import TrainOverrides
-from matassets.assets.phase2 import E3nnOverrides
+from matassets.assets.phase2 import E3nnOverrides, e3nn_metadata
 from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
-from matassets.families import Family, dataset_families
+from matassets.families import Family, dataset_models
 from matassets.levels import (
     DATA,
     JUDGE_MIN_SPLIT,
@@ -51,8 +51,8 @@ def group_name(dataset: str) -> str:
 
 
 def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinition]:
-    """The assets of registered data set ``name``: its data, then one model per property of its
-    manifest for each of ``families.dataset_families()``."""
+    """The assets of registered data set ``name``: its data, then its models
+    (``families.dataset_models``)."""
     from matassets import datasets
 
     manifest = datasets.get(name, root)
@@ -196,11 +196,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         return versioned(context, project, result)
 
     data = {"structures": structures, "splits": splits, "crystal_graphs": crystal_graphs}
-    models = [
-        MODELS[f.name](name, f, prop, data)
-        for f in dataset_families(manifest.format)
-        for prop in (manifest.properties if f.dataset_per_property else [None])
-    ]
+    models = [MODELS[m.family.name](name, m.family, m.prop, data) for m in dataset_models(manifest)]
     return [raw_structures, structures, splits, crystal_graphs, *models]
 
 
@@ -311,6 +307,8 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             "preset": dg.MetadataValue.json(preset_metadata(preset)),
             **({"warm start": "none (trained from scratch)"} if e3nn else {}),
         }
+        if e3nn and prop.task == "regression":  # the embedded specialist's tables and plots (MAE-based)
+            metadata.update(e3nn_metadata(output, preset, [prop.name]))
         yield from promote_if_passed(context, local, output, [beats_baseline(metrics)], metadata)
 
     return _asset

@@ -44,6 +44,9 @@ def test_a_data_set_s_e3nn_specialist_trains_from_scratch_on_its_split(root: Pat
     assert result.success
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "beats_mean_baseline"
+    (materialization,) = result.asset_materializations_for_node("tiny__specialist_e_form")
+    # the embedded specialist's metadata builder (phase2.e3nn_metadata): its per-task table
+    assert "| e_form | eV/atom |" in materialization.metadata["tasks"].value
 
     layout = Layout(root).for_dataset("tiny")
     folder = root / "models" / "datasets" / "tiny" / "specialist_e_form"
