@@ -169,12 +169,13 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         if any(report.values()):
             raise dg.Failure(f"split leakage: {report}")
         sizes = manifest_.sizes()
+        judged = bool(datasets.get(name, layout.root).properties)
         result = dg.MaterializeResult(
             data_version=dg.DataVersion(manifest_.hash),
             metadata={**{f"{k} size": v for k, v in sizes.items()}, "split_hash": manifest_.hash},
         )
         yield versioned(context, project, result)
-        check = split_check(sizes)
+        check = split_check(sizes, judged)
         if not check.passed:  # the run's log too
             context.log.warning(f"{name}/splits [{partition}]: {check.description}")
         yield check
@@ -203,12 +204,15 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
 SPLIT_CHECK = "splits_large_enough_to_judge"
 
 
-def split_check(sizes: dict[str, int]) -> dg.AssetCheckResult:
+def split_check(sizes: dict[str, int], judged: bool = True) -> dg.AssetCheckResult:
     """The data set's split sizes, failed as a warning (the run's closing block says it) when the
     validation or test split holds fewer than ``JUDGE_MIN_SPLIT`` crystals: its metrics are then too
-    noisy to judge a model by (it still trains; levels.py)."""
-    small = [s for s in ("val", "test") if sizes[s] < JUDGE_MIN_SPLIT]
+    noisy to judge a model by (it still trains; levels.py). A data set without a property
+    (``judged`` false: candidates to screen) trains no model, so its splits pass at any size."""
+    small = [s for s in ("val", "test") if sizes[s] < JUDGE_MIN_SPLIT] if judged else []
     description = ", ".join(f"{s} {n}" for s, n in sizes.items()) + " crystals"
+    if not judged:
+        description += "; no property: no model is trained or judged on them"
     if small:
         description += (
             f"; the {' and '.join(small)} split{'s' if len(small) > 1 else ''} under {JUDGE_MIN_SPLIT}: "

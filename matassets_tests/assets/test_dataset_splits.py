@@ -26,6 +26,12 @@ def test_split_sizes_are_judged_against_the_minimum() -> None:
     short = split_check({"train": 240, "val": 31, "test": 29})
     assert not short.passed and short.severity == dg.AssetCheckSeverity.WARN
     assert "; the test split under 30: too few to judge a model" in short.description
+    unjudged = split_check({"train": 120, "val": 15, "test": 15}, judged=False)
+    assert unjudged.passed
+    assert (
+        unjudged.description
+        == "train 120, val 15, test 15 crystals; no property: no model is trained or judged on them"
+    )
 
 
 @pytest.mark.parametrize("level", ["smoke", "lite"])
@@ -70,3 +76,39 @@ def test_a_60_crystal_data_set_s_splits_warn_in_the_log_and_the_closing_block(
     assert f"warning: sixty/splits [{level}]: check {SPLIT_CHECK} failed: {sizes}; the val and test" in (
         "\n".join(block.lines)
     )
+
+
+def test_a_data_set_without_properties_has_splits_no_model_is_judged_on(tmp_path: Path, monkeypatch) -> None:
+    """Candidates to screen (CIF files, no targets CSV) train no model: their small splits pass, and
+    the run ends without a warning (the walk-through's candidates set warned 'too few to judge')."""
+    from conftest import cif_dataset
+
+    from matassets.assets.datasets import SPLIT_CHECK, dataset_assets
+    from matassets.assets.resources import ProjectResource
+    from matassets.cli._report import closing_block
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    rows = load_embedded().head(60).to_dicts()
+    (cif_dataset(tmp_path / "cifs", rows, {}) / "targets.csv").unlink()
+    datasets.add("candidates", tmp_path / "cifs", root=tmp_path)
+    data = [
+        a
+        for a in dataset_assets("candidates", tmp_path)
+        if a.key.path[-1] in ("raw_structures", "structures", "splits")
+    ]
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            data,
+            partition_key="smoke",
+            instance=instance,
+            resources={"project": ProjectResource(root=str(tmp_path))},
+        )
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == SPLIT_CHECK]
+    assert check.passed
+    assert (
+        check.description
+        == "train 48, val 6, test 6 crystals; no property: no model is trained or judged on them"
+    )
+    block = closing_block(result, "dataset_candidates", "smoke")
+    assert block.ok and block.lines[0].endswith("[smoke]: succeeded")
+    assert not any(line.startswith("warning:") for line in block.lines)
