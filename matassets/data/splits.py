@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from matassets.data import schema
-from matassets.data.validation import DUP_GROUP
+from matassets.data.duplicates import DUP_GROUP
 
 SPLITS = ("train", "val", "test")
 

@@ -20,17 +20,15 @@ Rules (each quarantined row names its id, origin, field and reason):
 Each structure is parsed once (``check_structure``, in worker processes) and its pymatgen JSON is
 carried on in the clean table. A level's cap (``max_clean``) applies after validation.
 
-Identical structures (same reduced formula and matched by pymatgen's ``StructureMatcher``) get the
-same ``dup_group`` so that splits keep them on one side.
+Identical structures get the same ``dup_group`` (``data.duplicates``) so that splits keep them on
+one side.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import unicodedata
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,9 +37,10 @@ import numpy as np
 import polars as pl
 
 from matassets.data import schema
-from matassets.data.parsing import parse_structure, structure_from_dict, structure_to_text
+from matassets.data.duplicates import duplicate_groups
+from matassets.data.parsing import parse_structure, structure_to_text
 from matassets.data.spacegroups import declared_spacegroup, spacegroup_number
-from matassets.data.workers import WorkerPool, pool_for
+from matassets.data.workers import pool_for
 from matassets.datasets.properties import Property
 
 QUARANTINE_COLUMNS = {
@@ -51,7 +50,6 @@ QUARANTINE_COLUMNS = {
     "value": pl.String(),
     "reason": pl.String(),
 }
-DUP_GROUP = "dup_group"
 
 
 @dataclass
@@ -160,10 +158,6 @@ def check_structure(
 
 def _check_chunk(items: list[tuple], min_distance: float, max_sites: int) -> list[tuple]:
     return [(i, check_structure(t, f, min_distance, max_sites, sg)) for i, t, f, sg in items]
-
-
-def _group_chunk(buckets: list[list[tuple[str, str]]]) -> list[dict[str, str]]:
-    return [_group_bucket(b) for b in buckets]
 
 
 class _Raw:
@@ -369,55 +363,3 @@ def _value_problem(value: float | None, prop: Property | None) -> str | None:
     if prop.task == "classification" and not float(value).is_integer():
         return "not a class label (a classification property takes whole numbers)"
     return None
-
-
-def _group_bucket(members: list[tuple[str, str]]) -> dict[str, str]:
-    """{id: id of the first structure it is identical to} within one reduced formula."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    structures = [structure_from_dict(json.loads(text)) for _, text in members]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clusters = StructureMatcher().group_structures(structures)
-    index = {id(s): rid for s, (rid, _) in zip(structures, members, strict=True)}
-    return {index[id(s)]: index[id(cluster[0])] for cluster in clusters for s in cluster}
-
-
-def duplicate_groups(keys: pl.DataFrame, clean: pl.LazyFrame, pool: WorkerPool | None = None) -> pl.DataFrame:
-    """``id`` → ``dup_group``: the id of the first structure each one is identical to (itself if
-    unique), for the clean rows ``keys`` lists in table order (``id``, ``formula``, ``digest`` of the
-    structure text); ``clean`` gives the texts.
-
-    Rows with the same text (the clean table's canonical pymatgen JSON: the same file given twice, a
-    data set appended to itself) are one structure without a comparison; then only the first row of
-    each text is compared, and only with structures of the same reduced formula, by
-    ``StructureMatcher`` in the worker processes, the largest formula first. Exact copies would
-    otherwise be matched one pair at a time: at 10k files of which a third were copies, that was
-    56 of the 87 s of ingestion (docs/benchmarks.md)."""
-    ids = keys[schema.ID].to_list()
-    same_text = keys.group_by("digest", maintain_order=True).agg(pl.col(schema.ID))[schema.ID]
-    first_of: dict[str, str] = {}  # id of every row -> the first row with its text
-    for same in same_text:
-        first_of.update(dict.fromkeys(same, same[0]))
-    firsts = keys.filter(pl.col(schema.ID).is_in(same_text.list.first().implode()))
-    repeated = firsts.filter(pl.col(schema.FORMULA).is_duplicated())
-    groups = dict(zip(ids, ids, strict=True))
-    if repeated.height:
-        texts = clean.select(schema.ID, schema.STRUCTURE).filter(
-            pl.col(schema.ID).is_in(repeated[schema.ID].implode())
-        )
-        text_of = dict(texts.collect().iter_rows())
-        by_formula: dict[str, list[tuple[str, str]]] = {}
-        for rid, formula in repeated.select(schema.ID, schema.FORMULA).iter_rows():
-            by_formula.setdefault(formula, []).append((rid, text_of[rid]))
-        buckets = sorted(by_formula.values(), key=len, reverse=True)
-        pool = pool or WorkerPool(1)
-        n = max(1, pool.workers * 4)
-        chunks = [buckets[k::n] for k in range(n) if buckets[k::n]]
-        for results in pool.map(_group_chunk, chunks):
-            for found in results:
-                groups.update(found)
-    return pl.DataFrame(
-        {schema.ID: ids, DUP_GROUP: [groups[first_of[rid]] for rid in ids]},
-        schema={schema.ID: pl.String(), DUP_GROUP: pl.String()},
-    )

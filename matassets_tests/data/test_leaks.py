@@ -17,9 +17,10 @@ from pymatgen.core import Structure
 from pymatgen.core.operations import SymmOp
 
 from matassets.data import schema
+from matassets.data.duplicates import DUP_GROUP
 from matassets.data.splits import leakage, make_splits
 from matassets.data.tables import write_table
-from matassets.data.validation import DUP_GROUP, validate
+from matassets.data.validation import validate
 from matassets.levels import DATA
 
 
@@ -136,15 +137,15 @@ def test_exact_copies_are_grouped_without_the_matcher(clean, monkeypatch):
     to itself) joins the first row's group, and StructureMatcher sees each text once: exact copies
     are grouped before it runs (at 10k files, a third of them copies, matching them pair by pair
     was two thirds of ingestion)."""
-    import matassets.data.validation as validation
+    import matassets.data.duplicates as duplicates
 
     raw, triples = with_copies(clean, 6)
     originals = raw.filter(pl.col(schema.ID).is_in([t[0] for t in triples]))
     again = originals.with_columns((pl.col(schema.ID) + "-again").alias(schema.ID))
     raw = pl.concat([raw, again, again.with_columns((pl.col(schema.ID) + "2").alias(schema.ID))])
     seen: list[list[str]] = []
-    real = validation._group_bucket
-    monkeypatch.setattr(validation, "_group_bucket", lambda m: seen.append([t for _, t in m]) or real(m))
+    real = duplicates._group_bucket
+    monkeypatch.setattr(duplicates, "_group_bucket", lambda m: seen.append([t for _, t in m]) or real(m))
     preset = DATA["smoke"]
     result = validate(raw, preset.min_distance, preset.max_sites, workers=1)
     group = dict(zip(result.clean[schema.ID], result.clean[DUP_GROUP], strict=True))

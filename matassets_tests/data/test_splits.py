@@ -3,9 +3,9 @@ import json
 import polars as pl
 import pytest
 
+from matassets.data.duplicates import DUP_GROUP
 from matassets.data.pipeline import frame_hash, load_splits
 from matassets.data.splits import SplitManifest, chemsys, leakage, make_splits
-from matassets.data.validation import DUP_GROUP
 
 
 @pytest.fixture(scope="module")
