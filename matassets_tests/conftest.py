@@ -122,8 +122,28 @@ def trained_models() -> set[str]:
 
 
 def folder_state(folder: Path) -> dict:
-    """Every file of ``folder`` with its modification time and bytes (to show nothing was rewritten)."""
-    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.iterdir())}
+    """Every file under ``folder`` (by its path relative to it) with its modification time and bytes
+    (to show nothing was rewritten)."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def embedded_state(root: Path) -> dict:
+    """``folder_state`` of the embedded set's data and models in ``root``: every file of its
+    ``data/`` and ``models/`` but a registered data set's (``data/datasets/``, ``models/datasets/``)."""
+    state = folder_state(root / "data") | {f"models/{k}": v for k, v in folder_state(root / "models").items()}
+    return {k: v for k, v in state.items() if not k.startswith(("datasets/", "models/datasets/"))}
+
+
+def data_and_cgcnn(assets: list) -> list:
+    """A registered data set's data assets and its CGCNNs (of ``dataset_assets``): what the tests of
+    a data set's formats and sizes train; its specialist and forest train in
+    test_dataset_specialist.py and test_dataset_forest.py (the suite pays for them once)."""
+    data = ("raw_structures", "structures", "splits", "crystal_graphs")
+    return [a for a in assets if a.key.path[-1] in data or a.key.path[-1].startswith("cgcnn_")]
 
 
 def member_predictions(model, ids: list[str], structures: list):

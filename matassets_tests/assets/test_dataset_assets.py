@@ -15,23 +15,8 @@ from matassets.data.embedded import load_embedded
 from matassets.data.parsing import parse_structure
 
 
-def _tree_state(folder: Path) -> dict:
-    return {
-        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
-def _data_and_cgcnn(assets: list) -> list:
-    """A data set's data assets and its CGCNNs, what these tests judge: its specialist and forest
-    train in test_dataset_specialist.py and test_dataset_forest.py (the suite pays for them once)."""
-    data = ("raw_structures", "structures", "splits", "crystal_graphs")
-    return [a for a in assets if a.key.path[-1] in data or a.key.path[-1].startswith("cgcnn_")]
-
-
 def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> None:
-    from conftest import materialize
+    from conftest import data_and_cgcnn, embedded_state, materialize
 
     from matassets.assets.datasets import dataset_assets
 
@@ -47,7 +32,7 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
         lines.append(f"{row['id']},{row['band_gap']},{int(row['band_gap'] == 0)}")
     (cifs / "targets.csv").write_text("\n".join(lines) + "\n")
     datasets.add("oxides", cifs, ["gap_pbe:eV", "is_metal:-:classification"], root=root)
-    before = _tree_state(root / "data" / "structures") | _tree_state(root / "data" / "raw")
+    before = embedded_state(root)
 
     assets = dataset_assets("oxides", root)
     keys = {a.key.to_user_string() for a in assets}
@@ -63,7 +48,7 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
         "oxides/specialist_gap_pbe",
         "oxides/specialist_is_metal",
     }
-    result = materialize(_data_and_cgcnn(assets), root)
+    result = materialize(data_and_cgcnn(assets), root)
     assert result.success
     base = root / "models" / "datasets" / "oxides"
     gap = json.loads((base / "cgcnn_gap_pbe" / "smoke" / "metrics.json").read_text())
@@ -78,7 +63,7 @@ def test_a_user_data_set_trains_beside_the_embedded_one(smoke_copy: Path) -> Non
     )
     assert clean.height == 150 and set(clean["source"]) == {"oxides"}
     # the embedded set's tables and models are untouched
-    assert (_tree_state(root / "data" / "structures") | _tree_state(root / "data" / "raw")) == before
+    assert embedded_state(root) == before
     assert not (root / "models" / "cgcnn_gap_pbe").exists()
 
 
@@ -89,7 +74,7 @@ def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(
     the level's row says 16 (levels.dataset_train_preset: its 16 training crystals; the run record
     and the UI say why); 19 cannot give train, validation and test 8/2/2 crystals and are refused,
     saying why, with nothing written."""
-    from conftest import cif_dataset, materialize
+    from conftest import cif_dataset, data_and_cgcnn, materialize
 
     from matassets.assets.datasets import dataset_assets
 
@@ -98,7 +83,7 @@ def test_a_small_data_set_trains_at_smoke_and_one_too_small_to_split_is_refused(
         cif_dataset(tmp_path / name, rows[:n], {"e_form": lambda r: r["formation_energy"]})
         datasets.add(name, tmp_path / name, ["e_form:eV/atom"], root=tmp_path)
 
-    result = materialize(_data_and_cgcnn(dataset_assets("twenty", tmp_path)), tmp_path)
+    result = materialize(data_and_cgcnn(dataset_assets("twenty", tmp_path)), tmp_path)
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "enough_clean_structures"]
     assert check.passed and "20 clean structures; the smoke level needs at least 20" in check.description
     assert "warning: under the smoke level's 100" in check.description

@@ -39,28 +39,30 @@ def write_user_extxyz(path: Path, element: str = "Li", n: int = 40) -> Path:
     return path
 
 
-def test_an_extxyz_data_set_s_mace_trains_on_its_frames_and_its_split(tmp_path: Path, monkeypatch) -> None:
-    from conftest import materialize
+def test_an_extxyz_data_set_s_mace_trains_on_its_frames_and_its_split(smoke_copy: Path, monkeypatch) -> None:
+    from conftest import embedded_state, materialize
 
     from matassets.assets.datasets import dataset_assets
     from matassets.data.mlearn import read_extxyz
     from matassets.data.pipeline import load_splits
 
+    root = smoke_copy  # beside the embedded set's smoke data
     monkeypatch.setenv("MATASSETS_THREADS", "1")
-    datasets.add("lixyz", write_user_extxyz(tmp_path / "li_frames.xyz"), [], root=tmp_path)
-    by_name = {a.key.path[-1]: a for a in dataset_assets("lixyz", tmp_path)}
+    datasets.add("lixyz", write_user_extxyz(root / "li_frames.xyz"), [], root=root)
+    embedded = embedded_state(root)
+    by_name = {a.key.path[-1]: a for a in dataset_assets("lixyz", root)}
     assert "mace_potential" in by_name and "specialist_energy" in by_name
     wanted = ("raw_structures", "structures", "splits", "mace_potential")
-    result = materialize([by_name[n] for n in wanted], tmp_path)
+    result = materialize([by_name[n] for n in wanted], root)
     assert result.success
     (check,) = [
         c for c in result.get_asset_check_evaluations() if c.asset_key == by_name["mace_potential"].key
     ]
     assert check.check_name == "beats_trivial_baselines"
 
-    layout = Layout(tmp_path).for_dataset("lixyz")
+    layout = Layout(root).for_dataset("lixyz")
     model_dir = layout.model_dir("mace_potential", "smoke")  # promoted: the check does not block
-    assert model_dir == tmp_path / "models" / "datasets" / "lixyz" / "mace_potential" / "smoke"
+    assert model_dir == root / "models" / "datasets" / "lixyz" / "mace_potential" / "smoke"
     assert (model_dir / "mace_potential.model").is_file()
     metrics = json.loads((model_dir / "metrics.json").read_text())
     split = load_splits(layout, "smoke")
@@ -69,7 +71,7 @@ def test_an_extxyz_data_set_s_mace_trains_on_its_frames_and_its_split(tmp_path: 
     assert test["energy_baseline_mae_meV_per_atom"] > 0  # beside the E0-only baseline
 
     data = layout.mace_data("smoke")
-    assert data == tmp_path / "data" / "datasets" / "lixyz" / "mace" / "smoke"
+    assert data == root / "data" / "datasets" / "lixyz" / "mace" / "smoke"
     for name in ("train", "val", "test"):  # each frame where the data set's split put it
         ids = [a.info["uid"] for a in read_extxyz(data / f"{name}.xyz")]
         assert ids and set(ids) <= set(split.ids(name)), name
@@ -83,7 +85,8 @@ def test_an_extxyz_data_set_s_mace_trains_on_its_frames_and_its_split(tmp_path: 
     # its caveat and run-record note name the data set, not the mlearn benchmark
     assert metrics["caveat"].startswith("data set lixyz's own frames") and "mlearn" not in metrics["caveat"]
     assert metrics["caveat"] in record["notes"] and not any("mlearn" in n for n in record["notes"])
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["datasets"]  # no embedded model
+    assert sorted(p.name for p in (root / "models").iterdir()) == ["datasets"]  # no embedded model
+    assert embedded_state(root) == embedded  # the embedded set's files byte-identical
 
 
 def test_a_frame_without_forces_is_refused_naming_the_file_and_the_frame(tmp_path: Path) -> None:
