@@ -212,6 +212,26 @@ def test_cluster_down_stops_exactly_what_up_started(tmp_path):
         procs.stop_all(timeout=5)
 
 
+def test_a_process_started_while_sigterm_is_ignored_still_stops_on_it(tmp_path):
+    """A parent that ignores SIGTERM (the test suite's worker processes do) passes that on through
+    fork and exec: the recorded process ignored `stop` until SIGKILL after the timeout. It is started
+    with SIGTERM at its default, and the parent keeps ignoring it."""
+    from matassets.deploy.processes import Processes
+
+    procs = Processes(tmp_path / "state")
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+        worker = procs.start("worker1", sleeper, dict(os.environ))
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # the parent's own choice kept
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    try:
+        assert procs.stop_all(timeout=5) == [f"worker1: stopped (pid {worker.pid})"]
+    finally:
+        procs.stop_all(timeout=1)
+
+
 def test_model_steps_go_to_the_training_queue_and_the_rest_to_the_default_one():
     from matassets.definitions import defs
     from matassets.deploy.executor import CELERY_QUEUE_TAG, DEFAULT_QUEUE, TRAINING_QUEUE
