@@ -340,3 +340,19 @@ def test_a_data_set_s_assets_get_valid_stages_and_commit_beside_the_embedded_one
     weights.unlink()
     run_dvc(repo, "checkout", "tiny-cgcnn_e_form@smoke")
     assert weights.read_bytes() == original
+
+
+@pytest.mark.parametrize("dataset", [None, "my_alloys"])
+def test_a_model_s_history_is_kept_in_git_and_its_folder_is_not(dataset) -> None:
+    """The checkout's .gitignore: a model folder (a DVC output) is ignored, its
+    ``<level>.history.jsonl`` beside it is not, for the embedded set and a registered data set."""
+    layout = Layout(PROJECT_ROOT) if dataset is None else Layout(PROJECT_ROOT).for_dataset(dataset)
+
+    def ignored(path: Path) -> bool:
+        relative = path.relative_to(PROJECT_ROOT).as_posix()
+        check = subprocess.run(["git", "check-ignore", "--no-index", "-q", relative], cwd=PROJECT_ROOT)
+        return check.returncode == 0
+
+    assert not ignored(layout.model_history("cgcnn_h_mix", "std"))
+    assert ignored(layout.model_dir("cgcnn_h_mix", "std") / "model.pt")
+    assert ignored(layout.model_work_dir("cgcnn_h_mix", "std") / "checkpoint.pt")
