@@ -29,26 +29,24 @@ def _structure(row: dict):
     return parse_structure(row["structure"], "pymatgen_json")
 
 
-def _poscar_folder(folder: Path, rows: list[dict], name: str, values: list[float]) -> Path:
+def _poscar_files(folder: Path, rows: list[dict], values: list[float], csv_name: str, header: str | None):
+    """POSCAR files and a CSV naming each file with its value: ``targets.csv`` with a header, or
+    ALIGNN's ``id_prop.csv`` of ``file name,value`` with none (the property is named on add)."""
     folder.mkdir()
-    lines = [f"file,{name}"]
+    lines = [header] if header else []
     for row, value in zip(rows, values, strict=True):
         (folder / f"{row['id']}.vasp").write_text(_structure(row).to(fmt="poscar"))
-        lines.append(f"{row['id']},{value}")
-    (folder / "targets.csv").write_text("\n".join(lines) + "\n")
+        lines.append(f"{row['id']}{'' if header else '.vasp'},{value}")
+    (folder / csv_name).write_text("\n".join(lines) + "\n")
     return folder
+
+
+def _poscar_folder(folder: Path, rows: list[dict], name: str, values: list[float]) -> Path:
+    return _poscar_files(folder, rows, values, "targets.csv", f"file,{name}")
 
 
 def _alignn_folder(folder: Path, rows: list[dict], name: str, values: list[float]) -> Path:
-    """ALIGNN's layout: POSCAR files and ``id_prop.csv`` of ``file name,value`` with no header (the
-    property is named on add)."""
-    folder.mkdir()
-    lines = []
-    for row, value in zip(rows, values, strict=True):
-        (folder / f"{row['id']}.vasp").write_text(_structure(row).to(fmt="poscar"))
-        lines.append(f"{row['id']}.vasp,{value}")
-    (folder / "id_prop.csv").write_text("\n".join(lines) + "\n")
-    return folder
+    return _poscar_files(folder, rows, values, "id_prop.csv", None)
 
 
 def _csv_table(folder: Path, rows: list[dict], name: str, values: list[float]) -> Path:

@@ -40,27 +40,15 @@ def test_a_60_crystal_data_set_s_splits_warn_in_the_log_and_the_closing_block(
 ) -> None:
     from conftest import cif_dataset
 
-    from matassets.assets.datasets import SPLIT_CHECK, dataset_assets
-    from matassets.assets.resources import ProjectResource
+    from matassets.assets.datasets import SPLIT_CHECK
     from matassets.cli._report import closing_block
 
     monkeypatch.setenv("MATASSETS_THREADS", "1")
     rows = load_embedded().filter(pl.col("formation_energy").is_not_null()).head(60).to_dicts()
     cif_dataset(tmp_path / "cifs", rows, {"e_form": lambda r: r["formation_energy"]})
     datasets.add("sixty", tmp_path / "cifs", ["e_form:eV/atom"], root=tmp_path)
-    data = [
-        a
-        for a in dataset_assets("sixty", tmp_path)
-        if a.key.path[-1] in ("raw_structures", "structures", "splits")
-    ]
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            data,
-            partition_key=level,
-            instance=instance,
-            resources={"project": ProjectResource(root=str(tmp_path))},
-            raise_on_error=False,
-        )
+        result = _data_run("sixty", tmp_path, level, instance)
         logged = [
             entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING
         ]
@@ -83,26 +71,15 @@ def test_a_data_set_without_properties_has_splits_no_model_is_judged_on(tmp_path
     the run ends without a warning (the walk-through's candidates set warned 'too few to judge')."""
     from conftest import cif_dataset
 
-    from matassets.assets.datasets import SPLIT_CHECK, dataset_assets
-    from matassets.assets.resources import ProjectResource
+    from matassets.assets.datasets import SPLIT_CHECK
     from matassets.cli._report import closing_block
 
     monkeypatch.setenv("MATASSETS_THREADS", "1")
     rows = load_embedded().head(60).to_dicts()
     (cif_dataset(tmp_path / "cifs", rows, {}) / "targets.csv").unlink()
     datasets.add("candidates", tmp_path / "cifs", root=tmp_path)
-    data = [
-        a
-        for a in dataset_assets("candidates", tmp_path)
-        if a.key.path[-1] in ("raw_structures", "structures", "splits")
-    ]
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            data,
-            partition_key="smoke",
-            instance=instance,
-            resources={"project": ProjectResource(root=str(tmp_path))},
-        )
+        result = _data_run("candidates", tmp_path, "smoke", instance)
     (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == SPLIT_CHECK]
     assert check.passed
     assert (
@@ -112,3 +89,20 @@ def test_a_data_set_without_properties_has_splits_no_model_is_judged_on(tmp_path
     block = closing_block(result, "dataset_candidates", "smoke")
     assert block.ok and block.lines[0].endswith("[smoke]: succeeded")
     assert not any(line.startswith("warning:") for line in block.lines)
+
+
+def _data_run(name: str, root: Path, level: str, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    """Data set ``name``'s raw_structures, structures and splits materialized at ``level``."""
+    from matassets.assets.datasets import dataset_assets
+    from matassets.assets.resources import ProjectResource
+
+    data = [
+        a for a in dataset_assets(name, root) if a.key.path[-1] in ("raw_structures", "structures", "splits")
+    ]
+    return dg.materialize(
+        data,
+        partition_key=level,
+        instance=instance,
+        resources={"project": ProjectResource(root=str(root))},
+        raise_on_error=False,
+    )
