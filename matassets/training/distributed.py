@@ -12,6 +12,7 @@ values gathered or broadcast from rank 0, so that all ranks leave the loop at th
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable
 
@@ -51,9 +52,19 @@ def device() -> torch.device:
 
 
 def init_from_env() -> None:
-    """Join the process group a launcher such as ``torchrun`` described in the environment."""
+    """Join the process group a launcher such as ``torchrun`` described in the environment, and
+    leave it when the process exits: a gloo group still alive while the interpreter shuts down can
+    abort the process ("terminate called without an active exception", SIGABRT), which failed a CI
+    run of ``test_distributed`` in rank 1 after its training had ended."""
     if not active() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group(backend())
+        atexit.register(leave)
+
+
+def leave() -> None:
+    """Destroy this process's group, if it is in one."""
+    if active():
+        dist.destroy_process_group()
 
 
 def wrap(model: nn.Module, on: torch.device) -> nn.Module:
@@ -168,4 +179,4 @@ def _worker(rank: int, world: int, init_method: str, messages, fn: Callable, arg
         if rank == 0:
             messages.put(("result", result))
     finally:
-        dist.destroy_process_group()
+        leave()

@@ -140,6 +140,35 @@ def test_torchrun_ranks_agree_and_only_rank_0_writes(smoke_copy, tmp_path):
     assert done.stdout.count("epoch 1/3") == 1
 
 
+EXIT_CHILD = """
+import atexit, sys
+import torch, torch.distributed as dist
+from matassets.training import distributed
+# registered first, so it runs after every handler registered later (atexit is last in, first out)
+atexit.register(lambda: open(sys.argv[1] + str(RANK), "w").write(str(dist.is_initialized())))
+distributed.init_from_env()
+RANK = distributed.rank_world()[0]
+t = torch.ones(1)
+dist.all_reduce(t)
+assert float(t) == 2.0
+"""
+
+
+@pytest.mark.slow
+def test_a_torchrun_rank_leaves_its_process_group_before_the_interpreter_shuts_down(tmp_path):
+    """A gloo group still alive at interpreter shutdown aborted rank 1 with SIGABRT in CI
+    ("terminate called without an active exception"): the group that ``init_from_env`` joined is
+    destroyed at exit, before the interpreter is torn down."""
+    child = tmp_path / "exit_child.py"
+    child.write_text(EXIT_CHILD)
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    argv = [torchrun, "--standalone", "--nproc-per-node", "2", str(child), str(tmp_path / "seen_")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = {p.name: p.read_text() for p in tmp_path.glob("seen_*")}
+    assert seen == {"seen_0": "False", "seen_1": "False"}  # both ranks had left the group
+
+
 def test_nproc_reaches_the_run_spec_from_the_cli_and_the_asset_config(capsys):
     from matassets.assets.phase1 import TrainOverrides
     from matassets.cli import main
