@@ -254,6 +254,20 @@ def _same_value(x: float | None, y: float | None) -> bool:
     return x == y or (math.isnan(x) and math.isnan(y))
 
 
+def _merged(old: pl.DataFrame, incoming: pl.DataFrame, replaced: set[str]) -> pl.DataFrame:
+    """``old`` with each replaced row taken from ``incoming`` in its place, then the new rows. A
+    replaced row keeps its position: a capped level draws its sample by row position
+    (``data.validation``), so replacing one value must not re-draw a smoke or lite sample."""
+    at = "__row"
+    ids = list(replaced)
+    kept = old.with_row_index(at).filter(~pl.col(schema.ID).is_in(ids))
+    swapped = incoming.filter(pl.col(schema.ID).is_in(ids)).join(
+        old.select(schema.ID).with_row_index(at), on=schema.ID
+    )
+    in_place = pl.concat([kept, swapped.select(kept.columns)], how="vertical").sort(at).drop(at)
+    return pl.concat([in_place, incoming.filter(~pl.col(schema.ID).is_in(ids))], how="vertical")
+
+
 def append(
     name: str,
     path: Path,
@@ -318,7 +332,7 @@ def append(
     if incoming.height == 0 and set(names) == set(manifest.property_names()):
         return manifest  # nothing new: the version stays
     replaced = set(incoming[schema.ID].to_list()) & set(old_by_id)
-    merged = pl.concat([old.filter(~pl.col(schema.ID).is_in(list(replaced))), incoming], how="vertical")
+    merged = _merged(old, incoming, replaced)
     version = manifest.version + 1
     copied = copy_input(path, folder / "files" / f"v{version}", fmt)
     digest = _write_table(merged, folder)

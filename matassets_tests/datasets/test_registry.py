@@ -205,9 +205,14 @@ def test_append_makes_a_version_refuses_conflicts_and_replaces_on_request(tmp_pa
     differ = "is_metal, gap_pbe" if mp_rows[0]["band_gap"] == 0 else "gap_pbe"  # is_metal = (gap == 0)
     assert f"{changed[0]['id']} ({differ})" in message and f"{changed[1]['id']} (structure)" in message
     assert datasets.get("ox", tmp_path).version == 2  # nothing written
+    before = datasets.load_table("ox", tmp_path)
     manifest = datasets.append("ox", conflict, replace=True, root=tmp_path)
     assert manifest.version == 3 and manifest.rows == 30 and manifest.history[-1]["rows replaced"] == 2
     table = datasets.load_table("ox", tmp_path)
+    # a replaced row keeps its place, so a capped level (here 10 of 30) draws the same crystals
+    assert table["id"].to_list() == before["id"].to_list()
+    capped = [set(validate(t, 0.5, 1000, max_clean=10).clean["id"]) for t in (before, table)]
+    assert capped[0] == capped[1]
     gap = dict(zip(table["id"], table["gap_pbe"], strict=True))
     assert gap[changed[0]["id"]] == pytest.approx(mp_rows[0]["band_gap"] + 1.0)
 
