@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
+import shlex
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -128,6 +131,25 @@ def hardware() -> dict[str, object]:
     }
 
 
+def exact_command(command: str, overrides: Mapping[str, object]) -> str:
+    """``command`` with the run's preset overrides as the ``--set`` flags that give them again
+    (a field set to None as ``--set unset=[...]``), so that the command a record, its history line
+    and ``matassets lineage`` show retrains with the same settings."""
+
+    def flag(key: str, value: object) -> str:
+        text = json.dumps(value, separators=(",", ":"))
+        if isinstance(value, str):  # bare, as typed, unless --set would read it as JSON
+            try:
+                json.loads(value)
+            except json.JSONDecodeError:
+                text = value
+        return f"--set {shlex.quote(f'{key}={text}')}"
+
+    unset = sorted(k for k, v in overrides.items() if v is None)
+    flags = [flag(k, v) for k, v in sorted(overrides.items()) if v is not None]
+    return " ".join([command, *flags, *([flag("unset", unset)] if unset else [])])
+
+
 def build_run_record(
     *,
     phase: str,
@@ -160,7 +182,7 @@ def build_run_record(
         "mode": mode,
         "level": None if mode == "competition" else partition,
         "partition": partition,
-        "command": command,
+        "command": exact_command(command, overrides),
         "overrides": overrides,
         **(
             {"runbook": record_block(phase, algorithm, partition, preset, overrides, scaled)}

@@ -52,6 +52,7 @@ def test_a_data_set_s_forest_trains_on_its_split_with_its_run_config(root: Path,
     assert (record["split_hash"], record["data_hash"]) == (manifest.hash, manifest.data_version)
     assert record["overrides"] == {"n_estimators": 20}
     assert "--dataset tiny --algorithm rf" in record["command"]
+    assert record["command"].endswith(" --set n_estimators=20")  # the command retrains alike
     with open(model_dir / "predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["id"] for r in rows if r["split"] == "test"} == set(manifest.ids("test"))  # D's split

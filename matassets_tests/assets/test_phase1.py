@@ -144,6 +144,7 @@ def test_a_candidate_that_fails_its_check_leaves_the_current_model(smoke_copy, t
     (candidate,) = candidates(layout, "cgcnn_band_gap", "smoke")
     record = json.loads((candidate / "run_record.json").read_text())
     assert record["overrides"] == {"lr": 1e-12, "epochs": 2}
+    assert record["command"].endswith("--property band_gap --set epochs=2 --set lr=1e-12")
     decision = json.loads((candidate / "decision.json").read_text())
     assert decision["status"] == "failed" and "beats_mean_baseline failed" in decision["reason"]
     meta = result.get_asset_materialization_events()[0].materialization.metadata
