@@ -279,7 +279,12 @@ def cmd_benchmarks_md(args: argparse.Namespace) -> int:
     from matassets.reports import benchmarks
 
     path = Path(args.out) if args.out else _docs() / "benchmarks.md"
-    text = path.read_text(encoding="utf-8")
+    # a new --out file starts from the checkout's page; --check reads the page it is given
+    source = path if path.is_file() or args.check else _docs() / "benchmarks.md"
+    if not source.is_file():
+        print(f"error: {source}: no such file", file=sys.stderr)
+        return 2
+    text = source.read_text(encoding="utf-8")
     if args.check:
         problems = benchmarks.check_section(text, args.root or PROJECT_ROOT, path)
         for problem in problems:

@@ -44,3 +44,14 @@ def test_a_row_whose_md5_dvc_lock_does_not_record_fails(tmp_path, capsys):
 
     page.write_text("# B\n", encoding="utf-8")
     assert check_section(page.read_text(), PROJECT_ROOT, page) == [f"{page}: no {START} ... {END} block"]
+
+
+def test_out_to_a_new_file_writes_the_checkouts_page_with_the_roots_table(tmp_path, capsys):
+    page = tmp_path / "new.md"  # a root without models: the table says so, the rest is the page's
+    assert main(["benchmarks-md", "--root", str(tmp_path), "--out", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith(PAGE.read_text(encoding="utf-8")[: text.index(START)])
+    assert f"{START}\n_No locked model table yet._\n{END}" in text
+    capsys.readouterr()
+    assert main(["benchmarks-md", "--check", "--out", str(tmp_path / "missing.md")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing.md'}: no such file\n"
