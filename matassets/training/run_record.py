@@ -37,7 +37,9 @@ LIBRARIES = (
 )
 
 
-NOT_CODE = ("dvc.lock",)  # tracked files the runs themselves rewrite: not part of the code's state
+# tracked files the runs themselves rewrite, not part of the code's state: dvc.lock and every
+# model's history (git pathspec globs, from the checkout's root)
+NOT_CODE = ("dvc.lock", "models/**/*.history.jsonl")
 
 
 def code_repo() -> Path:
@@ -57,9 +59,9 @@ def git_state() -> dict[str, object]:
         sha = git("rev-parse", "--verify", "-q", "HEAD").decode().strip() or None
         if sha is None:
             return {"git_sha": None, "git_dirty": None, "git_diff_sha256": None}
-        # dvc.lock is left out: every materialization rewrites it (the DVC hook records the new data
-        # and model hashes there), so counting it made every run after the first say git_dirty: true
-        diff = git("diff", "HEAD", "--binary", "--", ".", *(f":(exclude){p}" for p in NOT_CODE))
+        # dvc.lock and the histories are left out: every promotion rewrites them (the new hashes, the
+        # new version), so counting them made every run after the first say git_dirty: true
+        diff = git("diff", "HEAD", "--binary", "--", ".", *(f":(top,exclude,glob){p}" for p in NOT_CODE))
         return {
             "git_sha": sha,
             "git_dirty": bool(diff),
