@@ -2,7 +2,8 @@
 
 :func:`model_rows` reads every current model folder of the chosen levels (``metrics.json``,
 ``run_record.json``) that ``dvc.lock`` records as it is now: one row per model and property with the
-test metric and its unit, the baseline, the ensemble size, the wall time, the load average and git
+test metric and its unit, the baseline, the ensemble size and, for an ensemble's regression property,
+its calibration on the test split (:func:`calibration_cell`), the wall time, the load average and git
 SHA taken when the run started, and the folder's md5 in ``dvc.lock``. A folder that differs from
 ``dvc.lock`` (or is not in it) gives no row: its numbers could not be traced back. :func:`write_section`
 puts the table between :data:`START` and :data:`END` and leaves the rest of the page alone;
@@ -19,8 +20,8 @@ from matassets.reports.tables import markdown_table
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 HEADER = (
-    "model", "level", "property", "test", "baseline", "ensemble", "wall time", "load at start",
-    "git SHA at start", "dvc.lock md5",
+    "model", "level", "property", "test", "baseline", "ensemble", "calibration (test)", "wall time",
+    "load at start", "git SHA at start", "dvc.lock md5",
 )  # fmt: skip
 
 
@@ -57,6 +58,7 @@ def model_rows(root: Path, partitions: list[str]) -> tuple[list[list], list[str]
                         f"{m['metric']} {m['test']:.4g}{unit}",
                         m["baseline"],
                         size,
+                        calibration_cell(metrics, m["property"]),
                         f"{record.get('duration_s', 0) / 60:.1f} min",
                         record.get("load_at_start"),
                         sha,
@@ -64,6 +66,19 @@ def model_rows(root: Path, partitions: list[str]) -> tuple[list[list], list[str]
                     ]
                 )
     return rows, skipped
+
+
+def calibration_cell(metrics: dict, task: str) -> str:
+    """An ensemble's calibration of ``task`` on the test split, as ``metrics.json`` holds it
+    (``training.ensemble.calibration``): the miscalibration area and the fractions of errors within
+    1σ and 2σ (0.68 and 0.95 when calibrated); "—" for one model or a classifier."""
+    test = ((metrics.get("calibration") or {}).get(task) or {}).get("test") or {}
+    if not test.get("n"):
+        return "—"
+    return (
+        f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
+        f"2σ {test['within_2sigma']:.2f}"
+    )
 
 
 def section(rows: list[list]) -> str:

@@ -19,7 +19,19 @@ def test_every_model_row_of_docs_benchmarks_md_is_in_dvc_lock(capsys):
 
 
 def _row(model: str, level: str, md5: str) -> list:
-    return [f"`{model}`", level, "formation_energy", "MAE 0.1 eV/atom", 0.9, 1, "1.0 min", 1.0, "abc", md5]
+    return [
+        f"`{model}`",
+        level,
+        "formation_energy",
+        "MAE 0.1 eV/atom",
+        0.9,
+        1,
+        "—",
+        "1.0 min",
+        1.0,
+        "abc",
+        md5,
+    ]
 
 
 def test_a_row_whose_md5_dvc_lock_does_not_record_fails(tmp_path, capsys):

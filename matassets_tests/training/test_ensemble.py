@@ -18,6 +18,7 @@ from matassets.data import schema
 from matassets.data.parsing import parse_structure
 from matassets.levels import CGCNN, DATA
 from matassets.paths import Layout
+from matassets.reports.benchmarks import calibration_cell
 from matassets.training import ensemble
 from matassets.training.graph_model import RunSpec, train_graph_model
 
@@ -215,6 +216,14 @@ def test_the_asset_shows_an_ensembles_calibration(smoke_copy, monkeypatch):
     folder = Layout(smoke_copy).model_dir(NAME, "smoke")
     record = json.loads((folder / "run_record.json").read_text())
     assert record["overrides"]["ensemble_size"] == 2 and "calibration.png" in record["plots"]
+
+    # docs/benchmarks.md's model table shows the same test-split calibration
+    metrics = json.loads((folder / "metrics.json").read_text())
+    test = metrics["calibration"]["formation_energy"]["test"]
+    assert calibration_cell(metrics, "formation_energy") == (
+        f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
+        f"2σ {test['within_2sigma']:.2f}"
+    )
 
 
 @pytest.mark.slow
