@@ -119,7 +119,7 @@ def ensemble_metadata(model_dir: Path) -> dict[str, object]:
     if "ensemble" not in saved:
         return {}
     meta: dict[str, object] = {"ensemble size": int(saved["ensemble"]["size"])}
-    columns = ("n", "miscalibration_area", "within_1sigma", "within_2sigma", "mean_std", "mae")
+    columns = ("n", "miscalibration_area", "within_1sigma", "within_2sigma", "mean_std", "mae", "scale")
     rows = [
         [task, split, *(values.get(c) for c in columns)]
         for task, by_split in (saved.get("calibration") or {}).items()

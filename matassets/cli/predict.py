@@ -80,12 +80,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except PredictInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
-    if structures:  # an ensemble's: the members' mean and, as <task>_std, their standard deviation
+    # an ensemble's: the members' mean, their standard deviation as <task>_std and, where the
+    # validation split gave a scale, the calibrated error bar <task>_sigma = scale × <task>_std
+    if structures:
         values, spread = model.predict_structures(ids, structures, with_std=True)
         for f, row, std in zip(ids, values, spread, strict=True):
             out = {"file": f, **{t: float(v) for t, v in zip(model.tasks, row, strict=True)}}
             if model.ensemble_size > 1:
-                out |= {f"{t}_std": float(v) for t, v in zip(model.tasks, std, strict=True)}
+                for t, v in zip(model.tasks, std, strict=True):
+                    out[f"{t}_std"] = float(v)
+                    if t in model.sigma_scales:
+                        out[f"{t}_sigma"] = float(v) * model.sigma_scales[t]
                 out["ensemble_size"] = model.ensemble_size
             print(json.dumps(out))
     return 1 if failed else 0
@@ -105,7 +110,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     pred = sub.add_parser(
         "predict",
-        help="predict with a trained model for CIF/POSCAR files (an ensemble: mean and <task>_std)",
+        help=(
+            "predict with a trained model for CIF/POSCAR files (an ensemble: mean, <task>_std and the "
+            "calibrated error bar <task>_sigma)"
+        ),
     )
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)

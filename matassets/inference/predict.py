@@ -11,6 +11,7 @@ import torch
 
 from matassets.graphs.store import GraphStore
 from matassets.inference.inputs import StructureInputError, read_structure_file
+from matassets.io import read_json_dict
 from matassets.models.registry import build_model
 from matassets.training.objectives import BinaryObjective, RegressionObjective
 
@@ -28,6 +29,9 @@ class LoadedModel:
     config: dict
     objective: RegressionObjective | BinaryObjective
     members: list[torch.nn.Module] = field(default_factory=list)  # an ensemble's, member 0 first
+    # task → the factor fitted on validation that turns the members' spread into a calibrated
+    # error bar (metrics.json calibration → test_scaled → scale; training.ensemble.sigma_scale)
+    sigma_scales: dict[str, float] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -92,10 +96,12 @@ def load_model(model_dir: Path) -> LoadedModel:
 
     # model.pt, and member_<k>.pt of an ensemble (training.ensemble)
     members = load_members(model_dir, config, lambda: build_model(config["architecture"]))
+    calibration = (read_json_dict(model_dir / "metrics.json") or {}).get("calibration") or {}
+    scales = {t: c["test_scaled"]["scale"] for t, c in calibration.items() if "test_scaled" in c}
     norm = json.loads((model_dir / "normalization.json").read_text(encoding="utf-8"))
     if config["objective"] == "regression":
         objective = RegressionObjective(norm["tasks"])
         objective.mean, objective.std = np.array(norm["mean"]), np.array(norm["std"])
     else:
         objective = BinaryObjective(norm["tasks"], majority=norm["majority"])
-    return LoadedModel(members[0], config, objective, members if len(members) > 1 else [])
+    return LoadedModel(members[0], config, objective, members if len(members) > 1 else [], scales)

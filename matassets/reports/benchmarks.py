@@ -71,14 +71,20 @@ def model_rows(root: Path, partitions: list[str]) -> tuple[list[list], list[str]
 def calibration_cell(metrics: dict, task: str) -> str:
     """An ensemble's calibration of ``task`` on the test split, as ``metrics.json`` holds it
     (``training.ensemble.calibration``): the miscalibration area and the fractions of errors within
-    1σ and 2σ (0.68 and 0.95 when calibrated); "—" for one model or a classifier."""
-    test = ((metrics.get("calibration") or {}).get(task) or {}).get("test") or {}
+    1σ and 2σ (0.68 and 0.95 when calibrated), then those fractions with the spread scaled by the
+    factor fitted on validation (``test_scaled``); "—" for one model or a classifier."""
+    by_split = (metrics.get("calibration") or {}).get(task) or {}
+    test, scaled = by_split.get("test") or {}, by_split.get("test_scaled")
     if not test.get("n"):
         return "—"
-    return (
+    cell = (
         f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
         f"2σ {test['within_2sigma']:.2f}"
     )
+    if scaled:
+        within = f"1σ {scaled['within_1sigma']:.2f}, 2σ {scaled['within_2sigma']:.2f}"
+        cell += f"; σ × {scaled['scale']:.2f}: {within}"
+    return cell
 
 
 def section(rows: list[list]) -> str:

@@ -70,6 +70,21 @@ def test_calibration_numbers_follow_their_definitions():
     assert with_gaps["n"] == 1  # unlabelled rows are left out
 
 
+def test_a_spread_three_times_too_small_is_scaled_by_three_on_validation():
+    """σ scaling: the factor is fitted on validation and judged on test, whose coverage it restores."""
+    rng = np.random.default_rng(1)
+    std = {s: rng.uniform(0.1, 2.0, 20_000) for s in ("val", "test")}
+    y = {s: rng.normal(0.0, 3 * std[s]) for s in ("val", "test")}  # errors 3× the spread
+    zero = {s: np.zeros_like(y[s]) for s in y}
+    cal = ensemble.calibrations(y, zero, std)
+    assert cal["test"]["within_1sigma"] < 0.3
+    assert cal["test_scaled"]["scale"] == pytest.approx(3.0, rel=0.02)
+    assert cal["test_scaled"]["within_1sigma"] == pytest.approx(0.683, abs=0.01)
+    assert cal["test_scaled"]["within_2sigma"] == pytest.approx(0.954, abs=0.01)
+    identical = ensemble.calibrations(y, zero, {s: np.zeros_like(y[s]) for s in y})
+    assert "test_scaled" not in identical  # no spread to scale
+
+
 def test_an_ensemble_of_no_members_is_refused_before_training():
     with pytest.raises(ValueError, match="at least one member"):
         dataclasses.replace(CGCNN["std"], ensemble_size=0)
@@ -120,6 +135,8 @@ def test_an_ensemble_reports_its_members_mean_and_spread(smoke_copy, tmp_path, m
         assert cal["n"] > 0 and 0.0 <= cal["miscalibration_area"] <= 0.5
         assert 0.0 <= cal["within_1sigma"] <= cal["within_2sigma"] <= 1.0
         assert cal["mean_std"] > 0
+    scaled = saved["calibration"]["formation_energy"]["test_scaled"]
+    assert scaled["scale"] > 0 and scaled["n"] == saved["calibration"]["formation_energy"]["test"]["n"]
     rows = pl.read_csv(folder / "predictions.csv")
     assert (rows["formation_energy_std"] > 0).all()  # two seeds: every crystal has a spread
     assert (folder / "calibration.png").stat().st_size > 10_000
@@ -151,6 +168,8 @@ def test_an_ensemble_reports_its_members_mean_and_spread(smoke_copy, tmp_path, m
     assert [p["file"] for p in printed] == files
     assert np.allclose([p["formation_energy"] for p in printed], mean[:, 0], atol=1e-6)
     assert np.allclose([p["formation_energy_std"] for p in printed], std[:, 0], atol=1e-6)
+    sigma = std[:, 0] * scaled["scale"]  # the calibrated error bar: the spread × validation's scale
+    assert np.allclose([p["formation_energy_sigma"] for p in printed], sigma, atol=1e-6)
     assert all(p["ensemble_size"] == 2 for p in printed)
 
     # identical members (member 1 = member 0's weights): zero spread, the mean is member 0 alone
@@ -219,10 +238,11 @@ def test_the_asset_shows_an_ensembles_calibration(smoke_copy, monkeypatch):
 
     # docs/benchmarks.md's model table shows the same test-split calibration
     metrics = json.loads((folder / "metrics.json").read_text())
-    test = metrics["calibration"]["formation_energy"]["test"]
+    test, scaled = (metrics["calibration"]["formation_energy"][s] for s in ("test", "test_scaled"))
     assert calibration_cell(metrics, "formation_energy") == (
         f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
-        f"2σ {test['within_2sigma']:.2f}"
+        f"2σ {test['within_2sigma']:.2f}; σ × {scaled['scale']:.2f}: 1σ {scaled['within_1sigma']:.2f}, "
+        f"2σ {scaled['within_2sigma']:.2f}"
     )
 
 
