@@ -96,7 +96,8 @@ def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.Assets
             {"model": str(model_dir), "data set": dataset, "data set version": version, "input": str(source)},
         )
         table = result.table.sort("mean", descending=config.highest_first)
-        top = table.head(config.top).select("id", "formula", "property", "mean", "std", "unit").to_dicts()
+        columns = ("id", "formula", "property", "mean", "std", "sigma", "unit")
+        top = table.head(config.top).select(*columns).to_dicts()
         metadata = {
             "candidates predicted": result.count,
             "excluded (in the model's training split)": result.excluded,
@@ -105,6 +106,10 @@ def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.Assets
             "ensemble size": result.ensemble_size,
             "std": dg.MetadataValue.text(
                 "the ensemble members' standard deviation; 0 for a single model (no spread to report)"
+            ),
+            "sigma": dg.MetadataValue.text(
+                "the calibrated error bar: std times the scale fitted on the model's validation split "
+                "(docs/uncertainty.md); empty without one"
             ),
             "data set version": version,
             "top candidates": table_metadata(top, config.top),

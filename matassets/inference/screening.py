@@ -9,9 +9,12 @@ one prediction path ``matassets predict`` also takes; a data set's composition f
 (``training.property_forest``) predicts from the table's formula and space group instead.
 
 ``predictions.csv`` / ``predictions.parquet``: one row per (candidate, property) with ``id``,
-``formula``, ``property``, ``mean``, ``std``, ``unit``, ``ensemble_size`` and ``model_version`` (the
-model folder's hash, ``model_folder.manifest_digest``). ``mean`` is the ensemble members' mean and
-``std`` their standard deviation; a single model has no spread to report and writes ``std`` 0. A
+``formula``, ``property``, ``mean``, ``std``, ``sigma``, ``unit``, ``ensemble_size`` and
+``model_version`` (the model folder's hash, ``model_folder.manifest_digest``). ``mean`` is the
+ensemble members' mean and ``std`` their standard deviation; a single model has no spread to report
+and writes ``std`` 0. ``sigma`` is the calibrated error bar, ``std`` times the scale fitted on the
+model's validation split (``LoadedModel.sigma_scales``, as ``matassets predict``'s
+``<task>_sigma``); empty where there is no scale (one model, a composition forest). A
 candidate the model cannot judge (an atom with no neighbour within its cutoff, an unparsable
 structure) is listed in ``screening.json`` with its reason, never silently dropped.
 """
@@ -30,8 +33,13 @@ from matassets.data.parsing import parse_structure
 from matassets.inference.predict import PredictInputError, load_model
 from matassets.training.model_folder import manifest_digest
 
-COLUMNS = ("id", "formula", "property", "mean", "std", "unit", "ensemble_size", "model_version")
-SCHEMA = {c: pl.Utf8 for c in COLUMNS} | {"mean": pl.Float64, "std": pl.Float64, "ensemble_size": pl.Int64}
+COLUMNS = ("id", "formula", "property", "mean", "std", "sigma", "unit", "ensemble_size", "model_version")
+SCHEMA = {c: pl.Utf8 for c in COLUMNS} | {
+    "mean": pl.Float64,
+    "std": pl.Float64,
+    "sigma": pl.Float64,
+    "ensemble_size": pl.Int64,
+}
 CHUNK = 512  # structures per graph store: memory stays bounded on a large candidate set
 
 
@@ -76,6 +84,7 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
     # a folder changed since training is refused (IntegrityError)
     model = load_forest(model_dir) if forest else load_model(model_dir)
     tasks, ensemble_size = ([model.config["task"]], 1) if forest else (model.tasks, model.ensemble_size)
+    scales = {} if forest else model.sigma_scales
     version = manifest_digest(model_dir) or ""
     trained = training_ids(model_dir)
     candidates = clean.filter(~pl.col(schema.ID).is_in(list(trained)))
@@ -88,6 +97,7 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
                 "property": [task] * len(ids),
                 "mean": mean[:, t].astype(float),
                 "std": std[:, t].astype(float),
+                "sigma": std[:, t] * scales[task] if task in scales else [None] * len(ids),
                 "unit": [unit(task)] * len(ids),
                 "ensemble_size": [ensemble_size] * len(ids),
                 "model_version": [version] * len(ids),

@@ -84,6 +84,8 @@ def test_screening_reports_the_members_mean_and_spread(smoke_copy: Path, monkeyp
     rows = {r["id"]: r for r in table.filter(pl.col("id").is_in(ids)).to_dicts()}
     assert np.allclose([rows[i]["mean"] for i in ids], each.mean(axis=0), atol=1e-5)
     assert np.allclose([rows[i]["std"] for i in ids], each.std(axis=0), atol=1e-5)
+    scale = model.sigma_scales["formation_energy"]  # fitted on the model's validation split
+    assert scale > 0 and np.allclose(table["sigma"], table["std"] * scale)
 
     # the UI: the count, the excluded training structures, the top candidates (lowest mean), a histogram
     meta = _meta(result, f"predictions_{MODEL}")
