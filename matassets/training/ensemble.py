@@ -112,14 +112,20 @@ def calibration(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict:
     }
 
 
+ONE_SIGMA = 2 * NormalDist().cdf(1.0) - 1  # 0.6827: a Gaussian's fraction within one σ
+
+
 def sigma_scale(error: np.ndarray, std: np.ndarray) -> float | None:
-    """The factor s that makes s × ``std`` the most likely Gaussian error bar for ``error`` (the
-    crystals with a spread; s² = mean((error / std)²)): σ scaling, fitted on the validation split
-    (Laves et al., MIDL 2020). None when no crystal has a spread (identical members)."""
+    """The factor s that puts :data:`ONE_SIGMA` of ``error`` within s × ``std`` (the crystals with a
+    spread; s = that quantile of error / std), fitted on the validation split: a one-parameter
+    quantile recalibration (Kuleshov, Fenner & Ermon, ICML 2018). Not the Gaussian
+    maximum-likelihood s² = mean((error / std)²) (σ scaling, Laves et al., MIDL 2020): property
+    errors are heavy-tailed, and on the std formation-energy ensemble that s (10.2) put 91 % of test
+    errors within 1σ, this one (3.35) 68 % (docs/uncertainty.md). None when no crystal has a spread."""
     spread = std > 0
     if not spread.any():
         return None
-    return float(np.sqrt(np.mean((error[spread] / std[spread]) ** 2)))
+    return float(np.quantile(error[spread] / std[spread], ONE_SIGMA))
 
 
 def calibrations(y: dict, mean: dict, std: dict) -> dict:

@@ -71,7 +71,7 @@ def test_calibration_numbers_follow_their_definitions():
 
 
 def test_a_spread_three_times_too_small_is_scaled_by_three_on_validation():
-    """σ scaling: the factor is fitted on validation and judged on test, whose coverage it restores."""
+    """The scale is fitted on validation and judged on test, whose 1σ coverage it restores."""
     rng = np.random.default_rng(1)
     std = {s: rng.uniform(0.1, 2.0, 20_000) for s in ("val", "test")}
     y = {s: rng.normal(0.0, 3 * std[s]) for s in ("val", "test")}  # errors 3× the spread
@@ -83,6 +83,10 @@ def test_a_spread_three_times_too_small_is_scaled_by_three_on_validation():
     assert cal["test_scaled"]["within_2sigma"] == pytest.approx(0.954, abs=0.01)
     identical = ensemble.calibrations(y, zero, {s: np.zeros_like(y[s]) for s in y})
     assert "test_scaled" not in identical  # no spread to scale
+    # heavy tails (one error in ten 20× larger), as property errors have: 1σ still holds 68 %
+    tails = {s: np.where(rng.random(y[s].size) < 0.1, 20 * y[s], y[s]) for s in y}
+    heavy = ensemble.calibrations(tails, zero, std)["test_scaled"]
+    assert heavy["within_1sigma"] == pytest.approx(0.683, abs=0.015)
 
 
 def test_an_ensemble_of_no_members_is_refused_before_training():
