@@ -50,11 +50,13 @@ def a_killed_data_run(tmp_path):
     (home / "dagster.yaml").write_text(instance_yaml())
     lock = Layout(root).data_run_lock("smoke")
     env = {**os.environ, "DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(root), "MATASSETS_THREADS": "1"}
+    log = tmp_path / "run.log"  # what the run said, for a failure message
+    out = log.open("w")
     proc = subprocess.Popen(
         [str(MATASSETS), "data", "--level", "smoke"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -67,7 +69,9 @@ def a_killed_data_run(tmp_path):
                 claimed = started and lock.is_file() and runs[0].run_id in lock.read_text()
                 if claimed and recorded_pids(instance, runs[0].run_id):
                     break
-                assert proc.poll() is None, "the run ended before it could be killed"
+                assert proc.poll() is None, (
+                    f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
+                )
                 assert time.monotonic() < deadline, "no STARTED run within 180 s"
                 time.sleep(0.5)
             run_id = runs[0].run_id
@@ -84,6 +88,7 @@ def a_killed_data_run(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+        out.close()
 
 
 def failed_for(instance, run_id: str, pid: int) -> bool:
