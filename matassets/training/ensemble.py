@@ -120,8 +120,8 @@ def sigma_scale(error: np.ndarray, std: np.ndarray) -> float | None:
     spread; s = that quantile of error / std), fitted on the validation split: a one-parameter
     quantile recalibration (Kuleshov, Fenner & Ermon, ICML 2018). Not the Gaussian
     maximum-likelihood s² = mean((error / std)²) (σ scaling, Laves et al., MIDL 2020): property
-    errors are heavy-tailed, and on the std formation-energy ensemble that s (10.2) put 91 % of test
-    errors within 1σ, this one (3.35) 68 % (docs/uncertainty.md). None when no crystal has a spread."""
+    errors are heavy-tailed, and that scale over-widens 1σ (measured in docs/uncertainty.md). None
+    when no crystal has a spread."""
     spread = std > 0
     if not spread.any():
         return None
