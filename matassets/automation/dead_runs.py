@@ -22,6 +22,8 @@ import os
 
 import dagster as dg
 
+from matassets.dagster_home import open_instance
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -89,5 +91,5 @@ def fail_dead_runs_of_home() -> list[str]:
     none set, runs are ephemeral and no earlier run is kept. One query when no run is STARTED."""
     if not os.environ.get("DAGSTER_HOME"):
         return []
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         return fail_dead_runs(instance)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from matassets.dagster_home import open_instance
 from matassets.levels import PARTITIONS
 from matassets.paths import EMBEDDED, Layout, default_root
 
@@ -167,8 +168,6 @@ def materialize(
     Overview shows it: ``_location.py``). Prints progress at INFO (``-v``: DEBUG) and one closing
     block (each model's path, headline metric beside its baseline, its checks); False when the run
     failed or a blocking check did not pass."""
-    import dagster as dg
-
     from matassets.cli._location import execute
     from matassets.cli._report import closing_block, console_logger, print_block
 
@@ -181,7 +180,7 @@ def materialize(
     level = "DEBUG" if VERBOSE else "INFO"
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {"matassets/cli": COMMAND_LINE[:250], **(tags or {})}
-    with dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral() as instance:
+    with open_instance() as instance:
         result = execute(job, selection, partition_key, config, tags, instance, console_logger(VERBOSE))
     outcome = closing_block(result, name, partition_key, dagster_home_note(), selection)
     print_block(outcome)

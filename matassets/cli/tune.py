@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from matassets.cli import _common as common
+from matassets.dagster_home import open_instance
 from matassets.paths import EMBEDDED
 
 ORDER = 25
@@ -95,7 +95,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         )
         return 2
 
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     session = TuningSession.create(
         layout,
         args.phase,
@@ -109,7 +108,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         start=start,
     )
     print(f"session {session.session} ({common.dagster_home_note()})")
-    run_session_in_process(session, assets, resources, instance)
+    with open_instance() as instance:
+        run_session_in_process(session, assets, resources, instance)
     print(f"summary: {session.folder / 'summary.csv'} and summary.json")
     done = [t for t in session.targets if t.best_round is not None]
     return 0 if len(done) == len(session.targets) else 1

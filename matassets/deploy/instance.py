@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from matassets.dagster_home import open_instance
 from matassets.deploy.services import Postgres
 from matassets.paths import PROJECT_ROOT
 
@@ -51,9 +52,7 @@ def write_instance_yaml(home: Path, pg: Postgres, training_slots: int = 2, force
 
 def check_instance(home: Path) -> str:
     """Open the instance in ``home`` (creating its tables on first use); a description of it."""
-    import dagster as dg
-
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(home) as instance:
         storage = type(instance.run_storage).__name__
         runs = instance.get_runs_count()
     return f"{storage}, {runs} runs"

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from matassets.dagster_home import open_instance
 from matassets.paths import PROJECT_ROOT, default_root
 from matassets.ui.files import ModelFiles
 from matassets.ui.guard import RequestGuard, allowed_host_set
@@ -94,7 +95,6 @@ def serve(
 ) -> int:
     """Serve the guarded UI on ``host:port`` until interrupted; 0 on a clean stop."""
     import uvicorn
-    from dagster import DagsterInstance
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)
@@ -115,7 +115,7 @@ def serve(
         )
     allowed = ", ".join(sorted(allowed_host_set(port, hosts)))
     with contextlib.ExitStack() as stack:
-        instance = stack.enter_context(DagsterInstance.get())
+        instance = stack.enter_context(open_instance())
         from matassets.automation.dead_runs import fail_dead_runs
 
         for run_id in fail_dead_runs(instance):  # killed runs left STARTED: kill -9, a crash

@@ -24,6 +24,7 @@ import pytest
 
 from matassets.assets.data import run_status
 from matassets.automation.dead_runs import fail_dead_runs, recorded_pids
+from matassets.dagster_home import open_instance
 from matassets.locks import RunInProgressError, claim_level
 from matassets.paths import Layout
 
@@ -60,7 +61,7 @@ def a_killed_data_run(tmp_path):
         start_new_session=True,
     )
     try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
+        with open_instance(home) as instance:  # opened as the run opens it: one at a time
             assert instance.run_monitoring_enabled  # the project's instance file enables it
             deadline = time.monotonic() + 180
             while True:
