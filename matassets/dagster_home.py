@@ -7,16 +7,35 @@ database then holds two version rows and every later command on that home fails 
 "Version table 'alembic_version' has more than one head present". So every matassets process
 opens the instance under an exclusive ``flock`` on ``<home>/.matassets-open.lock``, held only
 while the instance is constructed; the kernel drops it when its holder exits, however it exits.
+A home that the race has already damaged (before this lock) is refused with the files named and
+what to do, in place of alembic's message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_NAME = ".matassets-open.lock"
+STAMPED_TWICE = "more than one head present"  # alembic's words for a doubled version table
+
+
+def stamped_twice(home: Path) -> list[Path]:
+    """The SQLite databases of ``home`` whose version table holds more than one revision."""
+    import sqlite3
+
+    found = []
+    for db in sorted(home.rglob("*.db")):
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            try:
+                if con.execute("select count(*) from alembic_version").fetchone()[0] > 1:
+                    found.append(db)
+            except sqlite3.OperationalError:  # no version table
+                continue
+    return found
 
 
 @contextmanager
@@ -41,7 +60,19 @@ def open_instance(home: Path | None = None):
         with dg.DagsterInstance.ephemeral() as instance:
             yield instance
         return
-    with _opening(Path(home or os.environ["DAGSTER_HOME"])):
-        instance = dg.DagsterInstance.from_config(str(home)) if home else dg.DagsterInstance.get()
+    path = Path(home or os.environ["DAGSTER_HOME"])
+    with _opening(path):
+        try:
+            instance = dg.DagsterInstance.from_config(str(home)) if home else dg.DagsterInstance.get()
+        except Exception as error:
+            if STAMPED_TWICE not in str(error) or not (damaged := stamped_twice(path)):
+                raise
+            folders = ", ".join(sorted({str(d.parent) for d in damaged}))
+            raise RuntimeError(
+                f"DAGSTER_HOME {path}: {', '.join(map(str, damaged))} holds two schema versions: two "
+                "processes created it at the same moment (before matassets opened a home one process "
+                f"at a time), and Dagster cannot open it. Move {folders} "
+                "aside (keep it: it holds the run history) and run again; a new one is created."
+            ) from error
     with instance:
         yield instance

@@ -77,3 +77,18 @@ def test_processes_opening_a_new_home_at_once_leave_it_usable(tmp_path):
     assert rows and set(rows.values()) == {1}, rows
     with open_instance(home) as instance:  # and the next command can open it
         assert instance.get_runs_count() == 0
+
+
+def test_a_home_the_race_already_damaged_is_refused_naming_the_file(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with open_instance(home):
+        pass
+    schedules = home / "schedules" / "schedules.db"
+    with sqlite3.connect(schedules) as con:  # what the race left in CI: the head and an older one
+        con.execute("insert into alembic_version values ('5771160a95ad')")
+    with pytest.raises(RuntimeError, match="holds two schema versions") as refused:
+        with open_instance(home):
+            pass
+    assert str(schedules) in str(refused.value)
