@@ -16,7 +16,7 @@ from pathlib import Path
 
 from matassets.io import read_json_dict
 from matassets.paths import Layout
-from matassets.reports.tables import markdown_table
+from matassets.reports.tables import coverage, markdown_table
 
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 HEADER = (
@@ -77,13 +77,9 @@ def calibration_cell(metrics: dict, task: str) -> str:
     test, scaled = by_split.get("test") or {}, by_split.get("test_scaled")
     if not test.get("n"):
         return "—"
-    cell = (
-        f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
-        f"2σ {test['within_2sigma']:.2f}"
-    )
+    cell = f"area {test['miscalibration_area']:.3f}, {coverage(test['within_1sigma'], test['within_2sigma'])}"
     if scaled:
-        within = f"1σ {scaled['within_1sigma']:.2f}, 2σ {scaled['within_2sigma']:.2f}"
-        cell += f"; σ × {scaled['scale']:.2f}: {within}"
+        cell += f"; σ × {scaled['scale']:.2f}: {coverage(scaled['within_1sigma'], scaled['within_2sigma'])}"
     return cell
 
 

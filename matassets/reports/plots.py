@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from matassets.io import atomic_write
+from matassets.reports.tables import coverage
 
 
 def _figure():
@@ -173,7 +174,7 @@ def calibration_plot(
         inside = [float(np.mean(error <= k * std)) for k in (1, 2)]
         scatter.scatter(
             std, error, s=8, alpha=0.5, color=color,
-            label=f"{name} (n={len(error)}; within 1σ {inside[0]:.2f}, 2σ {inside[1]:.2f})",
+            label=f"{name} (n={len(error)}; {coverage(*inside)})",
         )  # fmt: skip
         top = max(top, float(np.max(std)))
     curve.set_xlabel("expected fraction inside the Gaussian interval")

@@ -13,6 +13,11 @@ def cell(value) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def coverage(within_1sigma: float, within_2sigma: float) -> str:
+    """The fractions of errors inside one and two predicted σ, as every report writes them."""
+    return f"within 1σ {within_1sigma:.2f}, 2σ {within_2sigma:.2f}"
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence], limit: int | None = None) -> str:
     """``header`` and ``rows`` (sequences of cells, each written with :func:`cell`) as a Markdown
     table; with ``limit``, the first ``limit`` rows and a line saying how many more."""

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from matassets.io import torch_save
+from matassets.reports.tables import coverage
 from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
 
 MEMBER_FILE = "member_{k}.pt"
@@ -290,14 +291,11 @@ def describe(metrics: dict) -> str:
         if val.get("n") and test.get("n"):
             line = (
                 f"{task}: validation miscalibration area {val['miscalibration_area']:.3f}; test errors "
-                f"within 1σ {test['within_1sigma']:.2f} (calibrated 0.68), within 2σ "
-                f"{test['within_2sigma']:.2f} (0.95)"
+                f"{coverage(test['within_1sigma'], test['within_2sigma'])} (calibrated: 0.68, 0.95)"
             )
             scaled = by_split.get("test_scaled")
             if scaled:
-                line += (
-                    f"; σ × {scaled['scale']:.2f} (fitted on validation): within 1σ "
-                    f"{scaled['within_1sigma']:.2f}, 2σ {scaled['within_2sigma']:.2f}"
-                )
+                within = coverage(scaled["within_1sigma"], scaled["within_2sigma"])
+                line += f"; σ × {scaled['scale']:.2f} (fitted on validation): {within}"
             lines.append(line)
     return "; ".join(lines) if lines else ""

@@ -245,8 +245,8 @@ def test_the_asset_shows_an_ensembles_calibration(smoke_copy, monkeypatch):
     test, scaled = (metrics["calibration"]["formation_energy"][s] for s in ("test", "test_scaled"))
     assert calibration_cell(metrics, "formation_energy") == (
         f"area {test['miscalibration_area']:.3f}, within 1σ {test['within_1sigma']:.2f}, "
-        f"2σ {test['within_2sigma']:.2f}; σ × {scaled['scale']:.2f}: 1σ {scaled['within_1sigma']:.2f}, "
-        f"2σ {scaled['within_2sigma']:.2f}"
+        f"2σ {test['within_2sigma']:.2f}; σ × {scaled['scale']:.2f}: "
+        f"within 1σ {scaled['within_1sigma']:.2f}, 2σ {scaled['within_2sigma']:.2f}"
     )
 
 
