@@ -68,6 +68,31 @@ def split_by_element(data_dir: Path, element: str, out: Path) -> dict[str, Path]
     return files
 
 
+def train_element(
+    preset: MacePreset,
+    data_dir: Path,
+    element: str,
+    e0: float,
+    folder: Path,
+    log: Callable[[str], None] = print,
+) -> tuple[Path, list[Prediction]]:
+    """Train ``element``'s MACE on its frames of ``data_dir`` in ``folder`` and evaluate it once, on
+    its validation and official test frames: (the model file, its predictions)."""
+    files = split_by_element(data_dir, element, folder / "data")
+    own_e0 = {element: e0}
+    run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log)
+    evaluation = evaluate_potential(
+        run.model,
+        [files["val"], files["test"]],
+        folder / "eval",
+        own_e0,
+        log,
+        preset.eval_batch_size,
+        preset.device,
+    )
+    return run.model, evaluation.predictions
+
+
 def train_per_element(
     preset: MacePreset,
     data_dir: Path,
@@ -79,21 +104,10 @@ def train_per_element(
     start = time.perf_counter()
     models, predictions = {}, []
     for element in elements_of(Path(data_dir) / "train.xyz"):
-        folder = Path(work_dir) / element
-        files = split_by_element(data_dir, element, folder / "data")
-        own_e0 = {element: e0s[element]}
         log(f"per-element MACE: {element}")
-        run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log)
-        evaluation = evaluate_potential(
-            run.model,
-            [files["val"], files["test"]],
-            folder / "eval",
-            own_e0,
-            log,
-            preset.eval_batch_size,
-            preset.device,
+        models[element], own = train_element(
+            preset, data_dir, element, e0s[element], Path(work_dir) / element, log
         )
-        models[element] = run.model
-        predictions += evaluation.predictions
+        predictions += own
     metrics = metrics_by_split_and_element(predictions, e0s)
     return PerElement(models, metrics, predictions, time.perf_counter() - start)

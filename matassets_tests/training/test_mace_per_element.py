@@ -76,6 +76,14 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     assert all(f"| {element} |" in table for element in ELEMENTS)
     assert "per-element models: published references" in meta
 
+    # bench/mace_per_element.py trains one element as per_element does: the same errors
+    from bench.mace_per_element import run as bench_run
+
+    (li,) = bench_run(["Li"], "smoke", {}, tmp_path)
+    assert li["test_E"] == pytest.approx(per["test"]["Li"]["energy_mae_meV_per_atom"], rel=1e-6)
+    assert li["val_E"] == pytest.approx(per["val"]["Li"]["energy_mae_meV_per_atom"], rel=1e-6)
+    assert li["test_E_over_GAP"] == pytest.approx(li["test_E"] / 0.49)  # GAP's Li, Zuo et al.
+
 
 def test_a_frame_that_is_not_an_elemental_cell_is_refused_by_name(tmp_path: Path) -> None:
     """Synthetic fixture: per-element MACE groups mlearn's elemental cells by their config_type; a
