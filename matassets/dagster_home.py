@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_NAME = ".matassets-open.lock"
@@ -38,7 +37,7 @@ def stamped_twice(home: Path) -> list[Path]:
     return found
 
 
-@contextmanager
+@contextlib.contextmanager
 def _opening(home: Path) -> Iterator[None]:
     import fcntl
 
@@ -50,7 +49,7 @@ def _opening(home: Path) -> Iterator[None]:
         yield  # closing the file releases the lock
 
 
-@contextmanager
+@contextlib.contextmanager
 def open_instance(home: Path | None = None):
     """The instance of ``home`` (default ``$DAGSTER_HOME``; with neither, an ephemeral one that
     keeps nothing), for the ``with`` block."""
