@@ -5,10 +5,12 @@ one-for-all model's. This trains the named elements one after the other on the l
 ``data/mace/<level>/`` files (``matassets materialize --asset mace_training_data --level std``
 first) with the code ``per_element`` training uses (``training.potential_per_element.train_element``),
 in a scratch folder, and prints one line per element: its validation and official-test errors and
-the test energy MAE as a multiple of GAP's. Not part of ``make bench`` (minutes per element)::
+the test energy MAE as a multiple of GAP's. The level's per-element schedule applies
+(``MacePreset.for_one_element``): try another with ``--set per_element_epochs=...`` (and
+``per_element_batch_size``, ``per_element_stage_two_from``, ``per_element_patience``). Not part of
+``make bench`` (~25 CPU-minutes per element at std)::
 
-    python -m bench.mace_per_element Mo Ge --level std --set batch_size=4 --set epochs=200 \\
-        --set stage_two_from=150 --set patience=200
+    python -m bench.mace_per_element Mo Ge --level std --set per_element_epochs=100
 
 One torch thread unless ``$MATASSETS_THREADS`` says otherwise (two of these share 2 cores).
 """

@@ -515,7 +515,22 @@ class MacePreset:
     elements: tuple[str, ...] = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
     seed: int = SEED
     device: Literal["cpu", "cuda"] = "cpu"  # float32 either way; cuda for std and up on a GPU
-    per_element: bool = False  # also one MACE per element, as GAP and MTP are fit (same preset)
+    per_element: bool = False  # also one MACE per element, as GAP and MTP are fit
+    # The per-element models' own schedule (None = the one-for-all model's). An element has a sixth
+    # of the data, so the same epochs take a sixth of the optimizer steps (``for_one_element``).
+    per_element_epochs: int | None = None  # None: ``epochs``
+    per_element_batch_size: int | None = None  # None: ``batch_size``
+    per_element_stage_two_from: int | None = None  # None: ``stage_two_from``
+    per_element_patience: int | None = None  # None: ``patience``
+
+    def for_one_element(self) -> MacePreset:
+        """The preset one element's model trains with: this one with the per-element schedule."""
+        schedule = {
+            name: getattr(self, f"per_element_{name}")
+            for name in ("epochs", "batch_size", "stage_two_from", "patience")
+            if getattr(self, f"per_element_{name}") is not None
+        }
+        return replace(self, **schedule)
 
 
 # Phase 3 MACE on the mlearn DFT data (docs/phase3_mace.md). One model covers all six elements.
@@ -531,7 +546,10 @@ class MacePreset:
 #   batch 8, EMA, and MACE's stage two (energy weight 1000) over the last quarter. Measured here: a
 #   32-channel correlation-3 model took 16 min per epoch on 2 busy cores; pro's 64-channel L = 1
 #   model about 40 CPU-hours (docs/phase3_mace.md). Also one MACE per element beside it
-#   (``per_element``; the reason is in matassets/runbook.py).
+#   (``per_element``; the reason is in matassets/runbook.py) on its own schedule: batch 4, 200
+#   epochs, stage two from 150, no early stop (ten times std's optimizer steps per element). Measured
+#   per element at a7db0b6 (docs/benchmarks.md): test energy MAE 1.3-2.6x GAP's on Li, Si, Ge and Mo
+#   against 3.0-4.8x with the one-for-all schedule; ~25 CPU-minutes per element.
 # - pro: the runbook's std schedule (300 epochs, batch 32, lr 3e-4) with 64 channels and patience
 #   100, not its std row (128 channels, patience 50; matassets/runbook.py), for a machine with a GPU
 #   (``--set device=cuda``).
@@ -587,6 +605,10 @@ MACE: dict[str, MacePreset] = {
         stage_two_from=30,
         patience=40,
         per_element=True,
+        per_element_epochs=200,
+        per_element_batch_size=4,
+        per_element_stage_two_from=150,
+        per_element_patience=200,
     ),
     "pro": MacePreset(
         epochs=300,

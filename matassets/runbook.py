@@ -179,9 +179,11 @@ WHY: dict[str, list[tuple[str, str, str]]] = {
             "per_element",
             "std",
             "one MACE per element beside the one-for-all model, as Zuo et al. fit GAP and MTP, so that "
-            "std's benchmark compares like with like per element (issue #22); each element's model trains "
-            "on its sixth of the cells for the same epochs: about one more one-for-all run of time "
-            "(measured at std: 38 min beside the one-for-all model's 37, one thread; docs/benchmarks.md)",
+            "std's benchmark compares like with like per element (issue #22). An element has a sixth of "
+            "the cells, so its model has its own schedule, batch 4 for 200 epochs (ten times the "
+            "one-for-all schedule's optimizer steps): four elements came within 3x of GAP's energy "
+            "error with it against one with the one-for-all schedule, at ~25 CPU-minutes per element "
+            "(docs/benchmarks.md)",
         ),
     ],
     "specialist": [

@@ -59,14 +59,16 @@ def mace_data_dir(project: ProjectResource, partition: str):
 
 
 def per_element_metadata(model_dir: Path) -> dict[str, dg.MetadataValue]:
-    """The per-element models' errors (``--set per_element=true``), beside GAP and MTP; nothing for a
-    folder without them."""
+    """The per-element models' epochs and errors (``--set per_element=true``), beside GAP and MTP;
+    nothing for a folder without them."""
     import json
 
-    per = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8")).get("per_element")
+    metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+    per = metrics.get("per_element")
     if not per:
         return {}
     return {
+        "per-element models: epochs run": dg.MetadataValue.json(metrics.get("per_element_epochs_run", {})),
         "per-element models: test errors": metrics_table(per["test"]),
         "per-element models: validation errors": metrics_table(per["val"]),
         "per-element models: published references": published_references(per["test"]),

@@ -58,6 +58,15 @@ class MaceRun:
     resumed: bool = False
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def epochs(self) -> list[dict]:
+        """The history's rows of trained epochs (not the initial evaluation)."""
+        return [h for h in self.history if h["epoch"] >= 0 and "loss" in h]
+
+    @property
+    def epochs_run(self) -> int:
+        return max((h["epoch"] for h in self.epochs), default=-1) + 1
+
 
 def e0s_argument(e0s: dict[str, float]) -> str:
     """``--E0s`` as MACE parses it: a Python dict literal {Z: eV}."""
@@ -143,10 +152,12 @@ def run_streaming(
     log_file: Path | None = None,
     cwd: Path | None = None,
     noise: Iterable[str] = NOISE,
+    threads: int | None = None,
 ) -> tuple[int, list[str]]:
-    """Run ``cmd``; every line of its stdout+stderr goes to ``log`` as it arrives (noise skipped)
-    and, unfiltered, to ``log_file``. Returns (exit code, all lines)."""
-    threads = str(threads_for_children())
+    """Run ``cmd`` with ``threads`` torch threads (default ``threads_for_children()``); every line of
+    its stdout+stderr goes to ``log`` as it arrives (noise skipped) and, unfiltered, to ``log_file``.
+    Returns (exit code, all lines)."""
+    threads = str(threads or threads_for_children())
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -208,8 +219,10 @@ def train_mace(
     work_dir: Path,
     log: Callable[[str], None] = print,
     name: str = MODEL_NAME,
+    threads: int | None = None,
 ) -> MaceRun:
-    """Run ``mace.cli.run_train`` in ``work_dir``; resume from its checkpoints when they exist.
+    """Run ``mace.cli.run_train`` in ``work_dir`` (``threads``: as ``run_streaming``); resume from
+    its checkpoints when they exist.
 
     ``work_dir`` should be specific to (preset, data): the caller keys it by their hash, so an
     interrupted run of the same inputs resumes (``--restart_latest``) and anything else starts fresh.
@@ -222,7 +235,7 @@ def train_mace(
     log_path = work_dir / "mace_run_train.log"
     log(("resuming" if restart else "starting") + " MACE: " + " ".join(cmd[1:]))
     start = time.perf_counter()
-    rc, lines = run_streaming(cmd, log, log_path)
+    rc, lines = run_streaming(cmd, log, log_path, threads=threads)
     seconds = time.perf_counter() - start
     if rc != 0:
         tail = "\n".join(lines[-25:])

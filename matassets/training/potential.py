@@ -101,9 +101,8 @@ def train_potential(
     if preset.per_element:
         per = train_per_element(preset, data_dir, e0s, work_dir / "per_element", log)
     metrics = evaluation.metrics
-    epochs = [h for h in run.history if h["epoch"] >= 0 and "loss" in h]
-    epochs_run = max((h["epoch"] for h in epochs), default=-1) + 1
-    best_epoch = min(epochs, key=lambda h: h["loss"])["epoch"] if epochs else None
+    epochs_run = run.epochs_run
+    best_epoch = min(run.epochs, key=lambda h: h["loss"])["epoch"] if run.epochs else None
 
     staging = folder.stage()
     folder.copy_in(run.model, f"{MODEL_NAME}.model")
@@ -125,7 +124,15 @@ def train_potential(
             else "max epochs",
             "train_seconds": round(run.seconds, 1),
             "eval_seconds": round(evaluation.seconds, 1),
-            **({"per_element": per.metrics, "per_element_seconds": round(per.seconds, 1)} if per else {}),
+            **(
+                {
+                    "per_element": per.metrics,
+                    "per_element_epochs_run": per.epochs_run,
+                    "per_element_seconds": round(per.seconds, 1),
+                }
+                if per
+                else {}
+            ),
             "caveat": _caveat(manifest),
         },
     )

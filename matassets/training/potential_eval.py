@@ -53,8 +53,10 @@ def predict_with_mace(
     log: Callable[[str], None] = print,
     batch_size: int = 16,
     device: str = "cpu",
+    threads: int | None = None,
 ) -> Path:
-    """``python -m mace.cli.eval_configs`` on ``configs`` (float32, with stress) → ``output``."""
+    """``python -m mace.cli.eval_configs`` on ``configs`` (float32, with stress) → ``output``
+    (``threads``: as ``mace_runner.run_streaming``)."""
     import sys
 
     cmd = [
@@ -67,7 +69,7 @@ def predict_with_mace(
         "--batch_size", str(batch_size),
         "--compute_stress",
     ]  # fmt: skip
-    rc, lines = run_streaming(cmd, log)
+    rc, lines = run_streaming(cmd, log, threads=threads)
     if rc != 0 or not output.exists():
         tail = "\n".join(lines[-20:])
         raise MaceTrainingError(f"mace eval_configs exited with {rc}; last lines:\n{tail}")
@@ -173,6 +175,7 @@ def evaluate_potential(
     log: Callable[[str], None] = print,
     batch_size: int = 16,
     device: str = "cpu",
+    threads: int | None = None,
 ) -> Evaluation:
     """Predict every frame of ``files`` (split named in each frame's ``split``) with one MACE call."""
     from ase.io import write
@@ -183,7 +186,9 @@ def evaluate_potential(
     frames = [atoms for f in files for atoms in read_extxyz(f)]
     joined = work_dir / "eval_input.xyz"
     write(str(joined), frames, format="extxyz")
-    output = predict_with_mace(model, joined, work_dir / "eval_predictions.xyz", log, batch_size, device)
+    output = predict_with_mace(
+        model, joined, work_dir / "eval_predictions.xyz", log, batch_size, device, threads
+    )
     preds = read_predictions(output)
     return Evaluation(metrics_by_split_and_element(preds, e0s), preds, time.perf_counter() - start)
 

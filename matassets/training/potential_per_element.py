@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from matassets.data.mlearn import read_extxyz
 from matassets.levels import MacePreset
-from matassets.training.mace_runner import train_mace
+from matassets.training.mace_runner import MaceRun, threads_for_children, train_mace
 from matassets.training.potential_eval import Prediction, evaluate_potential, metrics_by_split_and_element
 
 SPLITS = ("train", "val", "test")
@@ -31,6 +32,7 @@ def model_file(element: str) -> str:
 @dataclass
 class PerElement:
     models: dict[str, Path]  # element -> its trained model file (in the work folder)
+    epochs_run: dict[str, int]  # element -> epochs MACE ran (fewer than the schedule: early stop)
     metrics: dict[str, dict[str, dict[str, float]]]  # {split: {"all" | element: errors}}
     predictions: list[Prediction]
     seconds: float
@@ -75,12 +77,15 @@ def train_element(
     e0: float,
     folder: Path,
     log: Callable[[str], None] = print,
-) -> tuple[Path, list[Prediction]]:
-    """Train ``element``'s MACE on its frames of ``data_dir`` in ``folder`` and evaluate it once, on
-    its validation and official test frames: (the model file, its predictions)."""
+    threads: int | None = None,
+) -> tuple[MaceRun, list[Prediction]]:
+    """Train ``element``'s MACE on its frames of ``data_dir`` in ``folder``, with the preset's
+    per-element schedule (``MacePreset.for_one_element``) and ``threads`` torch threads, and evaluate
+    it once, on its validation and official test frames: (the run, its predictions)."""
+    preset = preset.for_one_element()
     files = split_by_element(data_dir, element, folder / "data")
     own_e0 = {element: e0}
-    run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log)
+    run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log, threads=threads)
     evaluation = evaluate_potential(
         run.model,
         [files["val"], files["test"]],
@@ -89,8 +94,9 @@ def train_element(
         log,
         preset.eval_batch_size,
         preset.device,
+        threads,
     )
-    return run.model, evaluation.predictions
+    return run, evaluation.predictions
 
 
 def train_per_element(
@@ -100,14 +106,34 @@ def train_per_element(
     work_dir: Path,
     log: Callable[[str], None] = print,
 ) -> PerElement:
-    """Train and evaluate one MACE per element of ``data_dir/train.xyz``."""
+    """Train and evaluate one MACE per element of ``data_dir/train.xyz``, as many at once as there
+    are training threads (``threads_for_children``), sharing them: on 2 cores two elements at one
+    thread each (a small model uses one thread better than two), one at a time with
+    ``MATASSETS_THREADS=1``. Each element's log lines start with ``[X]``."""
+    elements = elements_of(Path(data_dir) / "train.xyz")
+    threads = threads_for_children()
+    workers = min(len(elements), threads)
     start = time.perf_counter()
-    models, predictions = {}, []
-    for element in elements_of(Path(data_dir) / "train.xyz"):
-        log(f"per-element MACE: {element}")
-        models[element], own = train_element(
-            preset, data_dir, element, e0s[element], Path(work_dir) / element, log
+
+    def one(element: str) -> tuple[MaceRun, list[Prediction]]:
+        log(f"per-element MACE: {element} ({threads // workers} thread(s), {workers} element(s) at once)")
+        return train_element(
+            preset,
+            data_dir,
+            element,
+            e0s[element],
+            Path(work_dir) / element,
+            lambda line: log(f"[{element}] {line}"),
+            threads // workers,
         )
-        predictions += own
-    metrics = metrics_by_split_and_element(predictions, e0s)
-    return PerElement(models, metrics, predictions, time.perf_counter() - start)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        runs = dict(zip(elements, pool.map(one, elements), strict=True))
+    predictions = [p for _, own in runs.values() for p in own]
+    return PerElement(
+        models={element: run.model for element, (run, _) in runs.items()},
+        epochs_run={element: run.epochs_run for element, (run, _) in runs.items()},
+        metrics=metrics_by_split_and_element(predictions, e0s),
+        predictions=predictions,
+        seconds=time.perf_counter() - start,
+    )

@@ -29,7 +29,7 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     from matassets.training.mace_runner import MODEL_NAME, MaceTrainingError
     from matassets.training.potential_eval import predict_with_mace
 
-    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    monkeypatch.setenv("MATASSETS_THREADS", "2")  # the two elements at once, one thread each
     preset, layout = MACE["smoke"], Layout(tmp_path)
     data_dir = layout.mace_data("smoke")
     build_mace_data(
@@ -42,7 +42,8 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
         max_val_per_element=preset.max_val_per_element,
         max_test_per_element=preset.max_test_per_element,
     )
-    run_config = {"ops": {"mace_potential": {"config": {"per_element": True}}}}
+    schedule = {"per_element_epochs": 2}  # the per-element models' own schedule (smoke's is 4)
+    run_config = {"ops": {"mace_potential": {"config": {"per_element": True, **schedule}}}}
     result = materialize([mace_potential], tmp_path, run_config=run_config)
     assert result.success
     folder = layout.model_dir("mace_potential", "smoke")
@@ -51,6 +52,8 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     # each element's model judged on that element's own official test (and val) cells only
     metrics = json.loads((folder / "metrics.json").read_text())
     per, whole = metrics["per_element"], metrics
+    assert metrics["per_element_epochs_run"] == {"Li": 2, "Si": 2}
+    assert metrics["epochs_run"] == preset.epochs == 4
     test_frames = read_extxyz(data_dir / "test.xyz")
     for element in ELEMENTS:
         n_test = sum(a.info["config_type"] == element for a in test_frames)
@@ -75,11 +78,13 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     table = meta["per-element models: test errors"].value
     assert all(f"| {element} |" in table for element in ELEMENTS)
     assert "per-element models: published references" in meta
+    assert meta["per-element models: epochs run"].value == {"Li": 2, "Si": 2}
 
     # bench/mace_per_element.py trains one element as per_element does: the same errors
     from bench.mace_per_element import run as bench_run
 
-    (li,) = bench_run(["Li"], "smoke", {}, tmp_path)
+    monkeypatch.setenv("MATASSETS_THREADS", "1")  # alone: the asset's Li had one thread too
+    (li,) = bench_run(["Li"], "smoke", schedule, tmp_path)
     assert li["test_E"] == pytest.approx(per["test"]["Li"]["energy_mae_meV_per_atom"], rel=1e-6)
     assert li["val_E"] == pytest.approx(per["val"]["Li"]["energy_mae_meV_per_atom"], rel=1e-6)
     assert li["test_E_over_GAP"] == pytest.approx(li["test_E"] / 0.49)  # GAP's Li, Zuo et al.
