@@ -10,6 +10,7 @@ so both tables read alike.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -109,26 +110,36 @@ def train_per_element(
     """Train and evaluate one MACE per element of ``data_dir/train.xyz``, as many at once as there
     are training threads (``threads_for_children``), sharing them: on 2 cores two elements at one
     thread each (a small model uses one thread better than two), one at a time with
-    ``MATASSETS_THREADS=1``. Each element's log lines start with ``[X]``."""
+    ``MATASSETS_THREADS=1``. Each element's log lines start with ``[X]``. A failed element's
+    error is raised (the first in element order), and no element starts after it."""
     elements = elements_of(Path(data_dir) / "train.xyz")
     threads = threads_for_children()
     workers = min(len(elements), threads)
     start = time.perf_counter()
 
+    failed = threading.Event()  # a failed element stops the queue (the runs going on finish)
+
     def one(element: str) -> tuple[MaceRun, list[Prediction]]:
+        if failed.is_set():
+            raise RuntimeError(f"per-element MACE: {element} not started, an element before it failed")
         log(f"per-element MACE: {element} ({threads // workers} thread(s), {workers} element(s) at once)")
-        return train_element(
-            preset,
-            data_dir,
-            element,
-            e0s[element],
-            Path(work_dir) / element,
-            lambda line: log(f"[{element}] {line}"),
-            threads // workers,
-        )
+        try:
+            return train_element(
+                preset,
+                data_dir,
+                element,
+                e0s[element],
+                Path(work_dir) / element,
+                lambda line: log(f"[{element}] {line}"),
+                threads // workers,
+            )
+        except BaseException:
+            failed.set()
+            raise
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        runs = dict(zip(elements, pool.map(one, elements), strict=True))
+        futures = {element: pool.submit(one, element) for element in elements}
+        runs = {element: future.result() for element, future in futures.items()}
     predictions = [p for _, own in runs.values() for p in own]
     return PerElement(
         models={element: run.model for element, (run, _) in runs.items()},

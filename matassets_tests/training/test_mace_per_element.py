@@ -108,3 +108,23 @@ def test_a_frame_that_is_not_an_elemental_cell_is_refused_by_name(tmp_path: Path
         ValueError, match=r"train\.xyz: frame 1 \(ClNa, config_type None\): one MACE per element"
     ):
         elements_of(path)
+
+
+def test_a_failed_element_stops_the_elements_queued_after_it(tmp_path: Path, monkeypatch) -> None:
+    """Synthetic fixture: Cu has training frames but no validation frame, so its model cannot start;
+    with one thread Si waits in the queue and must not start after Cu failed (nothing trains for an
+    hour on a run that is already lost), and the error names Cu's file."""
+    from ase.build import bulk
+    from ase.io import write
+
+    from matassets.levels import MACE
+    from matassets.training.potential_per_element import train_per_element
+
+    cu, si = bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43)
+    cu.info["config_type"], si.info["config_type"] = "Cu", "Si"
+    for split, frames in {"train": [cu, si], "val": [si], "test": [si]}.items():
+        write(str(tmp_path / f"{split}.xyz"), frames, format="extxyz")
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    with pytest.raises(ValueError, match=r"val\.xyz: no Cu frame to train on"):
+        train_per_element(MACE["smoke"], tmp_path, {"Cu": -4.0, "Si": -5.0}, tmp_path / "work", log=print)
+    assert (tmp_path / "work" / "Cu").is_dir() and not (tmp_path / "work" / "Si").exists()
