@@ -96,35 +96,38 @@ def test_a_frame_that_is_not_an_elemental_cell_is_refused_by_name(tmp_path: Path
     from ase.build import bulk
     from ase.io import write
 
-    from matassets.training.potential_per_element import elements_of
+    from matassets.training.potential_per_element import neighbour_pairs
 
     si, nacl = bulk("Si", "diamond", a=5.43), bulk("NaCl", "rocksalt", a=5.64)
     si.info["config_type"] = "Si"
     path = tmp_path / "train.xyz"
     write(str(path), [si], format="extxyz")
-    assert elements_of(path) == ["Si"]
+    assert list(neighbour_pairs(path, 5.0)) == ["Si"]
     write(str(path), [si, nacl], format="extxyz")
     with pytest.raises(
         ValueError, match=r"train\.xyz: frame 1 \(ClNa, config_type None\): one MACE per element"
     ):
-        elements_of(path)
+        neighbour_pairs(path, 5.0)
 
 
-def test_a_failed_element_stops_the_elements_queued_after_it(tmp_path: Path, monkeypatch) -> None:
-    """Synthetic fixture: Cu has training frames but no validation frame, so its model cannot start;
-    with one thread Si waits in the queue and must not start after Cu failed (nothing trains for an
-    hour on a run that is already lost), and the error names Cu's file."""
+def test_the_costliest_element_starts_first_and_its_failure_stops_others(tmp_path: Path, monkeypatch) -> None:
+    """Synthetic fixture: Si's cubic cell has 8 atoms (~4.7x the neighbour pairs of Cu's one-atom
+    cell), so at one thread Si starts first although Cu comes first by name; Si has training frames
+    but no validation frame, so it fails, and Cu, queued, must not start after it (nothing trains for
+    an hour on a run that is already lost); the error names Si's file."""
     from ase.build import bulk
     from ase.io import write
 
     from matassets.levels import MACE
-    from matassets.training.potential_per_element import train_per_element
+    from matassets.training.potential_per_element import neighbour_pairs, train_per_element
 
-    cu, si = bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43)
+    cu, si = bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43, cubic=True)
     cu.info["config_type"], si.info["config_type"] = "Cu", "Si"
-    for split, frames in {"train": [cu, si], "val": [si], "test": [si]}.items():
+    for split, frames in {"train": [cu, si], "val": [cu], "test": [cu]}.items():
         write(str(tmp_path / f"{split}.xyz"), frames, format="extxyz")
+    pairs = neighbour_pairs(tmp_path / "train.xyz", 5.0)
+    assert pairs["Si"] > 4 * pairs["Cu"]
     monkeypatch.setenv("MATASSETS_THREADS", "1")
-    with pytest.raises(ValueError, match=r"val\.xyz: no Cu frame to train on"):
+    with pytest.raises(ValueError, match=r"val\.xyz: no Si frame to train on"):
         train_per_element(MACE["smoke"], tmp_path, {"Cu": -4.0, "Si": -5.0}, tmp_path / "work", log=print)
-    assert (tmp_path / "work" / "Cu").is_dir() and not (tmp_path / "work" / "Si").exists()
+    assert (tmp_path / "work" / "Si").is_dir() and not (tmp_path / "work" / "Cu").exists()
