@@ -547,9 +547,9 @@ class MacePreset:
 #   32-channel correlation-3 model took 16 min per epoch on 2 busy cores; pro's 64-channel L = 1
 #   model about 40 CPU-hours (docs/phase3_mace.md). Also one MACE per element beside it
 #   (``per_element``; the reason is in matassets/runbook.py) on its own schedule: batch 4, 200
-#   epochs, stage two from 150, no early stop (ten times std's optimizer steps per element). Measured
-#   per element at a7db0b6 (docs/benchmarks.md): test energy MAE 1.3-2.6x GAP's on Li, Si, Ge and Mo
-#   against 3.0-4.8x with the one-for-all schedule; ~25 CPU-minutes per element.
+#   epochs, stage two from 150, no early stop (ten times std's optimizer steps per element). Locked
+#   run of e56ee9d (docs/benchmarks.md): test energy MAE 1.3-2.6x GAP's on Si, Li, Ge and Mo
+#   against 3.0-4.8x with the one-for-all schedule; 14-50 CPU-minutes per element (Mo to Ni).
 # - pro: the runbook's std schedule (300 epochs, batch 32, lr 3e-4) with 64 channels and patience
 #   100, not its std row (128 channels, patience 50; matassets/runbook.py), for a machine with a GPU
 #   (``--set device=cuda``).

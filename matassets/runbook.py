@@ -182,8 +182,8 @@ WHY: dict[str, list[tuple[str, str, str]]] = {
             "std's benchmark compares like with like per element (issue #22). An element has a sixth of "
             "the cells, so its model has its own schedule, batch 4 for 200 epochs (ten times the "
             "one-for-all schedule's optimizer steps): four elements came within 3x of GAP's energy "
-            "error with it against one with the one-for-all schedule, at ~25 CPU-minutes per element "
-            "(docs/benchmarks.md)",
+            "error with it against one with the one-for-all schedule, at 14-50 CPU-minutes per element "
+            "(Mo to Ni; docs/benchmarks.md)",
         ),
     ],
     "specialist": [
