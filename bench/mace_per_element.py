@@ -8,7 +8,7 @@ in a scratch folder, and prints one line per element: its validation and officia
 the test energy MAE as a multiple of GAP's. The level's per-element schedule applies
 (``MacePreset.for_one_element``): try another with ``--set per_element_epochs=...`` (and
 ``per_element_batch_size``, ``per_element_stage_two_from``, ``per_element_patience``). Not part of
-``make bench`` (~25 CPU-minutes per element at std)::
+``make bench`` (14-50 CPU-minutes per element at std, Mo to Ni)::
 
     python -m bench.mace_per_element Mo Ge --level std --set per_element_epochs=100
 

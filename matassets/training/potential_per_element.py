@@ -56,7 +56,7 @@ def neighbour_pairs(path: Path, r_max: float) -> dict[str, float]:
     """Element -> the neighbour pairs within ``r_max`` expected over its cells of ``path`` (atoms² ×
     the cutoff sphere's volume / the cell's; all pairs of a cell without volume), what an element's
     epoch time grows with. At std (r_max 5 Å) Cu's cells give 911k, Ge's 267k (3.4×), and Cu's model
-    took 2.5× Ge's wall time (43.8 against 17.6 min, one thread each), with 1.7× the atoms."""
+    took 2.5× Ge's wall time (43.8 against 17.7 min, one thread each), with 1.7× the atoms."""
     sphere = 4 / 3 * math.pi * r_max**3
     pairs: dict[str, float] = {}
     for i, atoms in enumerate(read_extxyz(path)):
