@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from collections.abc import Callable
 
 import torch
@@ -177,6 +178,14 @@ def _worker(rank: int, world: int, init_method: str, messages, fn: Callable, arg
     try:
         result = fn(*args, log=lambda line: messages.put(("log", line)))
         if rank == 0:
-            messages.put(("result", result))
+            messages.put(("result", result))  # written to the pipe before put returns
+        dist.barrier()  # no rank leaves while another still talks to it
     finally:
         leave()
+    # A finished rank ends without the interpreter's teardown: there a gloo thread that outlived
+    # the group (held by an object freed late) aborted rank 1 with SIGABRT in CI ("terminate
+    # called without an active exception") after training had ended. A failing rank does not get
+    # here: torch's spawn records its traceback for ``spawn`` above to raise.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

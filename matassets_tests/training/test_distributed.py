@@ -140,6 +140,31 @@ def test_torchrun_ranks_agree_and_only_rank_0_writes(smoke_copy, tmp_path):
     assert done.stdout.count("epoch 1/3") == 1
 
 
+def _rank_and_world(what: str, log) -> tuple[int, int]:
+    import torch.distributed as dist
+
+    rank = dist.get_rank()
+    if what == "fail" and rank == 1:
+        raise RuntimeError("rank 1 broke")
+    log(f"rank {rank}")
+    return rank, dist.get_world_size()
+
+
+@pytest.mark.slow
+def test_spawn_returns_rank_0s_result_and_raises_a_failing_ranks_error():
+    """The spawned ranks end their processes themselves once done (``distributed._worker``);
+    a rank that fails must still reach the caller with its own error."""
+    from torch.multiprocessing import ProcessRaisedException
+
+    from matassets.training import distributed
+
+    lines: list[str] = []
+    assert distributed.spawn(_rank_and_world, 2, ("ok",), lines.append) == (0, 2)
+    assert sorted(lines) == ["rank 0", "rank 1"]
+    with pytest.raises(ProcessRaisedException, match="rank 1 broke"):
+        distributed.spawn(_rank_and_world, 2, ("fail",), lines.append)
+
+
 EXIT_CHILD = """
 import atexit, sys
 import torch, torch.distributed as dist
