@@ -93,7 +93,7 @@ def _project_root_outside_the_checkout(tmp_path_factory):
                 os.environ[name] = value
 
 
-def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None):
+def materialize(assets, root: Path, partition: str = "smoke", run_config: dict | None = None, instance=None):
     import dagster as dg
 
     from matassets.assets.resources import ProjectResource
@@ -104,6 +104,7 @@ def materialize(assets, root: Path, partition: str = "smoke", run_config: dict |
         run_config=run_config or {},
         resources={"project": ProjectResource(root=str(root))},
         raise_on_error=False,
+        instance=instance,
     )
 
 

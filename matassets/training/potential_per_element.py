@@ -123,7 +123,8 @@ def train_per_element(
     thread each (a small model uses one thread better than two), one at a time with
     ``MATASSETS_THREADS=1``; the costliest first (:func:`neighbour_pairs`), so that two dense
     elements do not end up one after the other on the same thread. Each element's log lines start
-    with ``[X]``. A failed element's error is raised, and no element starts after it."""
+    with ``[X]``, and a line with its test error when it ends. A failed element's error is raised, and
+    no element starts after it."""
     pairs = neighbour_pairs(Path(data_dir) / "train.xyz", preset.r_max)
     elements = sorted(pairs)
     order = sorted(elements, key=pairs.__getitem__, reverse=True)
@@ -138,8 +139,9 @@ def train_per_element(
         if failed.is_set():
             raise RuntimeError(f"per-element MACE: {element} not started, an element before it failed")
         log(f"per-element MACE: {element} ({threads // workers} thread(s), {workers} element(s) at once)")
+        began = time.perf_counter()
         try:
-            return train_element(
+            run, own = train_element(
                 preset,
                 data_dir,
                 element,
@@ -151,6 +153,8 @@ def train_per_element(
         except BaseException:
             failed.set()
             raise
+        log(finished(element, run, own, e0s, time.perf_counter() - began))
+        return run, own
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # the first error in start order is the real one: the elements after it did not start
@@ -165,3 +169,15 @@ def train_per_element(
         predictions=predictions,
         seconds=time.perf_counter() - start,
     )
+
+
+def finished(element: str, run: MaceRun, own: list[Prediction], e0s: dict[str, float], seconds: float) -> str:
+    """The line an element's model ends with, as it ends (the others may run for an hour more)."""
+    test = metrics_by_split_and_element(own, e0s).get("test", {}).get(element, {})
+    errors = (
+        f"test energy MAE {test['energy_mae_meV_per_atom']:.2f} meV/atom, forces "
+        f"{test['force_mae_meV_per_A']:.0f} meV/Å on {test['n_configs']} test cells"
+        if test.get("n_configs")
+        else "no test cells"
+    )
+    return f"per-element MACE: {element} done, {run.epochs_run} epochs in {seconds / 60:.1f} min; {errors}"

@@ -20,6 +20,7 @@ ELEMENTS = ("Li", "Si")  # two of mlearn's six; smoke caps each to 3 train / 1 v
 
 @pytest.mark.slow
 def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeypatch) -> None:
+    import dagster as dg
     from conftest import materialize
 
     from matassets.assets.phase3_mace import mace_potential
@@ -44,7 +45,8 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
     )
     schedule = {"per_element_epochs": 2}  # the per-element models' own schedule (smoke's is 4)
     run_config = {"ops": {"mace_potential": {"config": {"per_element": True, **schedule}}}}
-    result = materialize([mace_potential], tmp_path, run_config=run_config)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize([mace_potential], tmp_path, run_config=run_config, instance=instance)
     assert result.success
     folder = layout.model_dir("mace_potential", "smoke")
     assert {f"{MODEL_NAME}.model", "mace_Li.model", "mace_Si.model"} <= {p.name for p in folder.iterdir()}
@@ -62,6 +64,12 @@ def test_per_element_models_beside_the_one_for_all_model(tmp_path: Path, monkeyp
             assert per["test"][element][key] >= 0
         assert per["test"][element] != whole["test"][element]  # another model, other errors
     assert per["test"]["all"]["n_configs"] == len(test_frames)
+    # each element's model says its test error in the run's log as it ends, not only at the end
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    for element in ELEMENTS:
+        (done,) = [m for m in logs if f"per-element MACE: {element} done, 2 epochs in " in m]
+        mae = per["test"][element]["energy_mae_meV_per_atom"]
+        assert f"test energy MAE {mae:.2f} meV/atom" in done
     rows = pl.read_csv(folder / "predictions_per_element.csv")
     assert sorted(rows["uid"]) == sorted(pl.read_csv(folder / "predictions.csv")["uid"])
 
