@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ _VALUE = re.compile(r"(\w+)=\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 
 class MaceTrainingError(RuntimeError):
     """``run_train`` exited with an error; the message carries the end of its log."""
+
+
+class MaceStopped(MaceTrainingError):
+    """The caller's ``stop`` event ended the MACE process (another job of the same run failed)."""
 
 
 @dataclass
@@ -153,10 +158,11 @@ def run_streaming(
     cwd: Path | None = None,
     noise: Iterable[str] = NOISE,
     threads: int | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[int, list[str]]:
     """Run ``cmd`` with ``threads`` torch threads (default ``threads_for_children()``); every line of
     its stdout+stderr goes to ``log`` as it arrives (noise skipped) and, unfiltered, to ``log_file``.
-    Returns (exit code, all lines)."""
+    Returns (exit code, all lines); raises ``MaceStopped`` when ``stop`` was set and ended it."""
     threads = str(threads or threads_for_children())
     env = {
         **os.environ,
@@ -179,6 +185,7 @@ def run_streaming(
             bufsize=1,
         ) as proc:
             assert proc.stdout is not None
+            stopped = _watch(proc, stop) if stop is not None else None
             for raw in proc.stdout:
                 line = raw.rstrip("\n")
                 lines.append(line)
@@ -191,7 +198,25 @@ def run_streaming(
     finally:
         if sink:
             sink.close()
+    if stopped is not None and stopped.is_set():
+        raise MaceStopped(f"{' '.join(cmd[1:3])} ended on request (exit {rc})")
     return rc, lines
+
+
+def _watch(proc: subprocess.Popen, stop: threading.Event) -> threading.Event:
+    """Terminate ``proc`` once ``stop`` is set (checked every half second while it runs); the event
+    returned is set when it did."""
+    stopped = threading.Event()
+
+    def watch() -> None:
+        while proc.poll() is None:
+            if stop.wait(0.5):
+                proc.terminate()
+                stopped.set()
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stopped
 
 
 def parse_history(lines: Iterable[str]) -> list[dict]:
@@ -220,9 +245,10 @@ def train_mace(
     log: Callable[[str], None] = print,
     name: str = MODEL_NAME,
     threads: int | None = None,
+    stop: threading.Event | None = None,
 ) -> MaceRun:
-    """Run ``mace.cli.run_train`` in ``work_dir`` (``threads``: as ``run_streaming``); resume from
-    its checkpoints when they exist.
+    """Run ``mace.cli.run_train`` in ``work_dir`` (``threads``, ``stop``: as ``run_streaming``);
+    resume from its checkpoints when they exist.
 
     ``work_dir`` should be specific to (preset, data): the caller keys it by their hash, so an
     interrupted run of the same inputs resumes (``--restart_latest``) and anything else starts fresh.
@@ -235,7 +261,7 @@ def train_mace(
     log_path = work_dir / "mace_run_train.log"
     log(("resuming" if restart else "starting") + " MACE: " + " ".join(cmd[1:]))
     start = time.perf_counter()
-    rc, lines = run_streaming(cmd, log, log_path, threads=threads)
+    rc, lines = run_streaming(cmd, log, log_path, threads=threads, stop=stop)
     seconds = time.perf_counter() - start
     if rc != 0:
         tail = "\n".join(lines[-25:])

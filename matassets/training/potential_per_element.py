@@ -20,7 +20,7 @@ from pathlib import Path
 
 from matassets.data.mlearn import read_extxyz
 from matassets.levels import MacePreset
-from matassets.training.mace_runner import MaceRun, threads_for_children, train_mace
+from matassets.training.mace_runner import MaceRun, MaceStopped, threads_for_children, train_mace
 from matassets.training.potential_eval import Prediction, evaluate_potential, metrics_by_split_and_element
 
 SPLITS = ("train", "val", "test")
@@ -90,14 +90,18 @@ def train_element(
     folder: Path,
     log: Callable[[str], None] = print,
     threads: int | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[MaceRun, list[Prediction]]:
     """Train ``element``'s MACE on its frames of ``data_dir`` in ``folder``, with the preset's
     per-element schedule (``MacePreset.for_one_element``) and ``threads`` torch threads, and evaluate
-    it once, on its validation and official test frames: (the run, its predictions)."""
+    it once, on its validation and official test frames: (the run, its predictions). ``stop`` set
+    ends its training (``MaceStopped``)."""
     preset = preset.for_one_element()
     files = split_by_element(data_dir, element, folder / "data")
     own_e0 = {element: e0}
-    run = train_mace(preset, files["train"], files["val"], own_e0, folder / "run", log, threads=threads)
+    run = train_mace(
+        preset, files["train"], files["val"], own_e0, folder / "run", log, threads=threads, stop=stop
+    )
     evaluation = evaluate_potential(
         run.model,
         [files["val"], files["test"]],
@@ -123,8 +127,8 @@ def train_per_element(
     thread each (a small model uses one thread better than two), one at a time with
     ``MATASSETS_THREADS=1``; the costliest first (:func:`neighbour_pairs`), so that two dense
     elements do not end up one after the other on the same thread. Each element's log lines start
-    with ``[X]``, and a line with its test error when it ends. A failed element's error is raised, and
-    no element starts after it."""
+    with ``[X]``, and a line with its test error when it ends. A failed element's error is raised;
+    the elements training beside it are stopped and no element starts after it."""
     pairs = neighbour_pairs(Path(data_dir) / "train.xyz", preset.r_max)
     elements = sorted(pairs)
     order = sorted(elements, key=pairs.__getitem__, reverse=True)
@@ -133,11 +137,11 @@ def train_per_element(
     start = time.perf_counter()
     log(f"per-element MACE: {', '.join(order)}, the most neighbour pairs within r_max first")
 
-    failed = threading.Event()  # a failed element stops the queue (the runs going on finish)
+    failed = threading.Event()  # a failed element stops the queue and the trainings going on
 
     def one(element: str) -> tuple[MaceRun, list[Prediction]]:
         if failed.is_set():
-            raise RuntimeError(f"per-element MACE: {element} not started, an element before it failed")
+            raise MaceStopped(f"per-element MACE: {element} not started, another element failed")
         log(f"per-element MACE: {element} ({threads // workers} thread(s), {workers} element(s) at once)")
         began = time.perf_counter()
         try:
@@ -149,7 +153,11 @@ def train_per_element(
                 Path(work_dir) / element,
                 lambda line: log(f"[{element}] {line}"),
                 threads // workers,
+                failed,
             )
+        except MaceStopped:
+            log(f"per-element MACE: {element} stopped, another element failed")
+            raise
         except BaseException:
             failed.set()
             raise
@@ -157,10 +165,11 @@ def train_per_element(
         return run, own
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        # the first error in start order is the real one: the elements after it did not start
         futures = {element: pool.submit(one, element) for element in order}
-        done = {element: future.result() for element, future in futures.items()}
-    runs = {element: done[element] for element in elements}
+    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    if errors:  # the element that failed, not one it stopped
+        raise next((e for e in errors if not isinstance(e, MaceStopped)), errors[0])
+    runs = {element: futures[element].result() for element in elements}
     predictions = [p for _, own in runs.values() for p in own]
     return PerElement(
         models={element: run.model for element, (run, _) in runs.items()},

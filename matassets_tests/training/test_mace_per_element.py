@@ -139,3 +139,38 @@ def test_the_costliest_element_starts_first_and_its_failure_stops_others(tmp_pat
     with pytest.raises(ValueError, match=r"val\.xyz: no Si frame to train on"):
         train_per_element(MACE["smoke"], tmp_path, {"Cu": -4.0, "Si": -5.0}, tmp_path / "work", log=print)
     assert (tmp_path / "work" / "Si").is_dir() and not (tmp_path / "work" / "Cu").exists()
+
+
+def test_a_failed_element_stops_the_element_training_beside_it(tmp_path: Path, monkeypatch) -> None:
+    """Synthetic fixture, two threads: Si (the costliest) starts its MACE training, scheduled for
+    far more epochs than the test waits; Cu, beside it, has no validation frame and fails. Si's
+    training is ended, not left to run for its hour, and the error raised is Cu's, not Si's stop."""
+    from dataclasses import replace
+
+    import numpy as np
+    from ase.build import bulk
+    from ase.io import write
+
+    from matassets.data.mlearn import REF_ENERGY, REF_FORCES, REF_STRESS
+    from matassets.levels import MACE
+    from matassets.training.potential_per_element import train_per_element
+
+    cu = bulk("Cu", "fcc", a=3.6)
+    cu.info["config_type"] = "Cu"
+    sis = []  # rattled cells with made-up labels that let Si's MACE train (a batch of 3 at smoke)
+    for seed in range(4):
+        si = bulk("Si", "diamond", a=5.43, cubic=True)
+        si.rattle(0.05, seed=seed)
+        si.info.update({"config_type": "Si", REF_ENERGY: -43.0 + 0.1 * seed, REF_STRESS: np.zeros(9)})
+        si.arrays[REF_FORCES] = np.random.default_rng(seed).normal(0, 0.1, (len(si), 3))
+        sis.append(si)
+    for split, frames in {"train": [cu, *sis[:3]], "val": sis[3:], "test": sis[3:]}.items():
+        write(str(tmp_path / f"{split}.xyz"), frames, format="extxyz")
+    monkeypatch.setenv("MATASSETS_THREADS", "2")  # Si and Cu at once
+    preset = replace(MACE["smoke"], per_element_epochs=100_000)
+    lines: list[str] = []
+    with pytest.raises(ValueError, match=r"val\.xyz: no Cu frame to train on"):
+        train_per_element(preset, tmp_path, {"Cu": -4.0, "Si": -5.0}, tmp_path / "work", log=lines.append)
+    assert any(line.startswith("[Si] starting MACE: ") for line in lines)  # its process had started
+    assert "per-element MACE: Si stopped, another element failed" in lines
+    assert not (tmp_path / "work" / "Si" / "run" / "mace_potential.model").exists()
