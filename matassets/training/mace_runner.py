@@ -173,6 +173,7 @@ def run_streaming(
         "MKL_NUM_THREADS": threads,
     }
     lines: list[str] = []
+    stopped: threading.Event | None = None
     sink = open(log_file, "a", encoding="utf-8") if log_file else None  # noqa: SIM115
     try:
         with subprocess.Popen(
