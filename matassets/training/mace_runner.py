@@ -200,7 +200,7 @@ def run_streaming(
         if sink:
             sink.close()
     if stopped is not None and stopped.is_set():
-        raise MaceStopped(f"{' '.join(cmd[1:3])} ended on request (exit {rc})")
+        raise MaceStopped(f"the MACE process ended on request (exit {rc})")
     return rc, lines
 
 

@@ -166,7 +166,7 @@ def train_per_element(
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {element: pool.submit(one, element) for element in order}
-    errors = [f.exception() for f in futures.values() if f.exception() is not None]
+    errors = [e for e in (f.exception() for f in futures.values()) if e is not None]
     if errors:  # the element that failed, not one it stopped
         raise next((e for e in errors if not isinstance(e, MaceStopped)), errors[0])
     runs = {element: futures[element].result() for element in elements}
