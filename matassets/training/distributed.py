@@ -13,9 +13,11 @@ values gathered or broadcast from rank 0, so that all ranks leave the loop at th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -63,9 +65,16 @@ def init_from_env() -> None:
 
 
 def leave() -> None:
-    """Destroy this process's group, if it is in one."""
-    if active():
-        dist.destroy_process_group()
+    """Destroy this process's group, if it is in one, once every rank has come to leave it (gloo: at
+    most a minute's wait, for a rank that fails and never comes): a rank that destroyed its group and
+    exited while the other still held its connections aborted the other with SIGABRT ("terminate
+    called without an active exception") in CI, with torchrun as with ``spawn``."""
+    if not active():
+        return
+    if backend() == "gloo":
+        with contextlib.suppress(RuntimeError):
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+    dist.destroy_process_group()
 
 
 def wrap(model: nn.Module, on: torch.device) -> nn.Module:
@@ -179,7 +188,6 @@ def _worker(rank: int, world: int, init_method: str, messages, fn: Callable, arg
         result = fn(*args, log=lambda line: messages.put(("log", line)))
         if rank == 0:
             messages.put(("result", result))  # written to the pipe before put returns
-        dist.barrier()  # no rank leaves while another still talks to it
     finally:
         leave()
     # A finished rank ends without the interpreter's teardown: there a gloo thread that outlived
