@@ -100,7 +100,8 @@ def load_model(model_dir: Path) -> LoadedModel:
     scales = {t: c["test_scaled"]["scale"] for t, c in calibration.items() if "test_scaled" in c}
     norm = json.loads((model_dir / "normalization.json").read_text(encoding="utf-8"))
     if config["objective"] == "regression":
-        objective = RegressionObjective(norm["tasks"])
+        # a folder from before the bounds were stored clips into today's plausible ranges
+        objective = RegressionObjective(norm["tasks"], bounds=norm.get("bounds"))
         objective.mean, objective.std = np.array(norm["mean"]), np.array(norm["std"])
     else:
         objective = BinaryObjective(norm["tasks"], majority=norm["majority"])

@@ -41,9 +41,29 @@ class UncertaintyWeights(nn.Module):
         return torch.exp(-self.log_var.detach().cpu()).tolist()
 
 
+def plausible_bounds(tasks: list[str]) -> list[list[float] | None]:
+    """Each task's plausible range (``[low, high]`` from its property, None where it has none or is
+    unknown in this process): what a decoded prediction is clipped into."""
+    from matassets.data.schema import TARGETS
+
+    bounds: list[list[float] | None] = []
+    for task in tasks:
+        try:
+            rng = TARGETS[task].range
+        except KeyError:
+            rng = None
+        bounds.append(list(rng) if rng is not None else None)
+    return bounds
+
+
 @dataclass
 class RegressionObjective:
     """z-scored regression; the validation score is the mean over tasks of MAE / MAD (unit-free).
+
+    A decoded prediction is clipped into its property's plausible range (``bounds``; e.g. a band
+    gap or a modulus is never negative): a value there is closer to every true value than one
+    outside it, so the clip only ever lowers an error. ``bounds`` go into the model folder's
+    ``normalization.json`` with the statistics, so a prediction made later clips the same way.
 
     ``task_weights="learned"`` weights the tasks by ``UncertaintyWeights``: its parameters are in
     ``learnable``, which the trainer optimises together with the model.
@@ -57,8 +77,11 @@ class RegressionObjective:
     kind: str = "regression"
     task_weights: str = "fixed"
     learnable: nn.Module | None = field(default=None, init=False, repr=False)
+    bounds: list[list[float] | None] = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.bounds is None:
+            self.bounds = plausible_bounds(self.tasks)
         if self.task_weights not in ("fixed", "learned"):
             raise ValueError(f"task_weights must be 'fixed' or 'learned', not {self.task_weights!r}")
         if self.task_weights == "learned":
@@ -72,7 +95,12 @@ class RegressionObjective:
         self.std[~(self.std > 0)] = 1.0
 
     def state(self) -> dict:
-        state = {"tasks": self.tasks, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        state = {
+            "tasks": self.tasks,
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "bounds": self.bounds,
+        }
         if self.learnable is not None:
             state["task_weights"] = dict(zip(self.tasks, self.learnable.weights(), strict=True))
         return state
@@ -81,7 +109,9 @@ class RegressionObjective:
         return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
 
     def decode(self, out: np.ndarray) -> np.ndarray:
-        return out * self.std + self.mean
+        low = np.array([b[0] if b else -np.inf for b in self.bounds])
+        high = np.array([b[1] if b else np.inf for b in self.bounds])
+        return np.clip(out * self.std + self.mean, low, high)
 
     def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         mask = ~torch.isnan(y)

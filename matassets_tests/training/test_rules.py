@@ -1,6 +1,6 @@
 """The README's "Rules the platform keeps" for training: the test split is evaluated once, after
-training (model selection sees validation only), and the normalisation statistics are those of the
-training rows."""
+training (model selection sees validation only), the normalisation statistics are those of the
+training rows, and a prediction stays inside its property's plausible range."""
 
 from __future__ import annotations
 
@@ -69,6 +69,37 @@ def test_normalisation_statistics_are_the_training_rows_statistics(smoke_root, p
     # and not the statistics of all labelled rows (what a leak of val/test into them would give)
     everything = clean["formation_energy"].drop_nulls().to_numpy()
     assert abs(everything.mean() - y.mean()) > 1e-4
+
+
+@pytest.mark.slow
+def test_a_band_gap_prediction_is_never_negative(smoke_copy):
+    """A smoke band-gap model trained for the median (Huber delta 0.05) puts metals' raw outputs
+    below 0 eV; what it reports, stores and predicts is clipped into band gap's plausible range
+    [0, 30] eV (properties.json)."""
+    import torch
+
+    from matassets.assets.phase1 import cgcnn_asset
+    from matassets.data.pipeline import current_graphs_path
+    from matassets.graphs.store import GraphStore
+    from matassets.inference.predict import load_model
+    from matassets.training.trainer import GraphSplit, predict
+
+    config = {"ops": {"cgcnn_band_gap": {"config": {"huber_delta": 0.05, "epochs": 8}}}}
+    assert materialize([cgcnn_asset("band_gap")], smoke_copy, run_config=config).success
+    folder = Layout(smoke_copy).model_dir("cgcnn_band_gap", "smoke")
+    assert json.loads((folder / "normalization.json").read_text())["bounds"] == [[0.0, 30.0]]
+    stored = pl.read_csv(folder / "predictions.csv")["band_gap_pred"].to_numpy()
+    assert stored.min() == 0.0
+    model = load_model(folder)
+    store = GraphStore.load(current_graphs_path(Layout(smoke_copy), "smoke"))
+    index = np.arange(len(store))
+    raw = predict(
+        model.model, GraphSplit(store, index, np.zeros((len(index), 1), np.float32)), 64, torch.device("cpu")
+    )
+    unclipped = raw[:, 0] * model.objective.std[0] + model.objective.mean[0]
+    assert (unclipped < 0).sum() > 10  # the clip has work to do
+    predicted = model.predict_store(store)[:, 0]
+    np.testing.assert_allclose(predicted, np.maximum(unclipped, 0.0), rtol=1e-5, atol=1e-6)
 
 
 def _epochs(n: int) -> dict:
