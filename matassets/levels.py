@@ -169,9 +169,10 @@ def dataset_train_preset(
 # matassets/runbook.py lists with their reasons (smoke 3 epochs; std 100 epochs, lr 2e-3, patience 25).
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - pro / max train deep ensembles of 5 members (every GNN family: CGCNN, TopoGNN, e3nn; ensemble_size);
-#   smoke to std train one model: an ensemble multiplies the training time, and the one std ensemble
-#   measured (3 CGCNN members for formation energy, docs/uncertainty.md) gained 8 % in MAE for 3× it;
-#   ask for one with --set ensemble_size=3 when a prediction needs its error bar.
+#   smoke to std train one model: an ensemble multiplies the training time, and the std ensembles
+#   measured (3 CGCNN members, docs/benchmarks.md) gained 8 % (formation energy) and 2.5 % (band
+#   gap, over its best member) in test MAE for 3× it; the locked std rows of both are ensembles.
+#   Ask for one with --set ensemble_size=3 when a prediction needs its error bar.
 # - competition: a fixed wall-clock budget with one-cycle schedule and EMA (best score per time).
 CGCNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=5e-3, hidden=64, n_layers=2, patience=5),
