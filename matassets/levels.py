@@ -170,9 +170,9 @@ def dataset_train_preset(
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - pro / max train deep ensembles of 5 members (every GNN family: CGCNN, TopoGNN, e3nn; ensemble_size);
 #   smoke to std train one model: an ensemble multiplies the training time, and the std ensembles
-#   measured (3 CGCNN members, docs/benchmarks.md) gained 8 % (formation energy) and 2.5 % (band
-#   gap, over its best member) in test MAE for 3× it; the locked std rows of both are ensembles.
-#   Ask for one with --set ensemble_size=3 when a prediction needs its error bar.
+#   measured (3 CGCNN members, docs/benchmarks.md) gained 8 % (formation energy, over the single
+#   model) and 2.5 % (band gap, over its best member) in test MAE for 3× it; the locked std rows
+#   of both are ensembles. Ask for one with --set ensemble_size=3 when a prediction needs its error bar.
 # - competition: a fixed wall-clock budget with one-cycle schedule and EMA (best score per time).
 CGCNN: dict[str, TrainPreset] = {
     "smoke": TrainPreset(epochs=3, batch_size=16, lr=5e-3, hidden=64, n_layers=2, patience=5),
