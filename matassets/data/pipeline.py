@@ -131,12 +131,18 @@ def load_splits(layout: Layout, partition: str) -> SplitManifest:
 
 @dataclass(frozen=True)
 class GraphSettings:
+    """What a graph store is built with; all of it is in the store's key, so a store built another
+    way (a store from before distances were rounded, ``graphs.neighbors``) is rebuilt."""
+
     cutoff: float
     max_neighbors: int
+    decimals: int
 
     @classmethod
     def from_preset(cls, preset: DataPreset) -> GraphSettings:
-        return cls(preset.cutoff, preset.max_neighbors)
+        from matassets.graphs.neighbors import DECIMALS
+
+        return cls(preset.cutoff, preset.max_neighbors, DECIMALS)
 
 
 def build_graphs(layout: Layout, partition: str, preset: DataPreset) -> tuple[Path, bool]:

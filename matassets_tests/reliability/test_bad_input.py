@@ -30,7 +30,7 @@ from pymatgen.core import Lattice, Structure
 from matassets.data.errors import DataInputError
 from matassets.data.user_files import load_folder, load_table
 from matassets.data.validation import MAX_VOLUME_PER_ATOM, structure_problem, validate
-from matassets.graphs.neighbors import build_graph
+from matassets.graphs.neighbors import DECIMALS, build_graph
 from matassets.inference.predict import PredictInputError, load_model, read_structure_file
 from matassets.levels import DATA
 from matassets.paths import Layout
@@ -165,10 +165,10 @@ def test_one_atom_cell_works_with_self_image_neighbours(tmp_path, model_dir):
     # every edge joins the only atom to one of its own periodic images
     assert graph.edge_index.shape == (2, PRESET.max_neighbors)
     assert (graph.edge_index == 0).all()
-    a = 3.35
-    np.testing.assert_allclose(graph.edge_dist[:6], a, rtol=1e-6)  # 6 faces
-    np.testing.assert_allclose(graph.edge_dist[6:], a * math.sqrt(2), rtol=1e-6)  # 12 edges, cut
-    np.testing.assert_allclose(np.linalg.norm(graph.edge_vec, axis=1), graph.edge_dist, rtol=1e-6)
+    a, rounding = 3.35, 10.0**-DECIMALS  # distances and vectors are rounded to DECIMALS decimals
+    np.testing.assert_allclose(graph.edge_dist[:6], a, atol=rounding)  # 6 faces
+    np.testing.assert_allclose(graph.edge_dist[6:], a * math.sqrt(2), atol=rounding)  # 12 edges, cut
+    np.testing.assert_allclose(np.linalg.norm(graph.edge_vec, axis=1), graph.edge_dist, atol=2 * rounding)
     np.testing.assert_allclose(graph.edge_vec[:6].sum(axis=0), 0, atol=1e-5)  # +-a along x, y, z
     path = tmp_path / "Po.cif"
     PO_SC.to(filename=str(path))
