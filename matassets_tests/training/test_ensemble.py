@@ -96,10 +96,13 @@ def test_an_ensemble_of_no_members_is_refused_before_training():
 
 
 def cif_files(root, tmp_path, n: int = 4) -> tuple[list[str], list]:
-    """``n`` real test-split crystals of the smoke data as CIF files."""
+    """``n`` real test-split crystals of the smoke data as CIF files, and the structures read back from
+    them as ``matassets predict`` reads them (a CIF keeps 8 digits: a distance the file moves across
+    a 1e-4 Å rounding step, ``graphs.neighbors``, would give the file another graph)."""
     from pymatgen.io.cif import CifWriter
 
     from matassets.data.pipeline import load_splits
+    from matassets.inference.inputs import read_structure_file
 
     layout = Layout(root)
     test_ids = load_splits(layout, "smoke").ids("test")
@@ -111,7 +114,7 @@ def cif_files(root, tmp_path, n: int = 4) -> tuple[list[str], list]:
         path = tmp_path / f"{row[schema.ID]}.cif"
         CifWriter(structure).write_file(path)
         files.append(str(path))
-        structures.append(structure)
+        structures.append(read_structure_file(path))
     return files, structures
 
 
