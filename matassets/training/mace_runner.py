@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 from matassets.levels import MacePreset
 
 MODEL_NAME = "mace_potential"
+STOP_GRACE_S = 10.0  # s a child has to end on SIGTERM before its process group is killed
 
 # Lines MACE's dependencies print on every start that say nothing about this run.
 NOISE = (
@@ -162,7 +164,12 @@ def run_streaming(
 ) -> tuple[int, list[str]]:
     """Run ``cmd`` with ``threads`` torch threads (default ``threads_for_children()``); every line of
     its stdout+stderr goes to ``log`` as it arrives (noise skipped) and, unfiltered, to ``log_file``.
-    Returns (exit code, all lines); raises ``MaceStopped`` when ``stop`` was set and ended it."""
+    Returns (exit code, all lines); raises ``MaceStopped`` when ``stop`` was set and ended it.
+
+    The child runs in a process group of its own, and the whole group is ended (``_end_group``) when
+    ``stop`` is set and when this function leaves, however it leaves (Ctrl-C, a Dagster run
+    terminated): a child that outlived SIGTERM, or a process it started that still holds the output
+    pipe, kept the reading below waiting for a training of 100,000 epochs (CI, session 14)."""
     threads = str(threads or threads_for_children())
     env = {
         **os.environ,
@@ -184,18 +191,22 @@ def run_streaming(
             stderr=subprocess.STDOUT,
             text=True,
             bufsize=1,
+            start_new_session=True,
         ) as proc:
             assert proc.stdout is not None
-            stopped = _watch(proc, stop) if stop is not None else None
-            for raw in proc.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                if sink:
-                    sink.write(line + "\n")
-                    sink.flush()
-                if line.strip() and not any(n in line for n in noise):
-                    log(line)
-            rc = proc.wait()
+            try:
+                stopped = _watch(proc, stop) if stop is not None else None
+                for raw in proc.stdout:
+                    line = raw.rstrip("\n")
+                    lines.append(line)
+                    if sink:
+                        sink.write(line + "\n")
+                        sink.flush()
+                    if line.strip() and not any(n in line for n in noise):
+                        log(line)
+                rc = proc.wait()
+            finally:
+                _end_group(proc)
     finally:
         if sink:
             sink.close()
@@ -204,16 +215,33 @@ def run_streaming(
     return rc, lines
 
 
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to ``proc``'s process group, SIGKILL to what is left of it after ``STOP_GRACE_S``
+    (at once when ``proc`` itself has ended: what is left is what it started and left behind)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:  # nothing of the group is left
+        return
+    try:
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _watch(proc: subprocess.Popen, stop: threading.Event) -> threading.Event:
-    """Terminate ``proc`` once ``stop`` is set (checked every half second while it runs); the event
-    returned is set when it did."""
+    """End ``proc``'s process group once ``stop`` is set (checked every half second while it
+    runs); the event returned is set when it did."""
     stopped = threading.Event()
 
     def watch() -> None:
         while proc.poll() is None:
             if stop.wait(0.5):
-                proc.terminate()
                 stopped.set()
+                _end_group(proc)
                 return
 
     threading.Thread(target=watch, daemon=True).start()
