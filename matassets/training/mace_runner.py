@@ -13,6 +13,7 @@ never given to ``run_train``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -222,14 +223,10 @@ def _end_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:  # nothing of the group is left
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _watch(proc: subprocess.Popen, stop: threading.Event) -> threading.Event:
