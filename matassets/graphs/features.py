@@ -50,7 +50,10 @@ def _one_hot(index: int | None, size: int) -> list[float]:
 
 @lru_cache(maxsize=1)
 def element_features() -> np.ndarray:
-    """A (MAX_Z + 1, N_FEATURES) float32 table; row Z holds element Z's features (row 0 unused)."""
+    """A (MAX_Z + 1, N_FEATURES) float32 table; row Z holds element Z's features (row 0 unused).
+
+    Cached and shared by every model of the process, so read-only; a model keeps a copy as its
+    buffer (loading a state dict writes into the buffer)."""
     from pymatgen.core.periodic_table import Element
 
     table = np.zeros((MAX_Z + 1, N_FEATURES), dtype=np.float32)
@@ -67,4 +70,5 @@ def element_features() -> np.ndarray:
                 frac = (min(max(value, low), high) - low) / (high - low)
                 row += _one_hot(min(int(frac * N_BINS), N_BINS - 1), N_BINS)
         table[z] = row + [z / MAX_Z]
+    table.setflags(write=False)
     return table

@@ -255,7 +255,7 @@ class GraphStore:
         from torch_geometric.data import Data
 
         b = self.collate(np.array([i]))
-        x = torch.from_numpy(element_features())[b.z]
+        x = torch.from_numpy(element_features()[b.z.numpy()])  # indexing copies the read-only table
         return Data(
             x=x,
             z=b.z,

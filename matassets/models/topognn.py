@@ -46,7 +46,7 @@ class TopoGNN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.register_buffer("features", torch.from_numpy(element_features()))
+        self.register_buffer("features", torch.tensor(element_features()))  # a copy: the table is cached
         self.expand = GaussianExpansion(cutoff, gaussian_step)
         self.embed = nn.Linear(N_FEATURES, hidden)
         self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
