@@ -35,6 +35,12 @@ def skip_unless_services(*, redis: bool = False) -> None:
         pytest.skip(str(error).split(": ")[0])
 
 
+@pytest.fixture
+def services() -> None:
+    """Skips the test (one line) unless the cluster's services answer."""
+    skip_unless_services()
+
+
 @dataclass
 class LiveInstance:
     """A Dagster instance on a database of its own."""
