@@ -62,14 +62,37 @@ class GatedGraphConv(nn.Module):
         return F.softplus(h + self.bn_sum(summed))
 
 
-class CGCNN(nn.Module):
-    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values.
+class GatedConvTrunk(nn.Module):
+    """Element features → embedding → ``n_layers`` gated convolutions: the atom states that CGCNN
+    and TopoGNN read out, each in its own way.
 
     The convolutions take the dense layout whenever a batch has a fixed neighbour count per atom;
     ``dense_layout = False`` forces the edge-list one (benchmarks and tests; not saved in state).
     """
 
     dense_layout = True
+
+    def __init__(self, hidden: int, n_layers: int, cutoff: float, gaussian_step: float) -> None:
+        super().__init__()
+        self.register_buffer("features", torch.tensor(element_features()))  # a copy: the table is cached
+        self.expand = GaussianExpansion(cutoff, gaussian_step)
+        self.embed = nn.Linear(N_FEATURES, hidden)
+        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
+
+    def atom_states(self, batch: GraphBatch, after_conv: nn.Module | None = None) -> torch.Tensor:
+        """The atom states after the last convolution (``after_conv`` applied after each one)."""
+        h = self.embed(self.features[batch.z])
+        edge_attr = self.expand(batch.edge_dist)
+        per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
+        for conv in self.convs:
+            h = conv(h, batch.edge_index, edge_attr, per_atom)
+            if after_conv is not None:
+                h = after_conv(h)
+        return h
+
+
+class CGCNN(GatedConvTrunk):
+    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values."""
 
     def __init__(
         self,
@@ -81,11 +104,7 @@ class CGCNN(nn.Module):
         head_hidden: int | None = None,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        self.register_buffer("features", torch.tensor(element_features()))  # a copy, not a view
-        self.expand = GaussianExpansion(cutoff, gaussian_step)
-        self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
+        super().__init__(hidden, n_layers, cutoff, gaussian_step)
         head_hidden = head_hidden or 2 * hidden
         self.head = nn.Sequential(
             nn.Linear(hidden, head_hidden),
@@ -96,12 +115,7 @@ class CGCNN(nn.Module):
 
     def encode(self, batch: GraphBatch) -> torch.Tensor:
         """One invariant vector per crystal."""
-        h = self.embed(self.features[batch.z])
-        edge_attr = self.expand(batch.edge_dist)
-        per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
-        for conv in self.convs:
-            h = conv(h, batch.edge_index, edge_attr, per_atom)
-        return mean_pool(h, batch.batch, batch.num_graphs)
+        return mean_pool(self.atom_states(batch), batch.batch, batch.num_graphs)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         return self.head(F.softplus(self.encode(batch)))

@@ -20,10 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from matassets.graphs.features import N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
-from matassets.models.cgcnn import GatedGraphConv
-from matassets.models.layers import GaussianExpansion, fixed_neighbor_count, mean_pool
+from matassets.models.cgcnn import GatedConvTrunk
+from matassets.models.layers import mean_pool
 
 
 def max_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
@@ -33,7 +32,7 @@ def max_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Ten
     return out.scatter_reduce(0, index, x, reduce="amax", include_self=False)
 
 
-class TopoGNN(nn.Module):
+class TopoGNN(GatedConvTrunk):
     """Element features → embedding → n gated convolutions (dropout between) → mean‖max → MLP."""
 
     def __init__(
@@ -45,11 +44,7 @@ class TopoGNN(nn.Module):
         n_out: int = 1,
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        self.register_buffer("features", torch.tensor(element_features()))  # a copy: the table is cached
-        self.expand = GaussianExpansion(cutoff, gaussian_step)
-        self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
+        super().__init__(hidden, n_layers, cutoff, gaussian_step)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Sequential(
             nn.Linear(2 * hidden, hidden),
@@ -60,11 +55,7 @@ class TopoGNN(nn.Module):
 
     def encode(self, batch: GraphBatch) -> torch.Tensor:
         """One vector per crystal: mean and max of the atom states after message passing."""
-        h = self.embed(self.features[batch.z])
-        edge_attr = self.expand(batch.edge_dist)
-        per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0])
-        for conv in self.convs:
-            h = self.dropout(conv(h, batch.edge_index, edge_attr, per_atom))
+        h = self.atom_states(batch, after_conv=self.dropout)
         return torch.cat(
             [mean_pool(h, batch.batch, batch.num_graphs), max_pool(h, batch.batch, batch.num_graphs)],
             dim=1,
