@@ -78,15 +78,6 @@ class TrainPreset:
     task_weights: Literal["fixed", "learned"] = "fixed"
     # deep ensemble (training.ensemble, docs/uncertainty.md): members with seeds seed, seed + 1, ...
     ensemble_size: int = 1  # members trained one after another; prediction = mean, uncertainty = std
-    # hurdle model (training.objectives.RegressionObjective; metals' band gap of 0 eV is 37 % of the
-    # embedded set): the value is learned above the bound, the logit on every labelled crystal, and
-    # the prediction is the bound where that logit says at least 0.5
-    hurdle: bool = False  # one more output per task: the logit of "at its lower bound"
-
-    @property
-    def outputs_per_task(self) -> int:
-        """A model's outputs per task: the value, and with ``hurdle`` the at-the-bound logit."""
-        return 2 if self.hurdle else 1
 
     def __post_init__(self) -> None:
         if self.ensemble_size < 1:

@@ -291,7 +291,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             algorithm=fam.algorithm,
             tasks=[prop.name],
             partition=partition,
-            architecture=architecture(preset, data.cutoff, data.max_neighbors, n_tasks=1)
+            architecture=architecture(preset, data.cutoff, data.max_neighbors, n_out=1)
             if e3nn
             else invariant_architecture(fam.architecture, preset, data),
             preset=preset,

@@ -59,10 +59,10 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
                     "materialize it first, or run with warm_start: false"
                 )
             encoder = json.loads((source / "config.json").read_text(encoding="utf-8"))["architecture"]
-            arch = warm_architecture(encoder, preset, n_tasks=1)
+            arch = warm_architecture(encoder, preset, n_out=1)
         else:
             overrides["warm_start"] = False
-            arch = architecture(preset, data.cutoff, data.max_neighbors, n_tasks=1)
+            arch = architecture(preset, data.cutoff, data.max_neighbors, n_out=1)
         spec = RunSpec(
             asset=name,
             phase=FAMILY.phase,

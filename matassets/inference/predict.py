@@ -101,9 +101,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     norm = json.loads((model_dir / "normalization.json").read_text(encoding="utf-8"))
     if config["objective"] == "regression":
         # a folder from before the bounds were stored clips into today's plausible ranges
-        objective = RegressionObjective(
-            norm["tasks"], bounds=norm.get("bounds"), hurdle=norm.get("hurdle", False)
-        )
+        objective = RegressionObjective(norm["tasks"], bounds=norm.get("bounds"))
         objective.mean, objective.std = np.array(norm["mean"]), np.array(norm["std"])
     else:
         objective = BinaryObjective(norm["tasks"], majority=norm["majority"])

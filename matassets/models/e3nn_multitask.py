@@ -257,9 +257,8 @@ class E3nnMultitask(nn.Module):
         return names
 
 
-def architecture(preset, cutoff: float, max_neighbors: int, n_tasks: int) -> dict:
-    """The ``architecture`` block (``config.json``) of a model trained from scratch for ``n_tasks``
-    tasks (``preset.outputs_per_task`` outputs each).
+def architecture(preset, cutoff: float, max_neighbors: int, n_out: int) -> dict:
+    """The ``architecture`` block (``config.json``) of a model trained from scratch.
 
     ``preset`` is an ``E3nnPreset``: ``n_layers`` blocks of ``irreps``; the radial cutoff is the
     graph cutoff and the neighbour normalisation the graph's neighbour count.
@@ -273,14 +272,13 @@ def architecture(preset, cutoff: float, max_neighbors: int, n_tasks: int) -> dic
         "radial_hidden": preset.radial_hidden,
         "num_neighbors": float(max_neighbors),
         "head_hidden": preset.hidden,
-        "n_out": n_tasks * preset.outputs_per_task,
+        "n_out": n_out,
     }
 
 
-def warm_architecture(encoder: dict, preset, n_tasks: int) -> dict:
+def warm_architecture(encoder: dict, preset, n_out: int) -> dict:
     """A model whose first blocks are a trained encoder (its ``architecture`` block) and whose
-    further ``max(1, preset.n_layers - encoder blocks)`` blocks use ``preset.irreps``; ``n_tasks``
-    as for :func:`architecture`."""
+    further ``max(1, preset.n_layers - encoder blocks)`` blocks use ``preset.irreps``."""
     if encoder.get("family") != "e3nn":
         raise ValueError(f"cannot warm-start an e3nn model from a {encoder.get('family')!r} model")
     base = list(encoder["hidden_irreps"])
@@ -291,5 +289,5 @@ def warm_architecture(encoder: dict, preset, n_tasks: int) -> dict:
         **{k: encoder[k] for k in keep if k in encoder},
         "hidden_irreps": base + [preset.irreps] * extra,
         "head_hidden": preset.hidden,
-        "n_out": n_tasks * preset.outputs_per_task,
+        "n_out": n_out,
     }

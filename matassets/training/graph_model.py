@@ -56,7 +56,6 @@ def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -
         "cutoff": data.cutoff,
         "gaussian_step": data.gaussian_step,
         "dropout": preset.dropout,
-        **({"n_out": preset.outputs_per_task} if preset.hurdle else {}),  # one task
     }
 
 
@@ -112,15 +111,12 @@ def _set_threads() -> None:
 
 def _objective(spec: RunSpec):
     if all(schema.TARGETS[t].kind == "binary" for t in spec.tasks):
-        if spec.preset.hurdle:
-            raise ValueError(f"{spec.asset}: hurdle is for regression targets; {spec.tasks} are classes")
         return BinaryObjective(spec.tasks)
     return RegressionObjective(
         spec.tasks,
         loss=spec.preset.loss,
         huber_delta=spec.preset.huber_delta,
         task_weights=spec.preset.task_weights,
-        hurdle=spec.preset.hurdle,
     )
 
 

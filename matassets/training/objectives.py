@@ -67,13 +67,6 @@ class RegressionObjective:
 
     ``task_weights="learned"`` weights the tasks by ``UncertaintyWeights``: its parameters are in
     ``learnable``, which the trainer optimises together with the model.
-
-    ``hurdle``: a hurdle model (Mullahy, J. Econometrics 33, 341, 1986), as MEGNet put a metal
-    classifier in front of its band-gap regressor (Chen et al., Chem. Mater. 31, 3564, 2019). The
-    model has two outputs per task: the value, learned on the crystals above the task's lower bound
-    only, and the logit of "at the lower bound", learned (binary cross-entropy) on every labelled
-    crystal; the two losses add. The prediction is the bound where the logit is at least 0 (a
-    probability of 0.5), else the value. Every task needs a finite lower bound.
     """
 
     tasks: list[str]
@@ -85,18 +78,10 @@ class RegressionObjective:
     task_weights: str = "fixed"
     learnable: nn.Module | None = field(default=None, init=False, repr=False)
     bounds: list[list[float] | None] = field(default=None)  # type: ignore[assignment]
-    hurdle: bool = False
 
     def __post_init__(self) -> None:
         if self.bounds is None:
             self.bounds = plausible_bounds(self.tasks)
-        if self.hurdle:
-            unbounded = [t for t, b in zip(self.tasks, self.bounds, strict=True) if not b]
-            if unbounded:
-                raise ValueError(
-                    f"hurdle needs a lower bound for every task; {unbounded} have no plausible range "
-                    "(properties.json)"
-                )
         if self.task_weights not in ("fixed", "learned"):
             raise ValueError(f"task_weights must be 'fixed' or 'learned', not {self.task_weights!r}")
         if self.task_weights == "learned":
@@ -118,43 +103,30 @@ class RegressionObjective:
         }
         if self.learnable is not None:
             state["task_weights"] = dict(zip(self.tasks, self.learnable.weights(), strict=True))
-        if self.hurdle:
-            state["hurdle"] = True
         return state
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
         return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
 
-    def _low(self) -> np.ndarray:
-        return np.array([b[0] if b else -np.inf for b in self.bounds])
-
     def decode(self, out: np.ndarray) -> np.ndarray:
-        n = len(self.tasks)
+        low = np.array([b[0] if b else -np.inf for b in self.bounds])
         high = np.array([b[1] if b else np.inf for b in self.bounds])
-        values = np.clip(out[:, :n] * self.std + self.mean, self._low(), high)
-        if self.hurdle:
-            values = np.where(out[:, n:] >= 0.0, self._low(), values)
-        return values
+        return np.clip(out * self.std + self.mean, low, high)
 
     def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         mask = ~torch.isnan(y)
-        n = len(self.tasks)
-        at_bound = mask & (y <= torch.as_tensor(self._low(), dtype=y.dtype)) if self.hurdle else None
-        fitted = mask & ~at_bound if self.hurdle else mask  # the rows whose value is learned
-        target = torch.where(fitted, self.encode(y), torch.zeros_like(y))
+        target = torch.where(mask, self.encode(y), torch.zeros_like(y))
         if self.loss == "mse":
-            per = (out[:, :n] - target) ** 2
+            per = (out - target) ** 2
         else:
-            per = F.huber_loss(out[:, :n], target, delta=self.huber_delta, reduction="none")
-        # mean per task over its rows, then mean over tasks present in the batch
-        per_task = (per * fitted).sum(0) / fitted.sum(0).clamp(min=1)
-        if self.hurdle:
-            bce = F.binary_cross_entropy_with_logits(out[:, n:], at_bound.to(out.dtype), reduction="none")
-            per_task = per_task + (bce * mask).sum(0) / mask.sum(0).clamp(min=1)
-        present = mask.sum(0) > 0
+            per = F.huber_loss(out, target, delta=self.huber_delta, reduction="none")
+        per = per * mask
+        # mean per task over its labelled rows, then mean over tasks present in the batch
+        count = mask.sum(0)
+        present = count > 0
         if self.learnable is not None:
-            return self.learnable(per_task, present)
-        return per_task[present].mean()
+            return self.learnable(per.sum(0) / count.clamp(min=1), present)
+        return (per.sum(0)[present] / count[present]).mean()
 
     def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:
         out = {}

@@ -25,7 +25,7 @@ def test_warm_start_loads_the_multitask_encoder(smoke_root, multitask_smoke):
     source = multitask_folder(smoke_root)
     encoder = json.loads((source / "config.json").read_text())["architecture"]
     split_hash = json.loads((source / "run_record.json").read_text())["split_hash"]
-    arch = warm_architecture(encoder, SPECIALIST["smoke"], n_tasks=1)
+    arch = warm_architecture(encoder, SPECIALIST["smoke"], n_out=1)
     # the multitask blocks, then the specialist's own wider block(s)
     assert arch["hidden_irreps"][: len(encoder["hidden_irreps"])] == encoder["hidden_irreps"]
     assert arch["hidden_irreps"][-1] == SPECIALIST["smoke"].irreps
@@ -63,7 +63,7 @@ def test_warm_start_refuses_a_model_trained_on_another_split(smoke_root, multita
     (source / "run_record.json").write_text(json.dumps(record))
     seal(source)  # a genuine folder of another split (an edit without new hashes is refused as tampering)
     encoder = json.loads((source / "config.json").read_text())["architecture"]
-    model = build_model(warm_architecture(encoder, SPECIALIST["smoke"], n_tasks=1))
+    model = build_model(warm_architecture(encoder, SPECIALIST["smoke"], n_out=1))
     with pytest.raises(WarmStartError, match="test set"):
         load_pretrained_encoder(model, source, good)
     with pytest.raises(WarmStartError, match="materialize it first"):
