@@ -167,8 +167,8 @@ def dataset_train_preset(
 
 # Phase 1 CGCNN: the runbook's table (original-pipeline.md §3) but for the deviations that
 # matassets/runbook.py lists with their reasons (smoke 3 epochs; std 200 epochs, lr 2e-3).
-# - std trains with Huber δ = 0.05 on z-scored targets (absolute above 0.05 σ, the metric's loss)
-#   and 200 epochs: measured on the embedded split (docs/benchmarks.md, "Toward issue #22").
+# - std's loss is Huber with δ = 0.05 on z-scored targets (absolute above 0.05 σ, like the MAE it is
+#   judged by; docs/benchmarks.md, "Toward issue #22"); the runbook does not compare losses.
 # - pro / max keep the runbook's capacity and budgets for users with bigger machines and data.
 # - pro / max train deep ensembles of 5 members (every GNN family: CGCNN, TopoGNN, e3nn; ensemble_size);
 #   smoke to std train one model: an ensemble multiplies the training time, and the std ensembles
