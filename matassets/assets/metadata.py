@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from matassets.levels import preset_metadata
-from matassets.reports.tables import markdown_table
+from matassets.reports.tables import headline_metric, markdown_table
 
 REGRESSION_COLUMNS = ("n", "mae", "rmse", "r2", "max_ae", "baseline_mad", "mad_mae_ratio")
 
@@ -110,7 +110,8 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
 
 
 def ensemble_metadata(model_dir: Path) -> dict[str, object]:
-    """An ensemble's size, its calibration table and ``calibration*.png`` (training.ensemble);
+    """An ensemble's size, its calibration table and ``calibration*.png``, its size curve (the mean
+    of the first k members, training.ensemble.size_curve) as a table and ``ensemble_by_size.png``;
     nothing for a single model."""
     import json
 
@@ -128,8 +129,23 @@ def ensemble_metadata(model_dir: Path) -> dict[str, object]:
     if rows:
         table = markdown_table(["property", "split", *columns], rows)
         meta["calibration numbers"] = dg.MetadataValue.md(table)
-    for plot in sorted(model_dir.glob("calibration*.png")):
-        meta[plot.stem.replace("_", " ")] = image(plot)
+    curve = saved["ensemble"].get("by_size")  # folders written before it existed have none
+    if curve:
+        tasks = list(curve[0]["val"])
+        key = headline_metric(curve[0]["val"][tasks[0]])
+        rows = [
+            [
+                c["members"],
+                round(c["train_seconds"] / 60, 1),
+                *(c[s][t].get(key) for t in tasks for s in ("val", "test")),
+            ]
+            for c in curve
+        ]
+        header = ["members", "train min", *(f"{s} {key} {t}" for t in tasks for s in ("val", "test"))]
+        meta["ensemble by size numbers"] = dg.MetadataValue.md(markdown_table(header, rows))
+    for plot in [*sorted(model_dir.glob("calibration*.png")), model_dir / "ensemble_by_size.png"]:
+        if plot.is_file():
+            meta[plot.stem.replace("_", " ")] = image(plot)
     return meta
 
 

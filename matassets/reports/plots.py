@@ -1,5 +1,5 @@
 """Every PNG plot of the project, for the UI and the model folders: parity, learning curve, confusion
-matrix, ROC, MACE's validation history, the leaderboard, an ensemble's calibration."""
+matrix, ROC, MACE's validation history, the leaderboard, an ensemble's calibration and size curve."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from matassets.io import atomic_write
-from matassets.reports.tables import coverage
+from matassets.reports.tables import coverage, headline_metric
 
 
 def _figure():
@@ -197,6 +197,28 @@ def calibration_plot(
     scatter.set_ylabel(f"|error| of the mean, {label}")
     scatter.legend(loc="upper left", fontsize=7)
     scatter.set_title("error against predicted spread", fontsize=10)
+    return _save(fig, path)
+
+
+def size_curve_plot(curve: list[dict], labels: dict[str, str], path: Path) -> Path:
+    """An ensemble's ``by_size`` curve (training.ensemble.size_curve), one panel per task (task →
+    axis label): the validation and test metric of the mean of the first k members (MAE, or a
+    classifier's balanced accuracy) against the minutes those k members took to train, each point
+    labelled with k."""
+    plt = _figure()
+    fig, axes = plt.subplots(1, len(labels), figsize=(5.2 * len(labels), 4), squeeze=False)
+    minutes = [c["train_seconds"] / 60 for c in curve]
+    for ax, (task, label) in zip(axes[0], labels.items(), strict=True):
+        key = headline_metric(curve[0]["val"][task])
+        for split in ("val", "test"):
+            values = [c[split][task].get(key, np.nan) for c in curve]
+            ax.plot(minutes, values, marker="o", label=f"{split} ({values[0]:.4g} → {values[-1]:.4g})")
+            for c, x, v in zip(curve, minutes, values, strict=True):
+                ax.annotate(str(c["members"]), (x, v), textcoords="offset points", xytext=(0, 6), fontsize=7)
+        ax.set_xlabel("training time of the first k members (min)")
+        ax.set_ylabel(f"{key.replace('_', ' ').replace('mae', 'MAE')} of their mean, {label}")
+        ax.legend(fontsize=8)
+        ax.set_title(f"{task}: what each member buys (k labelled)", fontsize=10)
     return _save(fig, path)
 
 

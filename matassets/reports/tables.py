@@ -18,6 +18,12 @@ def coverage(within_1sigma: float, within_2sigma: float) -> str:
     return f"within 1σ {within_1sigma:.2f}, 2σ {within_2sigma:.2f}"
 
 
+def headline_metric(task_metrics: dict) -> str:
+    """The one metric a curve or short table shows of one task's metrics: the MAE of a regression,
+    the balanced accuracy of a classifier (``training.metrics``)."""
+    return "mae" if "mae" in task_metrics else "balanced_accuracy"
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence], limit: int | None = None) -> str:
     """``header`` and ``rows`` (sequences of cells, each written with :func:`cell`) as a Markdown
     table; with ``limit``, the first ``limit`` rows and a line saying how many more."""

@@ -141,6 +141,24 @@ def calibrations(y: dict, mean: dict, std: dict) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------------ size
+
+
+def size_curve(y: dict, each: dict, objective, seconds: list[float]) -> list[dict]:
+    """What every member bought: for k = 1 … M the validation and test metrics of the mean of the
+    first k members (``each``: split → (members, n, tasks)) and the training seconds those k took
+    (``seconds``, member by member; a resumed member counts its earlier processes too). The ensemble's
+    accuracy per CPU-hour, read off one run instead of one run per size."""
+    return [
+        {
+            "members": k,
+            "train_seconds": round(sum(seconds[:k]), 1),
+            **{s: objective.metrics(y[s], each[s][:k].mean(axis=0)) for s in ("val", "test")},
+        }
+        for k in range(1, len(seconds) + 1)
+    ]
+
+
 # ------------------------------------------------------------------------------------ training
 
 
@@ -181,8 +199,8 @@ class Ensemble:
 
     def report(self, splits: dict[str, GraphSplit], outputs: dict, objective, tasks: list[str]) -> dict:
         """What ``metrics.json`` adds for an ensemble (nothing for one member): every member's seed,
-        epochs and validation/test metrics, and per regression task the calibration on validation and
-        test."""
+        epochs and validation/test metrics, the mean of the first k members' (``by_size``,
+        :func:`size_curve`), and per regression task the calibration on validation and test."""
         if self.size == 1:
             return {}
         members = [
@@ -195,7 +213,12 @@ class Ensemble:
             }
             for k, (seed, fit) in enumerate(zip(self.seeds, self.fits, strict=True))
         ]
-        out: dict = {"ensemble": {"size": self.size, "seeds": self.seeds, "members": members}}
+        by_size = size_curve(
+            {s: splits[s].y for s in ("val", "test")}, self.members, objective, [f.seconds for f in self.fits]
+        )
+        out: dict = {
+            "ensemble": {"size": self.size, "seeds": self.seeds, "members": members, "by_size": by_size}
+        }
         if objective.kind == "regression":
             out["calibration"] = {
                 task: calibrations(
@@ -208,15 +231,20 @@ class Ensemble:
         return out
 
     def plots(
-        self, folder: Path, splits: dict[str, GraphSplit], outputs: dict, tasks, kind: str
+        self, folder: Path, splits: dict[str, GraphSplit], outputs: dict, tasks, kind: str, report: dict
     ) -> list[Path]:
-        """``calibration.png`` (``calibration_<task>.png`` for several tasks) of a regression ensemble."""
-        if self.size == 1 or kind != "regression":
+        """``ensemble_by_size.png`` (``report``'s ``by_size`` against training time) of an ensemble and
+        ``calibration.png`` (``calibration_<task>.png`` for several tasks) of a regression ensemble."""
+        if self.size == 1:
             return []
         from matassets.data import schema
-        from matassets.reports.plots import calibration_plot
+        from matassets.reports.plots import calibration_plot, size_curve_plot
 
-        made = []
+        units = {task: schema.TARGETS[task].unit if kind == "regression" else "" for task in tasks}
+        labels = {task: f"{task} ({unit})" if unit else task for task, unit in units.items()}
+        made = [size_curve_plot(report["ensemble"]["by_size"], labels, Path(folder) / "ensemble_by_size.png")]
+        if kind != "regression":
+            return made
         for t, task in enumerate(tasks):
             series = {}
             for s in ("val", "test"):
@@ -225,11 +253,8 @@ class Ensemble:
                 error = np.abs(y[mask] - outputs[s][mask, t])
                 std = self.spreads[s][mask, t]
                 series[s] = (error, std, calibration_curve(error, std))
-            unit = schema.TARGETS[task].unit
             name = "calibration.png" if len(tasks) == 1 else f"calibration_{task}.png"
-            made.append(
-                calibration_plot(series, GRID, f"{task} ({unit})" if unit else task, Path(folder) / name)
-            )
+            made.append(calibration_plot(series, GRID, labels[task], Path(folder) / name))
         return made
 
     def finish(self) -> None:

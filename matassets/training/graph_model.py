@@ -316,6 +316,7 @@ def _train_graph_model(
         },
     )
     folder.write_json("normalization.json", objective.state())
+    ensemble_report = members.report(splits, outputs, objective, spec.tasks)  # ensemble, calibration
     folder.write_json(
         "metrics.json",
         {
@@ -323,14 +324,14 @@ def _train_graph_model(
             "best_epoch": fit.best_epoch,
             "epochs_run": fit.epochs_run,
             "stop_reason": fit.stop_reason,
-            **members.report(splits, outputs, objective, spec.tasks),  # ensemble, calibration
+            **ensemble_report,
         },
     )
     folder.write_rows("history.csv", fit.history)
     rows = graph_report.prediction_rows(splits, outputs, spec.tasks, members.spreads)
     folder.write_rows("predictions.csv", rows)
     plots = graph_report.plots(staging, spec.tasks, splits, outputs, fit, objective.kind)
-    plots += members.plots(staging, splits, outputs, spec.tasks, objective.kind)
+    plots += members.plots(staging, splits, outputs, spec.tasks, objective.kind, ensemble_report)
     record = build_run_record(
         phase=spec.phase,
         algorithm=spec.algorithm,

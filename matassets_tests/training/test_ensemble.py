@@ -89,6 +89,26 @@ def test_a_spread_three_times_too_small_is_scaled_by_three_on_validation():
     assert heavy["within_1sigma"] == pytest.approx(0.683, abs=0.015)
 
 
+def test_a_classifiers_size_curve_is_its_balanced_accuracy_member_by_member(tmp_path):
+    """Synthetic probabilities: member 0 right on every crystal, member 1 sure and wrong on the
+    first two; their mean flips only where member 1 outweighs member 0."""
+    from matassets.reports.plots import size_curve_plot
+    from matassets.training.objectives import BinaryObjective
+
+    y = np.array([[0.0], [1.0], [0.0], [1.0]])
+    each = np.array([[[0.3], [0.7], [0.2], [0.9]], [[1.0], [0.0], [0.1], [0.8]]])  # (members, n, tasks)
+    curve = ensemble.size_curve(
+        {"val": y, "test": y}, {"val": each, "test": each}, BinaryObjective(["t"]), [5.0, 7.5]
+    )
+    assert [c["train_seconds"] for c in curve] == [5.0, 12.5]
+    assert [c["test"]["t"]["balanced_accuracy"] for c in curve] == [
+        1.0,
+        0.5,
+    ]  # mean 0.65, 0.35 on the first two
+    path = size_curve_plot(curve, {"t": "t"}, tmp_path / "ensemble_by_size.png")
+    assert path.stat().st_size > 10_000
+
+
 def test_an_ensemble_of_no_members_is_refused_before_training():
     with pytest.raises(ValueError, match="at least one member"):
         dataclasses.replace(CGCNN["std"], ensemble_size=0)
@@ -147,8 +167,18 @@ def test_an_ensemble_reports_its_members_mean_and_spread(smoke_copy, tmp_path, m
     rows = pl.read_csv(folder / "predictions.csv")
     assert (rows["formation_energy_std"] > 0).all()  # two seeds: every crystal has a spread
     assert (folder / "calibration.png").stat().st_size > 10_000
+    # what each member bought: the mean of member 0 alone, then of both (= the folder's metrics)
+    by_size = saved["ensemble"]["by_size"]
+    assert [c["members"] for c in by_size] == [1, 2]
+    for split in ("val", "test"):
+        assert by_size[0][split] == saved["ensemble"]["members"][0][split]
+        assert by_size[1][split] == saved[split]
+    assert 0 < by_size[0]["train_seconds"] < by_size[1]["train_seconds"]
+    assert (folder / "ensemble_by_size.png").stat().st_size > 10_000
     meta = ensemble_metadata(folder)
-    assert meta["ensemble size"] == 2 and {"calibration numbers", "calibration"} <= set(meta)  # table, plot
+    assert meta["ensemble size"] == 2  # and each table with its plot:
+    assert {"calibration numbers", "calibration", "ensemble by size numbers", "ensemble by size"} <= set(meta)
+    assert "| 2 |" in meta["ensemble by size numbers"].value
 
     # load_model / predict on real structures: the mean and spread of the members' own predictions
     files, structures = cif_files(smoke_copy, tmp_path)
