@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from matassets.graphs.features import N_FEATURES, element_features
+from matassets.graphs.features import MAX_Z, N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
 from matassets.models.layers import GaussianExpansion, fixed_neighbor_count, mean_pool
 
@@ -92,7 +92,13 @@ class GatedConvTrunk(nn.Module):
 
 
 class CGCNN(GatedConvTrunk):
-    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values."""
+    """Element features → embedding → n gated convolutions → mean pool → MLP → ``n_out`` values.
+
+    ``element_bias`` adds a learned value per element and output, averaged over the crystal's atoms,
+    to the head's output: a linear composition term (the elemental reference energies of matgl's
+    ``AtomRef``, learned with the model and starting at zero), so the convolutions fit what
+    composition alone does not explain.
+    """
 
     def __init__(
         self,
@@ -103,6 +109,7 @@ class CGCNN(GatedConvTrunk):
         n_out: int = 1,
         head_hidden: int | None = None,
         dropout: float = 0.0,
+        element_bias: bool = False,
     ) -> None:
         super().__init__(hidden, n_layers, cutoff, gaussian_step)
         head_hidden = head_hidden or 2 * hidden
@@ -112,10 +119,17 @@ class CGCNN(GatedConvTrunk):
             nn.Dropout(dropout),
             nn.Linear(head_hidden, n_out),
         )
+        self.element_bias = None
+        if element_bias:  # made last, zeroed: the other layers' initial weights do not change
+            self.element_bias = nn.Embedding(MAX_Z + 1, n_out)
+            nn.init.zeros_(self.element_bias.weight)
 
     def encode(self, batch: GraphBatch) -> torch.Tensor:
         """One invariant vector per crystal."""
         return mean_pool(self.atom_states(batch), batch.batch, batch.num_graphs)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        return self.head(F.softplus(self.encode(batch)))
+        out = self.head(F.softplus(self.encode(batch)))
+        if self.element_bias is not None:
+            out = out + mean_pool(self.element_bias(batch.z), batch.batch, batch.num_graphs)
+        return out

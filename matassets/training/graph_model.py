@@ -49,7 +49,7 @@ NOT_INPUTS = ("command", "overrides", "scaled", "dagster_run_id", "options", "wa
 
 def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -> dict:
     """The ``architecture`` block of an invariant message-passing model (CGCNN, TopoGNN)."""
-    return {
+    architecture = {
         "family": family,
         "hidden": preset.hidden,
         "n_layers": preset.n_layers,
@@ -57,6 +57,11 @@ def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -
         "gaussian_step": data.gaussian_step,
         "dropout": preset.dropout,
     }
+    if preset.element_bias:
+        if family != "cgcnn":
+            raise ValueError(f"element_bias=true: only CGCNN has a per-element output term, not {family}")
+        architecture["element_bias"] = True
+    return architecture
 
 
 @dataclass
