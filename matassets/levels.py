@@ -71,7 +71,7 @@ class TrainPreset:
     grad_clip: float = 5.0
     ema_decay: float | None = None
     dropout: float = 0.0
-    element_bias: bool = False  # CGCNN: a learned per-element term added to the output (models.cgcnn)
+    element_bias: bool = False  # CGCNN only (other families refuse it): a learned per-element output term
     checkpoint_every: int = 1
     time_budget_s: float | None = None  # s; after epoch 1 the schedule shrinks to fit, then stops
     # multitask loss: "fixed" = equal weights; "learned" = homoscedastic-uncertainty weights

@@ -108,7 +108,9 @@ def levels_markdown() -> str:
             out += [doc, ""]
         if above.get(name):
             out += [above[name], ""]
-        notes = field_notes.get(cls.__name__, {})
+        notes = {}  # a subclass's fields inherit their base class's notes
+        for klass in reversed(cls.__mro__):
+            notes.update(field_notes.get(klass.__name__, {}))
         out.append("| field | " + " | ".join(parts) + " | meaning |")
         out.append("|---|" + "---|" * (len(parts) + 1))
         for f in dataclasses.fields(cls):

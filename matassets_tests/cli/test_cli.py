@@ -234,6 +234,9 @@ def test_docs_levels_md_is_generated_from_levels_py():
 
     epochs = " | ".join(str(CGCNN[p].epochs) for p in PARTITIONS)
     assert "## `CGCNN` (TrainPreset)" in text and f"| `epochs` | {epochs} |" in text
+    # a subclass's table (the e3nn presets) gives inherited fields their base class's meaning
+    e3nn_table = text.split("## `E3NN_MULTITASK`")[1].split("\n## ")[0]
+    assert "| on z-scored targets |" in e3nn_table
 
 
 def test_graph_png_draws_every_asset(tmp_path, capsys):
