@@ -24,7 +24,8 @@ def claim_level(context: dg.AssetExecutionContext, project: ProjectResource) -> 
     from matassets.locks import claim_level as claim
 
     partition = context.partition_key
-    claim(project.layout.data_run_lock(partition), partition, context.run_id, run_status(context.instance))
+    lock = project.layout.data_run_lock(partition)
+    claim(lock, partition, context.run.run_id, run_status(context.instance))
 
 
 def run_status(instance: dg.DagsterInstance):

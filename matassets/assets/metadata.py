@@ -101,6 +101,8 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
     }
     if output.skipped:
         meta["training"] = dg.MetadataValue.text(output.skipped)
+    if record.get("warm_start"):
+        meta["warm start"] = dg.MetadataValue.json(record["warm_start"])
     for name in plots:
         path = output.model_dir / name
         if path.exists():

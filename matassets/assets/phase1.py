@@ -21,6 +21,34 @@ TrainOverrides = overrides_config(
 )
 
 
+class PropertyModelConfig(TrainOverrides):
+    """``warm_start_from``: another property whose model of the same family and level initialises
+    this one's embedding and convolutions (its head and per-element term start fresh), e.g. band
+    gap from formation energy; that model must exist, on the same split and with the same width and
+    depth. None (the default) trains from a random start."""
+
+    warm_start_from: str | None = None
+
+
+def warm_start_source(project: ProjectResource, fam: Family, prop: str, partition: str, source: str | None):
+    """The model folder that warms ``fam``'s ``prop`` model at ``partition`` (None without one), or a
+    ``dg.Failure`` saying what to choose or to materialize first."""
+    if source is None:
+        return None
+    if source == prop or source not in fam.properties:
+        choices = ", ".join(p for p in fam.properties if p != prop)
+        raise dg.Failure(
+            f"warm_start_from={source!r}: choose one of {choices} (another property of {fam.title})"
+        )
+    folder = project.layout.model_dir(fam.asset_name(source), partition)
+    if not (folder / "model.pt").exists():
+        raise dg.Failure(
+            f"warm start needs {fam.asset_name(source)} [{partition}] (nothing in {folder}): "
+            "materialize it first, or leave warm_start_from unset"
+        )
+    return folder
+
+
 def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
     """The asset of ``fam``'s model for ``prop``, trained by the one GNN trainer."""
     name = fam.asset_name(prop)
@@ -37,13 +65,16 @@ def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec("beats_mean_baseline", asset=name, blocking=True)],
         description=f"{fam.title} predicting {prop}; files in `models/{name}/<level>/`",
     )
-    def _asset(context: dg.AssetExecutionContext, config: TrainOverrides, project: ProjectResource):
+    def _asset(context: dg.AssetExecutionContext, config: PropertyModelConfig, project: ProjectResource):
         from matassets.training.gates import beats_baseline
         from matassets.training.graph_model import RunSpec, invariant_architecture, train_graph_model
 
         partition = context.partition_key
         data = DATA[partition]
         preset, overrides, options = config.apply(fam.presets[partition])
+        warm = warm_start_source(project, fam, prop, partition, config.warm_start_from)
+        if warm is not None:
+            overrides["warm_start_from"] = config.warm_start_from
         spec = RunSpec(
             asset=name,
             phase=fam.phase,
@@ -57,6 +88,7 @@ def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
             overrides=overrides,
             options=options,
             dagster_run_id=context.run.run_id,
+            warm_start=str(warm) if warm is not None else None,
         )
         output = train_graph_model(project.layout, spec, log=context.log.info, promote=False)
         val = output.metrics["val"][prop]

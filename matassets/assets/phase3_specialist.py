@@ -82,7 +82,6 @@ def specialist_asset(prop: str) -> dg.AssetsDefinition:
         meta = e3nn_metadata(output, preset, [prop])
         meta["val MAE"] = output.metrics["val"][prop]["mae"]
         meta["test MAE"] = output.metrics["test"][prop]["mae"]
-        meta["warm start"] = dg.MetadataValue.json(output.record.get("warm_start") or {"from": None})
         yield from promote_if_passed(context, project, output, [beats_baseline(output.metrics)], meta)
 
     return _asset

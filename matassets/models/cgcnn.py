@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from matassets.graphs.features import MAX_Z, N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
-from matassets.models.layers import GaussianExpansion, fixed_neighbor_count, mean_pool
+from matassets.models.layers import GaussianExpansion, copy_encoder, fixed_neighbor_count, mean_pool
 
 
 class GatedGraphConv(nn.Module):
@@ -89,6 +89,12 @@ class GatedConvTrunk(nn.Module):
             if after_conv is not None:
                 h = after_conv(h)
         return h
+
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Copy another trunk's trained embedding and convolutions (``state``, its ``state_dict``)
+        into this one: a warm start from a model of another property. Its head and per-element
+        term are not copied; the shapes must match (same width and number of layers)."""
+        return copy_encoder(self, state, ("embed.", "convs."))
 
 
 class CGCNN(GatedConvTrunk):

@@ -30,7 +30,7 @@ from matassets.graphs.features import N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
 from matassets.models._e3nn import nn as enn
 from matassets.models._e3nn import o3
-from matassets.models.layers import mean_pool
+from matassets.models.layers import copy_encoder, mean_pool
 
 ENCODER_PREFIXES = ("features", "embed.", "basis.", "blocks.")
 
@@ -239,22 +239,7 @@ class E3nnMultitask(nn.Module):
         encoder tensor of ``state`` must exist here with the same shape (this model may have more
         blocks on top). Returns the names of the tensors copied.
         """
-        own = self.state_dict()
-        names = [k for k in state if k.startswith(ENCODER_PREFIXES)]
-        bad = [
-            f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape) if k in own else 'absent'}"
-            for k in names
-            if k not in own or own[k].shape != state[k].shape
-        ]
-        if bad or not names:
-            raise ValueError(
-                "the pretrained encoder does not fit this architecture: "
-                + ("; ".join(bad[:5]) if bad else "no encoder tensors in the state")
-            )
-        with torch.no_grad():
-            for k in names:
-                own[k].copy_(state[k])
-        return names
+        return copy_encoder(self, state, ENCODER_PREFIXES)
 
 
 def architecture(preset, cutoff: float, max_neighbors: int, n_out: int) -> dict:

@@ -43,3 +43,26 @@ def fixed_neighbor_count(edge_index: torch.Tensor, n_nodes: int) -> int | None:
     k = n_edges // n_nodes
     atoms = torch.arange(n_nodes, device=edge_index.device)[:, None]
     return k if bool((edge_index[0].reshape(n_nodes, k) == atoms).all()) else None
+
+
+def copy_encoder(model: nn.Module, state: dict[str, torch.Tensor], prefixes: tuple[str, ...]) -> list[str]:
+    """Copy the tensors of ``state`` (another model's ``state_dict``) whose names start with one of
+    ``prefixes`` into ``model``: a pretrained encoder, without its heads. Every such tensor must
+    exist in ``model`` with the same shape (``model`` may have more on top). Returns the names
+    copied."""
+    own = model.state_dict()
+    names = [k for k in state if k.startswith(prefixes)]
+    bad = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape) if k in own else 'absent'}"
+        for k in names
+        if k not in own or own[k].shape != state[k].shape
+    ]
+    if bad or not names:
+        raise ValueError(
+            "the pretrained encoder does not fit this architecture: "
+            + ("; ".join(bad[:5]) if bad else "no encoder tensors in the state")
+        )
+    with torch.no_grad():
+        for k in names:
+            own[k].copy_(state[k])
+    return names

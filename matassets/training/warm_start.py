@@ -1,6 +1,7 @@
 """Warm start: initialise a model's encoder from another trained model's folder.
 
-Used by the Phase 3 specialists, which start from ``multitask_e3nn`` of the same partition. The
+Used by the Phase 3 specialists, which start from ``multitask_e3nn`` of the same partition, and by a
+property model run with ``warm_start_from`` (another property's model of its family). The
 pretrained model must have been trained on the SAME split manifest (same hash) as the run it warms:
 a model trained on another split may have seen this run's test crystals, and its knowledge of them
 would leak into the test score. That is checked here and refused with a clear message.
@@ -47,11 +48,12 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str) -> 
     if not hasattr(model, "load_encoder"):
         raise WarmStartError(f"{type(model).__name__} cannot load a pretrained encoder")
     names = model.load_encoder(torch.load(weights, weights_only=True))
+    blocks = config["architecture"].get("hidden_irreps")  # an e3nn encoder's equivariant blocks
     return {
         "source": str(source),
         "asset": config.get("asset"),
         "model_sha256": sha256_file(weights),
         "split_hash": split_hash,
         "tensors": len(names),
-        "blocks": len(config["architecture"].get("hidden_irreps", [])),
+        **({"blocks": len(blocks)} if blocks else {}),
     }

@@ -1,0 +1,100 @@
+"""A CGCNN property model warm-started from another property's model (``warm_start_from``)."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import materialize
+
+from matassets.io import sha256_file
+from matassets.paths import Layout
+
+ENCODER = ("embed.", "convs.")
+
+
+def _cgcnn(hidden: int, element_bias: bool = False):
+    from matassets.models.cgcnn import CGCNN
+
+    return CGCNN(hidden=hidden, n_layers=2, cutoff=8.0, gaussian_step=0.2, element_bias=element_bias)
+
+
+def test_load_encoder_copies_the_trunk_and_not_the_head():
+    torch.manual_seed(0)
+    source = _cgcnn(32, element_bias=True)
+    with torch.no_grad():
+        source.element_bias.weight.normal_()
+    target = _cgcnn(32)
+    head_before = {k: v.clone() for k, v in target.state_dict().items() if k.startswith("head.")}
+    names = target.load_encoder(source.state_dict())
+    assert names and all(n.startswith(ENCODER) for n in names)
+    own, theirs = target.state_dict(), source.state_dict()
+    assert all(torch.equal(own[n], theirs[n]) for n in names)
+    assert {n for n in theirs if n.startswith(ENCODER)} == set(names)
+    assert all(torch.equal(target.state_dict()[k], v) for k, v in head_before.items())
+    assert target.element_bias is None
+
+
+def test_load_encoder_refuses_another_width():
+    with pytest.raises(ValueError, match=r"embed.weight \(32, \d+\) vs \(64, \d+\)"):
+        _cgcnn(64).load_encoder(_cgcnn(32).state_dict())
+
+
+@pytest.fixture
+def formation_energy_model(smoke_root, phase1_smoke, smoke_copy):
+    """``smoke_copy`` with the smoke formation-energy model beside its data."""
+    layout = Layout(smoke_copy)
+    source = Layout(smoke_root).model_dir("cgcnn_formation_energy", "smoke")
+    shutil.copytree(source, layout.model_dir("cgcnn_formation_energy", "smoke"))
+    return layout
+
+
+def _band_gap(root, **config):
+    from matassets.assets.phase1 import cgcnn_asset
+
+    run_config = {"ops": {"cgcnn_band_gap": {"config": {"warm_start_from": "formation_energy", **config}}}}
+    return materialize([cgcnn_asset("band_gap")], root, run_config=run_config)
+
+
+def test_band_gap_warm_started_from_formation_energy_records_it(formation_energy_model):
+    layout = formation_energy_model
+    source = layout.model_dir("cgcnn_formation_energy", "smoke")
+    result = _band_gap(layout.root)
+    assert result.success
+    folder = layout.model_dir("cgcnn_band_gap", "smoke")
+    record = json.loads((folder / "run_record.json").read_text())
+    warm = record["warm_start"]
+    assert warm["asset"] == "cgcnn_formation_energy" and warm["source"] == str(source)
+    assert warm["model_sha256"] == sha256_file(source / "model.pt") and warm["tensors"] > 10
+    assert warm["split_hash"] == record["split_hash"]
+    assert record["command"].endswith("--property band_gap --set warm_start_from=formation_energy")
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["warm start"].value == warm
+
+
+def test_the_warm_started_encoder_is_the_source_models(formation_energy_model):
+    """With a learning rate that cannot move them, the trained band-gap model's convolution
+    weights are the formation-energy model's (a random start would differ everywhere)."""
+    from matassets.training.model_folder import candidates
+
+    layout = formation_energy_model
+    result = _band_gap(layout.root, lr=1e-12, epochs=1)
+    assert not result.success  # a model that learnt nothing fails its gate: a candidate, not promoted
+    (candidate,) = candidates(layout, "cgcnn_band_gap", "smoke")
+    trained = torch.load(candidate / "model.pt", weights_only=True)
+    source = torch.load(layout.model_dir("cgcnn_formation_energy", "smoke") / "model.pt", weights_only=True)
+    weights = [n for n in source if n.startswith(ENCODER) and n.endswith(("weight", "bias"))]
+    assert len(weights) > 10
+    for name in weights:
+        torch.testing.assert_close(trained[name], source[name], atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("band_gap", "choose one of formation_energy, K_VRH, G_VRH"), ("K_VRH", "materialize it first")],
+)
+def test_a_warm_start_that_cannot_be_done_says_why(formation_energy_model, source, message):
+    result = _band_gap(formation_energy_model.root, warm_start_from=source)
+    assert not result.success
+    assert message in str(result.get_step_failure_events()[0].step_failure_data.error.message)
+    assert not formation_energy_model.model_dir("cgcnn_band_gap", "smoke").exists()
