@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from matassets.graphs.store import GraphBatch
-from matassets.models.layers import mean_pool
+from matassets.models.layers import copy_encoder, mean_pool
 
 MAX_Z = 120  # one embedding row per atomic number
 
@@ -65,3 +65,8 @@ class SchNet(nn.Module):
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         return self.head(self.encode(batch))
+
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Copy another SchNet's trained embedding and interaction blocks (``state``) into this one
+        (``warm_start_from``); its head is not copied."""
+        return copy_encoder(self, state, ("embed.", "interactions."))

@@ -1,4 +1,4 @@
-"""A CGCNN property model warm-started from another property's model (``warm_start_from``)."""
+"""A property model (CGCNN, SchNet) warm-started from another property's model (``warm_start_from``)."""
 
 import json
 import shutil
@@ -98,3 +98,14 @@ def test_a_warm_start_that_cannot_be_done_says_why(formation_energy_model, sourc
     assert not result.success
     assert message in str(result.get_step_failure_events()[0].step_failure_data.error.message)
     assert not formation_energy_model.model_dir("cgcnn_band_gap", "smoke").exists()
+
+
+def test_schnet_loads_another_schnets_encoder():
+    from matassets.models.schnet import SchNet
+
+    torch.manual_seed(0)
+    source, target = (SchNet(hidden=32, n_layers=2, cutoff=8.0, gaussian_step=0.2) for _ in range(2))
+    names = target.load_encoder(source.state_dict())
+    assert {n.split(".")[0] for n in names} == {"embed", "interactions"}
+    assert all(torch.equal(target.state_dict()[n], source.state_dict()[n]) for n in names)
+    assert not torch.equal(target.head[0].weight, source.head[0].weight)
