@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from matassets.io import read_json_dict, write_json
+from matassets.io import read_json_dict, sha256_file, write_json
 from matassets.paths import EMBEDDED, PROJECT_ROOT, Layout
 from matassets.training.history import read_history
 from matassets.training.model_folder import IntegrityError, manifest_digest, read_manifest, verify
@@ -114,6 +114,13 @@ def model_lineage(root: Path, asset: str, partition: str, dataset: str = EMBEDDE
         "split used by the model": record.get("split_hash"),
         "same split": split.get("hash") == record.get("split_hash") if split else None,
     }
+    warm = record.get("warm_start")
+    if warm:  # the model whose encoder started this one (a specialist's multitask, warm_start_from)
+        source = layout.model_dir(warm["asset"], partition) / "model.pt"
+        now = sha256_file(source) if source.is_file() else None
+        model["warm_start"] = warm
+        checks["warm-start weights now"] = now
+        checks["same warm-start weights"] = now == warm["model_sha256"] if now else None
     return {
         "model": model,
         "upstream": upstream,
@@ -151,6 +158,13 @@ def render(lineage: dict) -> str:
         f"  split now {checks['split manifest now']} vs the model's {checks['split used by the model']}"
         + ("" if checks["same split"] else "  DIFFERENT: the data moved on since this model")
     )
+    if m.get("warm_start"):
+        warm, same = m["warm_start"], checks["same warm-start weights"]
+        state = {True: "unchanged since", False: "CHANGED since: retrained after", None: "gone since"}[same]
+        lines.append(
+            f"  warm start from {warm['asset']} [{m['partition']}] weights sha256 {warm['model_sha256']} "
+            f"({state} this model started from them)"
+        )
     versions = [e for e in lineage["history"] if e.get("event") == "promoted"]
     lines.append(f"  history: {len(versions)} version(s); `matassets history` lists them")
     return "\n".join(lines)

@@ -109,3 +109,21 @@ def test_schnet_loads_another_schnets_encoder():
     assert {n.split(".")[0] for n in names} == {"embed", "interactions"}
     assert all(torch.equal(target.state_dict()[n], source.state_dict()[n]) for n in names)
     assert not torch.equal(target.head[0].weight, source.head[0].weight)
+
+
+def test_lineage_names_the_warm_start_and_sees_it_retrained(formation_energy_model):
+    from matassets.reports.lineage import model_lineage, render
+
+    layout = formation_energy_model
+    assert _band_gap(layout.root).success
+    chain = model_lineage(layout.root, "cgcnn_band_gap", "smoke")
+    source = layout.model_dir("cgcnn_formation_energy", "smoke") / "model.pt"
+    assert chain["model"]["warm_start"]["model_sha256"] == sha256_file(source)
+    assert chain["checks"]["same warm-start weights"] is True
+    assert "warm start from cgcnn_formation_energy [smoke]" in render(chain)
+    assert "unchanged since" in render(chain)
+    state = torch.load(source, weights_only=True)
+    torch.save({k: v + 1 if v.is_floating_point() else v for k, v in state.items()}, source)  # a retrain
+    chain = model_lineage(layout.root, "cgcnn_band_gap", "smoke")
+    assert chain["checks"]["same warm-start weights"] is False
+    assert "CHANGED since: retrained after this model started from them" in render(chain)
