@@ -5,8 +5,8 @@ the uncertainty (Lakshminarayanan, Pritzel & Blundell, NeurIPS 2017).
 trainer; member k has the training seed ``seed + k`` (initialisation, dropout and data order) and its
 checkpoint in ``<work>/member_<k>/``. Member 0 is exactly the model a one-member run trains and stays
 in ``model.pt``; member k >= 1 is written beside it as ``member_<k>.pt``, so a one-member folder is
-today's folder, byte for byte. Every member sees the same training split, normalisation and (with a
-warm start) the same pretrained encoder.
+today's folder, byte for byte. Every member sees the same training split and normalisation; with a
+warm start, member k starts from the source model's member k (modulo the source's size).
 
 The prediction is the members' mean in physical units (probabilities for a classifier); the
 uncertainty is their standard deviation (``numpy.std``, over members). Regression ensembles are
@@ -276,7 +276,7 @@ def fit_members(
     objective_for: Callable,
 ) -> Ensemble:
     """Train members 1 … ``spec.preset.ensemble_size - 1`` of ``spec`` after member 0 (``first``),
-    each from scratch (or from the same warm start) with its own seed, checkpoint and objective
+    each from scratch (or from the warm start's member k) with its own seed, checkpoint and objective
     (``objective_for(spec)``: learned task weights are a member's own)."""
     from matassets.models.registry import build_model
 
@@ -292,7 +292,7 @@ def fit_members(
         if spec.warm_start:
             from matassets.training.warm_start import load_pretrained_encoder
 
-            load_pretrained_encoder(model, Path(spec.warm_start), split_hash)
+            load_pretrained_encoder(model, Path(spec.warm_start), split_hash, member=k)
         trainer = Trainer(
             model, objective, spec.preset, Path(work) / f"member_{k}", seed, log=log,
             run_key=f"{run_key}/member_{k}/seed_{seed}", device=str(first.device),

@@ -22,8 +22,10 @@ class WarmStartError(ValueError):
     """The pretrained model is missing, or was trained on another split."""
 
 
-def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str) -> dict:
-    """Copy ``source``'s encoder weights into ``model`` (which must have ``load_encoder``).
+def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str, member: int = 0) -> dict:
+    """Copy ``source``'s encoder weights into ``model`` (which must have ``load_encoder``): those of
+    the source's ensemble member ``member`` (modulo its size), so the members of an ensemble start
+    from as many different encoders as the source has.
 
     Returns what was done, for ``config.json`` and the run record: the source folder and asset,
     the sha256 of its weights, its split hash and the number of tensors copied.
@@ -47,7 +49,10 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str) -> 
         )
     if not hasattr(model, "load_encoder"):
         raise WarmStartError(f"{type(model).__name__} cannot load a pretrained encoder")
-    names = model.load_encoder(torch.load(weights, weights_only=True))
+    from matassets.training.ensemble import folder_size, member_files
+
+    files = member_files(folder_size(config))
+    names = model.load_encoder(torch.load(source / files[member % len(files)], weights_only=True))
     blocks = config["architecture"].get("hidden_irreps")  # an e3nn encoder's equivariant blocks
     return {
         "source": str(source),
@@ -55,5 +60,6 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str) -> 
         "model_sha256": sha256_file(weights),
         "split_hash": split_hash,
         "tensors": len(names),
+        "source_members": len(files),
         **({"blocks": len(blocks)} if blocks else {}),
     }

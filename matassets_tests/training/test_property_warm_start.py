@@ -72,21 +72,28 @@ def test_band_gap_warm_started_from_formation_energy_records_it(formation_energy
     assert meta["warm start"].value == warm
 
 
-def test_the_warm_started_encoder_is_the_source_models(formation_energy_model):
-    """With a learning rate that cannot move them, the trained band-gap model's convolution
-    weights are the formation-energy model's (a random start would differ everywhere)."""
+def test_each_member_starts_from_the_source_models_member(smoke_copy):
+    """With a learning rate that cannot move them, each member of a warm-started band-gap ensemble
+    keeps the convolution weights of the formation-energy ensemble's member of the same index (a
+    random start would differ everywhere)."""
+    from matassets.assets.phase1 import cgcnn_asset
     from matassets.training.model_folder import candidates
 
-    layout = formation_energy_model
-    result = _band_gap(layout.root, lr=1e-12, epochs=1)
+    layout = Layout(smoke_copy)
+    two = {"ops": {"cgcnn_formation_energy": {"config": {"ensemble_size": 2}}}}
+    assert materialize([cgcnn_asset("formation_energy")], smoke_copy, run_config=two).success
+    result = _band_gap(smoke_copy, lr=1e-12, epochs=1, ensemble_size=2)
     assert not result.success  # a model that learnt nothing fails its gate: a candidate, not promoted
     (candidate,) = candidates(layout, "cgcnn_band_gap", "smoke")
-    trained = torch.load(candidate / "model.pt", weights_only=True)
-    source = torch.load(layout.model_dir("cgcnn_formation_energy", "smoke") / "model.pt", weights_only=True)
-    weights = [n for n in source if n.startswith(ENCODER) and n.endswith(("weight", "bias"))]
-    assert len(weights) > 10
-    for name in weights:
-        torch.testing.assert_close(trained[name], source[name], atol=1e-8, rtol=0)
+    source = layout.model_dir("cgcnn_formation_energy", "smoke")
+    assert json.loads((candidate / "run_record.json").read_text())["warm_start"]["source_members"] == 2
+    for name in ("model.pt", "member_1.pt"):
+        trained = torch.load(candidate / name, weights_only=True)
+        start = torch.load(source / name, weights_only=True)
+        weights = [n for n in start if n.startswith(ENCODER) and n.endswith(("weight", "bias"))]
+        assert len(weights) > 10
+        for n in weights:
+            torch.testing.assert_close(trained[n], start[n], atol=1e-8, rtol=0)
 
 
 @pytest.mark.parametrize(
