@@ -147,6 +147,13 @@ def check_sets(overrides: dict, models: list[str], infos: dict) -> None:
             raise SelectionError(
                 f"--set {', '.join(unknown)}: not a setting of {model}; valid keys: {', '.join(valid)}"
             )
+    source = overrides.get("warm_start_from")
+    itself = [m for m in models if source and m.endswith(f"_{source}")]
+    if itself:
+        raise SelectionError(
+            f"--set warm_start_from={source} would start {itself[0]} from itself: choose the models it "
+            f"warms with --property (and materialize {itself[0]} first)"
+        )
 
 
 def describe(selection: list[str], infos: dict, key: str | None, run_config: dict, dry_run: bool) -> str:

@@ -30,6 +30,16 @@ def test_mistyped_set_key_fails_at_dry_run_in_one_line_with_the_valid_keys(tmp_p
     assert "job: phase1_job" in out and '"epochs": 2' in out
 
 
+def test_warm_start_from_a_model_in_the_same_selection_fails_at_dry_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
+    argv = ["run", "phase1", "--level", "smoke", "--set", "warm_start_from=formation_energy", "--dry-run"]
+    assert main(argv) == 2  # every CGCNN model: formation energy's among them
+    out, err = capsys.readouterr()
+    assert out == "" and "would start cgcnn_formation_energy from itself: choose the models" in err
+    assert main([*argv, "--property", "band_gap"]) == 0
+    assert '"warm_start_from": "formation_energy"' in capsys.readouterr().out
+
+
 def test_predict_without_the_level_model_names_the_command_for_that_level(tmp_path, monkeypatch, capsys):
     """Synthetic fixture: an empty smoke model folder with only config.json (the trained level)."""
     monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path))
