@@ -26,26 +26,15 @@ from torch import nn
 
 from matassets.io import torch_save
 from matassets.reports.tables import coverage
+from matassets.training.model_folder import MEMBER_FILE, folder_size, member_files
 from matassets.training.trainer import FitResult, GraphSplit, Trainer, predict
 
-MEMBER_FILE = "member_{k}.pt"
 GRID = np.linspace(0.0, 1.0, 101)  # expected fractions of the calibration curve
 
 
 def member_seed(seed: int, k: int) -> int:
     """Member k's training seed."""
     return seed + k
-
-
-def member_files(size: int) -> list[str]:
-    """The weight files of a ``size``-member folder, member 0 first."""
-    return ["model.pt"] + [MEMBER_FILE.format(k=k) for k in range(1, size)]
-
-
-def folder_size(config: dict) -> int:
-    """The member count of a model folder from its ``config.json`` (folders written before
-    ensembles existed have no ``ensemble_size``: one member)."""
-    return int((config.get("preset") or {}).get("ensemble_size") or 1)
 
 
 def load_members(model_dir: Path, config: dict, build: Callable[[], nn.Module]) -> list[nn.Module]:

@@ -47,6 +47,20 @@ from matassets.paths import Layout
 from matassets.training.gates import Gate, blocking_failures
 from matassets.training.history import append_history, history_entry, now
 
+MEMBER_FILE = "member_{k}.pt"  # an ensemble's member k >= 1 beside model.pt (training.ensemble)
+
+
+def member_files(size: int) -> list[str]:
+    """The weight files of a ``size``-member folder, member 0 first."""
+    return ["model.pt"] + [MEMBER_FILE.format(k=k) for k in range(1, size)]
+
+
+def folder_size(config: dict) -> int:
+    """The member count of a model folder from its ``config.json`` (folders written before
+    ensembles existed have no ``ensemble_size``: one member)."""
+    return int((config.get("preset") or {}).get("ensemble_size") or 1)
+
+
 DECISION = "decision.json"
 RECORD = "run_record.json"
 

@@ -31,7 +31,7 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str, mem
     the sha256 of its weights, its split hash and the number of tensors copied.
     """
     source = Path(source)
-    from matassets.training.model_folder import verify
+    from matassets.training.model_folder import folder_size, member_files, verify
 
     verify(source)  # the encoder's files as they were trained, or refused
     weights = source / "model.pt"
@@ -49,8 +49,6 @@ def load_pretrained_encoder(model: nn.Module, source: Path, split_hash: str, mem
         )
     if not hasattr(model, "load_encoder"):
         raise WarmStartError(f"{type(model).__name__} cannot load a pretrained encoder")
-    from matassets.training.ensemble import folder_size, member_files
-
     files = member_files(folder_size(config))
     names = model.load_encoder(torch.load(source / files[member % len(files)], weights_only=True))
     blocks = config["architecture"].get("hidden_irreps")  # an e3nn encoder's equivariant blocks
