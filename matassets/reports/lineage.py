@@ -29,7 +29,7 @@ RECORD_FIELDS = (
     "command", "phase", "algorithm", "partition", "started_at", "finished_at", "git_sha",
     "git_diff_sha256", "git_dirty", "reproducible", "reproducibility", "code_version", "dagster_run_id",
     "seed", "data_hash", "split_hash", "graphs_key", "input_key", "overrides", "promoted_from",
-    "tuning_session", "tuning_round", "libraries", "hardware",
+    "tuning_session", "tuning_round", "libraries", "hardware", "warm_start",
 )  # fmt: skip
 
 
@@ -118,7 +118,6 @@ def model_lineage(root: Path, asset: str, partition: str, dataset: str = EMBEDDE
     if warm:  # the model whose encoder started this one (a specialist's multitask, warm_start_from)
         source = layout.model_dir(warm["asset"], partition) / "model.pt"
         now = sha256_file(source) if source.is_file() else None
-        model["warm_start"] = warm
         checks["warm-start weights now"] = now
         checks["same warm-start weights"] = now == warm["model_sha256"] if now else None
     return {
