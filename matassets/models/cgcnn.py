@@ -8,7 +8,13 @@ from torch.nn import functional as F
 
 from matassets.graphs.features import MAX_Z, N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
-from matassets.models.layers import GaussianExpansion, copy_encoder, fixed_neighbor_count, mean_pool
+from matassets.models.layers import (
+    BondAngleHistogram,
+    GaussianExpansion,
+    copy_encoder,
+    fixed_neighbor_count,
+    mean_pool,
+)
 
 
 class GatedGraphConv(nn.Module):
@@ -68,21 +74,29 @@ class GatedConvTrunk(nn.Module):
 
     The convolutions take the dense layout whenever a batch has a fixed neighbour count per atom;
     ``dense_layout = False`` forces the edge-list one (benchmarks and tests; not saved in state).
+    ``angle_bins`` > 0 appends each bond's histogram of angles (``BondAngleHistogram``) to its
+    distance features; 0 (the default) is the paper's model.
     """
 
     dense_layout = True
 
-    def __init__(self, hidden: int, n_layers: int, cutoff: float, gaussian_step: float) -> None:
+    def __init__(
+        self, hidden: int, n_layers: int, cutoff: float, gaussian_step: float, angle_bins: int = 0
+    ) -> None:
         super().__init__()
         self.register_buffer("features", torch.tensor(element_features()))  # a copy: the table is cached
         self.expand = GaussianExpansion(cutoff, gaussian_step)
+        self.angles = BondAngleHistogram(angle_bins, cutoff) if angle_bins else None
+        edge_dim = self.expand.size + (self.angles.size if self.angles is not None else 0)
         self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(GatedGraphConv(hidden, self.expand.size) for _ in range(n_layers))
+        self.convs = nn.ModuleList(GatedGraphConv(hidden, edge_dim) for _ in range(n_layers))
 
     def atom_states(self, batch: GraphBatch, after_conv: nn.Module | None = None) -> torch.Tensor:
         """The atom states after the last convolution (``after_conv`` applied after each one)."""
         h = self.embed(self.features[batch.z])
         edge_attr = self.expand(batch.edge_dist)
+        if self.angles is not None:
+            edge_attr = torch.cat([edge_attr, self.angles(batch.edge_index, batch.edge_vec, h.shape[0])], 1)
         per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
         for conv in self.convs:
             h = conv(h, batch.edge_index, edge_attr, per_atom)
@@ -116,8 +130,9 @@ class CGCNN(GatedConvTrunk):
         head_hidden: int | None = None,
         dropout: float = 0.0,
         element_bias: bool = False,
+        angle_bins: int = 0,
     ) -> None:
-        super().__init__(hidden, n_layers, cutoff, gaussian_step)
+        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins)
         head_hidden = head_hidden or 2 * hidden
         self.head = nn.Sequential(
             nn.Linear(hidden, head_hidden),

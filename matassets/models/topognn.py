@@ -43,8 +43,9 @@ class TopoGNN(GatedConvTrunk):
         gaussian_step: float,
         n_out: int = 1,
         dropout: float = 0.0,
+        angle_bins: int = 0,
     ) -> None:
-        super().__init__(hidden, n_layers, cutoff, gaussian_step)
+        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Sequential(
             nn.Linear(2 * hidden, hidden),
