@@ -22,7 +22,7 @@ from matassets.assets.common import (
     versioned,
 )
 from matassets.assets.dataset_potential import mace
-from matassets.assets.phase1 import TrainOverrides
+from matassets.assets.phase1 import PropertyModelConfig, warm_start_source
 from matassets.assets.phase2 import E3nnOverrides, e3nn_metadata
 from matassets.assets.phase4_topo import ForestOverrides
 from matassets.assets.resources import ProjectResource
@@ -257,15 +257,17 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
     or ``multitask_e3nn``'s (``E3nnOverrides``): preset overrides, seed, nproc, force, and
     ``output_tag`` for a tuning round's candidate, never promoted here. Its batch size scales to
     the property's training crystals unless the run config sets it (``levels.dataset_train_preset``).
-    The specialist is trained from scratch: the embedded one's warm start reads ``multitask_e3nn``,
-    which no data set has."""
+    CGCNN takes ``warm_start_from`` as the embedded set's does (``PropertyModelConfig``), from the
+    data set's own model of another property. The specialist is trained from scratch: the embedded
+    one's warm start reads ``multitask_e3nn``, which no data set has."""
     asset = fam.dataset_asset_name(prop.name)
     e3nn = fam.architecture == "e3nn"
-    run_config = E3nnOverrides if e3nn else TrainOverrides
+    run_config = E3nnOverrides if e3nn else PropertyModelConfig
     note = "Trained from scratch: no warm start (multitask_e3nn is the embedded set's only)" if e3nn else ""
 
     @_model_asset(dataset, fam, prop, list(data.values()), "pytorch", note)
     def _asset(context: dg.AssetExecutionContext, config: run_config, project: ProjectResource):
+        from matassets import datasets
         from matassets.data import schema
         from matassets.models.e3nn_multitask import architecture
         from matassets.training.gates import beats_baseline
@@ -285,6 +287,14 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
         preset, scaled = dataset_train_preset(preset, train.height, overrides)
         for why in scaled.values():
             context.log.info(f"{dataset}/{asset} [{partition}]: {why}")
+        warm = None
+        if not e3nn:
+            names = [p.name for p in datasets.get(dataset, project.layout.root).properties]
+            assets = {p: fam.dataset_asset_name(p) for p in names}
+            title, source = f"{fam.title} on data set {dataset}", config.warm_start_from
+            warm = warm_start_source(local.layout, assets, title, prop.name, partition, source)
+        if warm is not None:
+            overrides["warm_start_from"] = source
         spec = RunSpec(
             asset=asset,
             phase=fam.phase,
@@ -301,6 +311,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             scaled=scaled,
             options=options,
             dagster_run_id=context.run.run_id,
+            warm_start=str(warm) if warm is not None else None,
         )
         output = train_graph_model(local.layout, spec, log=context.log.info, promote=False)
         metrics = output.metrics
@@ -310,6 +321,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             "metrics": dg.MetadataValue.json(metrics),
             "preset": dg.MetadataValue.json(preset_metadata(preset)),
             **({"warm start": "none (trained from scratch)"} if e3nn else {}),
+            **({"warm start": dg.MetadataValue.json(output.record["warm_start"])} if warm else {}),
         }
         if e3nn and prop.task == "regression":  # the embedded specialist's tables and plots (MAE-based)
             metadata.update(e3nn_metadata(output, preset, [prop.name]))

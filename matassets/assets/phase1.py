@@ -1,6 +1,8 @@
 """Phase 1: one asset per property of each invariant property-model family (``cgcnn_<property>``,
 ``schnet_<property>``), partitioned by level; the same asset factory serves every such family."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from matassets.assets.common import TRAINING_OP_TAGS, levels_partitions, overrides_config, promote_if_passed
@@ -9,6 +11,7 @@ from matassets.assets.metadata import model_metadata, regression_table
 from matassets.assets.resources import ProjectResource
 from matassets.families import Family, family
 from matassets.levels import CGCNN, DATA
+from matassets.paths import Layout
 from matassets.reports.references import references_markdown
 
 FAMILY, SCHNET = family("cgcnn"), family("schnet")
@@ -30,20 +33,21 @@ class PropertyModelConfig(TrainOverrides):
     warm_start_from: str | None = None
 
 
-def warm_start_source(project: ProjectResource, fam: Family, prop: str, partition: str, source: str | None):
-    """The model folder that warms ``fam``'s ``prop`` model at ``partition`` (None without one), or a
-    ``dg.Failure`` saying what to choose or to materialize first."""
+def warm_start_source(
+    layout: Layout, assets: dict[str, str], title: str, prop: str, partition: str, source: str | None
+) -> Path | None:
+    """The model folder that warms the ``prop`` model at ``partition`` (None without one), or a
+    ``dg.Failure`` saying what to choose or to materialize first. ``assets``: each property with a
+    model of the same family (the embedded set's, or a registered data set's) → its asset name."""
     if source is None:
         return None
-    if source == prop or source not in fam.properties:
-        choices = ", ".join(p for p in fam.properties if p != prop)
-        raise dg.Failure(
-            f"warm_start_from={source!r}: choose one of {choices} (another property of {fam.title})"
-        )
-    folder = project.layout.model_dir(fam.asset_name(source), partition)
+    if source == prop or source not in assets:
+        choices = ", ".join(p for p in assets if p != prop)
+        raise dg.Failure(f"warm_start_from={source!r}: choose one of {choices} (another property of {title})")
+    folder = layout.model_dir(assets[source], partition)
     if not (folder / "model.pt").exists():
         raise dg.Failure(
-            f"warm start needs {fam.asset_name(source)} [{partition}] (nothing in {folder}): "
+            f"warm start needs {assets[source]} [{partition}] (nothing in {folder}): "
             "materialize it first, or leave warm_start_from unset"
         )
     return folder
@@ -72,7 +76,8 @@ def property_model_asset(fam: Family, prop: str) -> dg.AssetsDefinition:
         partition = context.partition_key
         data = DATA[partition]
         preset, overrides, options = config.apply(fam.presets[partition])
-        warm = warm_start_source(project, fam, prop, partition, config.warm_start_from)
+        assets = {p: fam.asset_name(p) for p in fam.properties}
+        warm = warm_start_source(project.layout, assets, fam.title, prop, partition, config.warm_start_from)
         if warm is not None:
             overrides["warm_start_from"] = config.warm_start_from
         spec = RunSpec(
