@@ -46,7 +46,7 @@ def _key(dataset: str, asset: str) -> dg.AssetKey:
 
 def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.AssetsDefinition:
     """The predictions of ``model`` (trained on ``model_dataset``) for the candidates of ``dataset``."""
-    from matassets.assets.datasets import group_name
+    from matassets.assets.dataset_models import group_name
 
     foreign = model_dataset != dataset
     name = f"predictions_{model_dataset}_{model}" if foreign else f"predictions_{model}"

@@ -40,7 +40,7 @@ def missing_model_message(layout, asset: str, partition: str) -> str | None:
 def _dataset_model_missing(layout, asset: str, partition: str) -> str:
     """``missing_model_message`` for a registered data set: its models, its train command."""
     from matassets import datasets
-    from matassets.assets.datasets import train_command
+    from matassets.assets.dataset_models import train_command
 
     name = layout.dataset
     props = {f"cgcnn_{p}": p for p in datasets.get(name, layout.root).property_names()}
