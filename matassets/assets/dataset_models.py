@@ -91,7 +91,7 @@ def graph_model(dataset: str, fam: Family, prop, data: dict) -> dg.AssetsDefinit
             context.log.info(f"{dataset}/{asset} [{partition}]: {why}")
         warm = None
         if not e3nn:
-            names = [p.name for p in datasets.get(dataset, project.layout.root).properties]
+            names = datasets.get(dataset, project.layout.root).property_names()
             assets = {p: fam.dataset_asset_name(p) for p in names}
             title, source = f"{fam.title} on data set {dataset}", config.warm_start_from
             warm = warm_start_source(local.layout, assets, title, prop.name, partition, source)
