@@ -73,6 +73,7 @@ class TrainPreset:
     dropout: float = 0.0
     element_bias: bool = False  # CGCNN only (other families refuse it): a learned per-element output term
     angle_bins: int = 0  # CGCNN and TopoGNN: > 0 adds each bond's histogram of bond angles (0 = off)
+    angle_order: int = 0  # CGCNN and TopoGNN: > 0 adds angular messages up to this power of cos θ
     checkpoint_every: int = 1
     time_budget_s: float | None = None  # s; after epoch 1 the schedule shrinks to fit, then stops
     # multitask loss: "fixed" = equal weights; "learned" = homoscedastic-uncertainty weights

@@ -8,13 +8,8 @@ from torch.nn import functional as F
 
 from matassets.graphs.features import MAX_Z, N_FEATURES, element_features
 from matassets.graphs.store import GraphBatch
-from matassets.models.layers import (
-    BondAngleHistogram,
-    GaussianExpansion,
-    copy_encoder,
-    fixed_neighbor_count,
-    mean_pool,
-)
+from matassets.models.angles import AngularMessages, BondAngleHistogram, BondBlocks, direction_powers
+from matassets.models.layers import GaussianExpansion, copy_encoder, fixed_neighbor_count, mean_pool
 
 
 class GatedGraphConv(nn.Module):
@@ -75,13 +70,21 @@ class GatedConvTrunk(nn.Module):
     The convolutions take the dense layout whenever a batch has a fixed neighbour count per atom;
     ``dense_layout = False`` forces the edge-list one (benchmarks and tests; not saved in state).
     ``angle_bins`` > 0 appends each bond's histogram of angles (``BondAngleHistogram``) to its
-    distance features; 0 (the default) is the paper's model.
+    distance features; ``angle_order`` > 0 gives each convolution learned angular messages
+    (``AngularMessages``, powers of the bond-angle cosine up to that order, ``hidden // 4``
+    channels each) beside them. 0 (the default for both) is the paper's model.
     """
 
     dense_layout = True
 
     def __init__(
-        self, hidden: int, n_layers: int, cutoff: float, gaussian_step: float, angle_bins: int = 0
+        self,
+        hidden: int,
+        n_layers: int,
+        cutoff: float,
+        gaussian_step: float,
+        angle_bins: int = 0,
+        angle_order: int = 0,
     ) -> None:
         super().__init__()
         self.register_buffer("features", torch.tensor(element_features()))  # a copy: the table is cached
@@ -89,7 +92,14 @@ class GatedConvTrunk(nn.Module):
         self.angles = BondAngleHistogram(angle_bins, cutoff) if angle_bins else None
         edge_dim = self.expand.size + (self.angles.size if self.angles is not None else 0)
         self.embed = nn.Linear(N_FEATURES, hidden)
-        self.convs = nn.ModuleList(GatedGraphConv(hidden, edge_dim) for _ in range(n_layers))
+        self.angular = None
+        message_dim = edge_dim
+        if angle_order:
+            self.angular = nn.ModuleList(
+                AngularMessages(hidden, edge_dim, angle_order, max(hidden // 4, 1)) for _ in range(n_layers)
+            )
+            message_dim += self.angular[0].size
+        self.convs = nn.ModuleList(GatedGraphConv(hidden, message_dim) for _ in range(n_layers))
 
     def atom_states(self, batch: GraphBatch, after_conv: nn.Module | None = None) -> torch.Tensor:
         """The atom states after the last convolution (``after_conv`` applied after each one)."""
@@ -98,8 +108,15 @@ class GatedConvTrunk(nn.Module):
         if self.angles is not None:
             edge_attr = torch.cat([edge_attr, self.angles(batch.edge_index, batch.edge_vec, h.shape[0])], 1)
         per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
-        for conv in self.convs:
-            h = conv(h, batch.edge_index, edge_attr, per_atom)
+        if self.angular is not None:
+            blocks = BondBlocks(batch.edge_index[0], h.shape[0], per_atom)
+            powers = direction_powers(blocks, batch.edge_vec, self.angular[0].order)
+        for i, conv in enumerate(self.convs):
+            message_attr = edge_attr
+            if self.angular is not None:
+                angular = self.angular[i](h, batch.edge_index, edge_attr, blocks, powers)
+                message_attr = torch.cat([edge_attr, angular], 1)
+            h = conv(h, batch.edge_index, message_attr, per_atom)
             if after_conv is not None:
                 h = after_conv(h)
         return h
@@ -107,8 +124,9 @@ class GatedConvTrunk(nn.Module):
     def load_encoder(self, state: dict[str, torch.Tensor]) -> list[str]:
         """Copy another trunk's trained embedding and convolutions (``state``, its ``state_dict``)
         into this one: a warm start from a model of another property. Its head and per-element
-        term are not copied; the shapes must match (same width and number of layers)."""
-        return copy_encoder(self, state, ("embed.", "convs."))
+        term are not copied; the shapes must match (same width, number of layers and angle
+        options)."""
+        return copy_encoder(self, state, ("embed.", "convs.", "angular."))
 
 
 class CGCNN(GatedConvTrunk):
@@ -131,8 +149,9 @@ class CGCNN(GatedConvTrunk):
         dropout: float = 0.0,
         element_bias: bool = False,
         angle_bins: int = 0,
+        angle_order: int = 0,
     ) -> None:
-        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins)
+        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins, angle_order)
         head_hidden = head_hidden or 2 * hidden
         self.head = nn.Sequential(
             nn.Linear(hidden, head_hidden),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -26,61 +24,6 @@ class GaussianExpansion(nn.Module):
 
     def forward(self, dist: torch.Tensor) -> torch.Tensor:
         return torch.exp(-((dist[:, None] - self.centers) ** 2) / self.width**2)
-
-
-class BondAngleHistogram(nn.Module):
-    r"""Per bond, the smoothed distribution of its angles with the other bonds of the same atom:
-    three-body information for a model whose messages see only distances (CGCNN). For bond
-    :math:`a` of atom :math:`i` and the cosines :math:`c_{ab}` of its angles with :math:`i`'s other
-    bonds :math:`b`,
-
-    .. math::
-        f_{a,k} = \frac{\sum_{b \ne a} w_b \exp(-(c_{ab} - \mu_k)^2 / \sigma^2)}{\sum_{b \ne a} w_b},
-        \quad w_b = \tfrac12 \big(\cos(\pi d_b / r_c) + 1\big)
-
-    with ``bins`` centres :math:`\mu_k` evenly on [-1, 1], :math:`\sigma` their spacing, and
-    Behler's cutoff function as the weight (a far neighbour counts less; ``r_c`` the graph's cutoff).
-    Fixed, no parameters: computed from the batch's bond vectors (``edge_vec``) on the fly, so the
-    stored graphs do not change. A bond of an atom with no other bond gets zeros.
-    """
-
-    def __init__(self, bins: int, cutoff: float) -> None:
-        super().__init__()
-        if bins < 2:
-            raise ValueError(f"angle_bins={bins}: a histogram of angles needs at least 2 bins (0 = off)")
-        self.register_buffer("centers", torch.linspace(-1.0, 1.0, bins))
-        self.width = 2.0 / (bins - 1)
-        self.cutoff = cutoff
-
-    @property
-    def size(self) -> int:
-        return self.centers.numel()
-
-    @torch.no_grad()
-    def forward(self, edge_index: torch.Tensor, edge_vec: torch.Tensor, n_nodes: int) -> torch.Tensor:
-        centre = edge_index[0]
-        n_edges = centre.numel()
-        if n_edges == 0:
-            return edge_vec.new_zeros(0, self.size)
-        # each bond's slot among its atom's bonds (any edge order): a padded (atoms, k, 3) block
-        order = torch.argsort(centre, stable=True)
-        counts = torch.bincount(centre, minlength=n_nodes)
-        starts = torch.cumsum(counts, 0) - counts
-        slot = torch.empty_like(centre)
-        slot[order] = torch.arange(n_edges, device=centre.device) - starts[centre[order]]
-        k = int(counts.max())
-        dist = edge_vec.norm(dim=1)
-        unit = edge_vec / dist.clamp(min=1e-8)[:, None]
-        weight = 0.5 * (torch.cos(math.pi * dist / self.cutoff) + 1.0) * (dist < self.cutoff)
-        units = edge_vec.new_zeros(n_nodes, k, 3)
-        units[centre, slot] = unit
-        weights = edge_vec.new_zeros(n_nodes, k)
-        weights[centre, slot] = weight
-        others = weights[:, None, :] * (1.0 - torch.eye(k, dtype=edge_vec.dtype, device=edge_vec.device))
-        cosines = units @ units.transpose(1, 2)  # (atoms, k, k)
-        smooth = torch.exp(-((cosines[..., None] - self.centers) ** 2) / self.width**2)
-        hist = (smooth * others[..., None]).sum(2) / others.sum(2).clamp(min=1e-8)[..., None]
-        return hist[centre, slot]
 
 
 def mean_pool(x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:

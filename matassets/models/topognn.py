@@ -44,8 +44,9 @@ class TopoGNN(GatedConvTrunk):
         n_out: int = 1,
         dropout: float = 0.0,
         angle_bins: int = 0,
+        angle_order: int = 0,
     ) -> None:
-        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins)
+        super().__init__(hidden, n_layers, cutoff, gaussian_step, angle_bins, angle_order)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Sequential(
             nn.Linear(2 * hidden, hidden),

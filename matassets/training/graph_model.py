@@ -61,13 +61,15 @@ def invariant_architecture(family: str, preset: TrainPreset, data: DataPreset) -
         if family != "cgcnn":
             raise ValueError(f"element_bias=true: only CGCNN has a per-element output term, not {family}")
         architecture["element_bias"] = True
-    if preset.angle_bins:  # only when on: the architecture of every earlier model stays as it was
-        if family not in ("cgcnn", "topognn"):
+    # only when on: the architecture of every earlier model stays as it was
+    for option, what in (("angle_bins", "bond-angle features"), ("angle_order", "angular messages")):
+        value = getattr(preset, option)
+        if value and family not in ("cgcnn", "topognn"):
             raise ValueError(
-                f"angle_bins={preset.angle_bins}: only the gated convolutions (CGCNN, TopoGNN) take "
-                f"bond-angle features, not {family}"
+                f"{option}={value}: only the gated convolutions (CGCNN, TopoGNN) take {what}, not {family}"
             )
-        architecture["angle_bins"] = preset.angle_bins
+        if value:
+            architecture[option] = value
     return architecture
 
 

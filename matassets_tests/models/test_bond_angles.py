@@ -44,7 +44,7 @@ def by_loop(edge_index, edge_vec, bins: int, cutoff: float) -> np.ndarray:
 
 
 def test_the_histogram_is_the_formula_on_real_bonds_in_any_edge_order(smoke_batch):
-    from matassets.models.layers import BondAngleHistogram
+    from matassets.models.angles import BondAngleHistogram
 
     angles = BondAngleHistogram(BINS, 8.0)
     n = len(smoke_batch.z)
@@ -59,7 +59,7 @@ def test_the_histogram_is_the_formula_on_real_bonds_in_any_edge_order(smoke_batc
 
 
 def test_a_lone_bond_gets_zeros_and_the_bins_must_be_two_or_more():
-    from matassets.models.layers import BondAngleHistogram
+    from matassets.models.angles import BondAngleHistogram
 
     edge_index = torch.tensor([[0, 0, 1], [1, 1, 0]])
     vec = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.5, 0.0], [0.0, 0.0, 2.0]])

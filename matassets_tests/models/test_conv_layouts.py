@@ -36,11 +36,12 @@ def outputs_and_grads(model, batch):
 
 
 @pytest.mark.parametrize("train", [True, False])
-def test_cgcnn_dense_and_scatter_layouts_agree(smoke_batch, train):
+@pytest.mark.parametrize("angle_order", [0, 2])
+def test_cgcnn_dense_and_scatter_layouts_agree(smoke_batch, train, angle_order):
     from matassets.models.cgcnn import CGCNN
 
     torch.manual_seed(0)
-    dense = CGCNN(64, 3, 8.0, 0.2).train(train)
+    dense = CGCNN(64, 3, 8.0, 0.2, angle_order=angle_order).train(train)
     scatter = copy.deepcopy(dense)
     scatter.dense_layout = False
     assert dense.state_dict().keys() == scatter.state_dict().keys()
