@@ -100,6 +100,18 @@ def section(quick: bool) -> str:
     ]
     lines += [f"| `{op}` | {share:.1%} |" for op, share in t["operators"]]
 
+    a = train_throughput.angle_options(quick)
+    lines += [
+        "",
+        "### Three-body options (CGCNN, batch 64, 64 hidden, 3 conv, AdamW)",
+        "",
+        f"{a['graphs']} graphs, {a['threads']} threads; timed interleaved batch by batch, best epoch.",
+        "",
+        "| option | graphs/s | time per epoch vs none |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {k} | {r['graphs_per_s']:.0f} | {r['time_ratio']:.2f}× |" for k, r in a["rows"].items()]
+
     o = orchestration.run(quick)
     lines += [
         "",

@@ -166,3 +166,25 @@ def run(quick: bool = False) -> dict:
         "operators": operators,
         "anchor_graphs_per_s": ANCHOR_GRAPHS_PER_S,
     }
+
+
+ANGLE_OPTIONS = {"none": {}, "angle_bins=9": {"angle_bins": 9}, "angle_order=2": {"angle_order": 2}}
+
+
+def angle_options(quick: bool = False) -> dict:
+    """The cost of the three-body options (``angle_bins``, ``angle_order``) at the band-gap screens'
+    settings (batch 64, 64 hidden, 3 convolutions, AdamW): graphs/s of each, timed interleaved
+    batch by batch, best of 3 epochs (quick: 1), and the ratio of its time to the plain model's."""
+    torch.manual_seed(0)
+    store = full_neighbour_store()
+    runs = {}
+    for name, options in ANGLE_OPTIONS.items():
+        model = CGCNN(64, 3, 8.0, 0.2, **options)
+        runs[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
+    results = [epoch(runs, store, 64) for _ in range(1 if quick else 3)]
+    best = {name: max(r[name]["graphs_per_s"] for r in results) for name in runs}
+    return {
+        "graphs": len(store),
+        "threads": torch.get_num_threads(),
+        "rows": {name: {"graphs_per_s": g, "time_ratio": best["none"] / g} for name, g in best.items()},
+    }
