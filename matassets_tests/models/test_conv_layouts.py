@@ -36,12 +36,14 @@ def outputs_and_grads(model, batch):
 
 
 @pytest.mark.parametrize("train", [True, False])
-@pytest.mark.parametrize("angle_order", [0, 2])
-def test_cgcnn_dense_and_scatter_layouts_agree(smoke_batch, train, angle_order):
+@pytest.mark.parametrize(
+    "options", [{}, {"angle_order": 2}, {"angle_bins": 9}], ids=["plain", "order", "bins"]
+)
+def test_cgcnn_dense_and_scatter_layouts_agree(smoke_batch, train, options):
     from matassets.models.cgcnn import CGCNN
 
     torch.manual_seed(0)
-    dense = CGCNN(64, 3, 8.0, 0.2, angle_order=angle_order).train(train)
+    dense = CGCNN(64, 3, 8.0, 0.2, **options).train(train)
     scatter = copy.deepcopy(dense)
     scatter.dense_layout = False
     assert dense.state_dict().keys() == scatter.state_dict().keys()
