@@ -124,7 +124,7 @@ class AngularMessages(nn.Module):
         super().__init__()
         if order < 1:
             raise ValueError(f"angle_order={order}: angular messages need an order of at least 1 (0 = off)")
-        self.order, self.channels = order, channels
+        self.order, self.channels, self.hidden = order, channels, hidden
         self.source = nn.Linear(hidden + edge_dim, (order + 1) * channels)
 
     @property
@@ -139,8 +139,11 @@ class AngularMessages(nn.Module):
         blocks: BondBlocks,
         powers: list[torch.Tensor],
     ) -> torch.Tensor:
-        source = torch.cat([h.index_select(0, edge_index[1]), edge_attr], 1)
-        s = F.softplus(self.source(source)).view(-1, self.order + 1, self.channels)
+        # W [h_j ⊕ e_b] with W's atom columns applied once per atom, then gathered per bond
+        atom_w, bond_w = self.source.weight.split([self.hidden, edge_attr.shape[1]], 1)
+        source = F.linear(h, atom_w).index_select(0, edge_index[1])
+        source = source + F.linear(edge_attr, bond_w, self.source.bias)
+        s = F.softplus(source).view(-1, self.order + 1, self.channels)
         s_block = blocks.block(s)  # (atoms, k, order + 1, channels)
         out = []
         for n, u in enumerate(powers):  # u: (atoms, k, 3^n)
