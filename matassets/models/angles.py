@@ -55,8 +55,8 @@ class BondAngleHistogram(nn.Module):
     with ``bins`` centres :math:`\mu_k` evenly on [-1, 1], :math:`\sigma` their spacing, and
     Behler's cutoff function as the weight (a far neighbour counts less; ``r_c`` the graph's cutoff).
     Fixed, no parameters: computed from the batch's bond vectors (``edge_vec``) on the fly, so the
-    stored graphs do not change. A bond of an atom with no other bond gets zeros. ``per_atom``
-    (``fixed_neighbor_count``'s k, the dense layout) reads the bonds as a view (``BondBlocks``).
+    stored graphs do not change. A bond of an atom with no other bond gets zeros. The bonds come as
+    ``BondBlocks`` (the angular messages read the same blocks).
     """
 
     def __init__(self, bins: int, cutoff: float) -> None:
@@ -72,12 +72,9 @@ class BondAngleHistogram(nn.Module):
         return self.centers.numel()
 
     @torch.no_grad()
-    def forward(
-        self, edge_index: torch.Tensor, edge_vec: torch.Tensor, n_nodes: int, per_atom: int | None = None
-    ) -> torch.Tensor:
-        if edge_index.shape[1] == 0:
+    def forward(self, blocks: BondBlocks, edge_vec: torch.Tensor) -> torch.Tensor:
+        if edge_vec.shape[0] == 0:
             return edge_vec.new_zeros(0, self.size)
-        blocks = BondBlocks(edge_index[0], n_nodes, per_atom)
         dist = edge_vec.norm(dim=1)
         weight = 0.5 * (torch.cos(math.pi * dist / self.cutoff) + 1.0) * (dist < self.cutoff)
         units = blocks.block(edge_vec / dist.clamp(min=1e-8)[:, None])  # (atoms, k, 3)

@@ -106,11 +106,11 @@ class GatedConvTrunk(nn.Module):
         h = self.embed(self.features[batch.z])
         edge_attr = self.expand(batch.edge_dist)
         per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
-        if self.angles is not None:
-            angles = self.angles(batch.edge_index, batch.edge_vec, h.shape[0], per_atom)
-            edge_attr = torch.cat([edge_attr, angles], 1)
-        if self.angular is not None:
+        if self.angles is not None or self.angular is not None:
             blocks = BondBlocks(batch.edge_index[0], h.shape[0], per_atom)
+        if self.angles is not None:
+            edge_attr = torch.cat([edge_attr, self.angles(blocks, batch.edge_vec)], 1)
+        if self.angular is not None:
             powers = direction_powers(blocks, batch.edge_vec, self.angular[0].order)
         for i, conv in enumerate(self.convs):
             message_attr = edge_attr

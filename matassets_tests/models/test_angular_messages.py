@@ -83,12 +83,13 @@ def test_a_lone_bond_gets_zeros_and_the_order_must_be_one_or_more():
         AngularMessages(2, 1, 0, 3)
 
 
-def test_cgcnn_with_angular_messages_is_rotation_invariant_and_sees_an_angle_change(smoke_batch):
+@pytest.mark.parametrize("angle_bins", [0, 5])  # alone and beside the histogram (the same bond blocks)
+def test_cgcnn_with_angular_messages_is_rotation_invariant_and_sees_an_angle_change(smoke_batch, angle_bins):
     """In float64: a bent bond moves the output by ~1e-6 at initialisation, rotation by ~1e-15."""
     from matassets.models.cgcnn import CGCNN
 
     torch.manual_seed(0)
-    model = CGCNN(32, 2, 8.0, 0.2, angle_order=2).double().eval()
+    model = CGCNN(32, 2, 8.0, 0.2, angle_bins=angle_bins, angle_order=2).double().eval()
     batch = replace(
         smoke_batch, edge_dist=smoke_batch.edge_dist.double(), edge_vec=smoke_batch.edge_vec.double()
     )
