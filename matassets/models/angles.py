@@ -14,10 +14,15 @@ from torch.nn import functional as F
 class BondBlocks:
     """The bonds of each atom (``edge_index[0]``, any edge order) as rows of a padded
     (atoms, k, ...) block, k the largest bond count; absent slots hold zeros. With ``per_atom``
-    (the dense layout of ``fixed_neighbor_count``) the block is a view of the bond rows."""
+    (the dense layout of ``fixed_neighbor_count``) the block is a view of the bond rows. Holds
+    the bonds' lengths (``dist``) and unit vectors (``unit``) from their vectors ``edge_vec``."""
 
-    def __init__(self, centre: torch.Tensor, n_nodes: int, per_atom: int | None = None) -> None:
+    def __init__(
+        self, centre: torch.Tensor, n_nodes: int, edge_vec: torch.Tensor, per_atom: int | None = None
+    ) -> None:
         self.centre, self.n_nodes, self.per_atom = centre, n_nodes, per_atom
+        self.dist = edge_vec.norm(dim=1)
+        self.unit = edge_vec / self.dist.clamp(min=1e-8)[:, None]
         if per_atom is not None:
             self.k = per_atom
             return
@@ -54,9 +59,9 @@ class BondAngleHistogram(nn.Module):
 
     with ``bins`` centres :math:`\mu_k` evenly on [-1, 1], :math:`\sigma` their spacing, and
     Behler's cutoff function as the weight (a far neighbour counts less; ``r_c`` the graph's cutoff).
-    Fixed, no parameters: computed from the batch's bond vectors (``edge_vec``) on the fly, so the
-    stored graphs do not change. A bond of an atom with no other bond gets zeros. The bonds come as
-    ``BondBlocks`` (the angular messages read the same blocks).
+    Fixed, no parameters: computed from the batch's bond vectors on the fly, so the stored graphs do
+    not change. A bond of an atom with no other bond gets zeros. The bonds come as ``BondBlocks``
+    (the angular messages read the same blocks).
     """
 
     def __init__(self, bins: int, cutoff: float) -> None:
@@ -72,13 +77,13 @@ class BondAngleHistogram(nn.Module):
         return self.centers.numel()
 
     @torch.no_grad()
-    def forward(self, blocks: BondBlocks, edge_vec: torch.Tensor) -> torch.Tensor:
-        if edge_vec.shape[0] == 0:
-            return edge_vec.new_zeros(0, self.size)
-        dist = edge_vec.norm(dim=1)
+    def forward(self, blocks: BondBlocks) -> torch.Tensor:
+        dist = blocks.dist
+        if dist.shape[0] == 0:
+            return dist.new_zeros(0, self.size)
         weight = 0.5 * (torch.cos(math.pi * dist / self.cutoff) + 1.0) * (dist < self.cutoff)
-        units = blocks.block(edge_vec / dist.clamp(min=1e-8)[:, None])  # (atoms, k, 3)
-        eye = torch.eye(blocks.k, dtype=edge_vec.dtype, device=edge_vec.device)
+        units = blocks.block(blocks.unit)  # (atoms, k, 3)
+        eye = torch.eye(blocks.k, dtype=dist.dtype, device=dist.device)
         others = blocks.block(weight)[:, None, :] * (1.0 - eye)
         cosines = units @ units.transpose(1, 2)  # (atoms, k, k)
         smooth = torch.exp(-((cosines[..., None] - self.centers) ** 2) / self.width**2)
@@ -86,11 +91,11 @@ class BondAngleHistogram(nn.Module):
         return blocks.rows(hist)
 
 
-def direction_powers(blocks: BondBlocks, edge_vec: torch.Tensor, order: int) -> list[torch.Tensor]:
+def direction_powers(blocks: BondBlocks, order: int) -> list[torch.Tensor]:
     r"""The tensor powers :math:`u^{\otimes n}` (flattened, :math:`3^n` values) of each bond's unit
     vector, n = 0 … ``order``, as (atoms, k, 3^n) blocks (absent slots zero):
     :math:`\langle u_a^{\otimes n}, u_b^{\otimes n} \rangle = (\cos\theta_{ab})^n`."""
-    unit = edge_vec / edge_vec.norm(dim=1).clamp(min=1e-8)[:, None]
+    unit = blocks.unit
     power = torch.ones_like(unit[:, :1])
     powers = [blocks.block(power)]
     for _ in range(order):

@@ -107,11 +107,11 @@ class GatedConvTrunk(nn.Module):
         edge_attr = self.expand(batch.edge_dist)
         per_atom = fixed_neighbor_count(batch.edge_index, h.shape[0]) if self.dense_layout else None
         if self.angles is not None or self.angular is not None:
-            blocks = BondBlocks(batch.edge_index[0], h.shape[0], per_atom)
+            blocks = BondBlocks(batch.edge_index[0], h.shape[0], batch.edge_vec, per_atom)
         if self.angles is not None:
-            edge_attr = torch.cat([edge_attr, self.angles(blocks, batch.edge_vec)], 1)
+            edge_attr = torch.cat([edge_attr, self.angles(blocks)], 1)
         if self.angular is not None:
-            powers = direction_powers(blocks, batch.edge_vec, self.angular[0].order)
+            powers = direction_powers(blocks, self.angular[0].order)
         for i, conv in enumerate(self.convs):
             message_attr = edge_attr
             if self.angular is not None:

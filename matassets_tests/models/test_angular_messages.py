@@ -39,8 +39,8 @@ def by_loop(edge_index, edge_vec, s: np.ndarray, k: int) -> np.ndarray:
 def messages(module, batch, h, edge_attr, edge_index, edge_vec, per_atom):
     from matassets.models.angles import BondBlocks, direction_powers
 
-    blocks = BondBlocks(edge_index[0], len(h), per_atom)
-    return module(h, edge_index, edge_attr, blocks, direction_powers(blocks, edge_vec, module.order))
+    blocks = BondBlocks(edge_index[0], len(h), edge_vec, per_atom)
+    return module(h, edge_index, edge_attr, blocks, direction_powers(blocks, module.order))
 
 
 def test_angular_messages_are_the_pair_sum_on_real_bonds_in_either_layout_and_any_order(smoke_batch):

@@ -48,13 +48,13 @@ def test_the_histogram_is_the_formula_on_real_bonds_in_any_edge_order(smoke_batc
 
     angles = BondAngleHistogram(BINS, 8.0)
     n = len(smoke_batch.z)
-    got = angles(BondBlocks(smoke_batch.edge_index[0], n), smoke_batch.edge_vec)
+    got = angles(BondBlocks(smoke_batch.edge_index[0], n, smoke_batch.edge_vec))
     assert got.shape == (smoke_batch.edge_index.shape[1], BINS)
     expected = by_loop(smoke_batch.edge_index, smoke_batch.edge_vec, BINS, 8.0)
     np.testing.assert_allclose(got.double().numpy(), expected, rtol=1e-4, atol=1e-5)
     assert got.std(0).min() > 0.01  # real crystals: every bin varies between bonds
     order = torch.randperm(len(got), generator=torch.Generator().manual_seed(0))
-    shuffled = angles(BondBlocks(smoke_batch.edge_index[0, order], n), smoke_batch.edge_vec[order])
+    shuffled = angles(BondBlocks(smoke_batch.edge_index[0, order], n, smoke_batch.edge_vec[order]))
     torch.testing.assert_close(shuffled, got[order])
 
 
@@ -63,7 +63,7 @@ def test_a_lone_bond_gets_zeros_and_the_bins_must_be_two_or_more():
 
     edge_index = torch.tensor([[0, 0, 1], [1, 1, 0]])
     vec = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.5, 0.0], [0.0, 0.0, 2.0]])
-    got = BondAngleHistogram(5, 8.0)(BondBlocks(edge_index[0], 2), vec)
+    got = BondAngleHistogram(5, 8.0)(BondBlocks(edge_index[0], 2, vec))
     assert torch.equal(got[2], torch.zeros(5))
     # the two bonds of atom 0 are at 90°: each sees the other at cos 0, the middle bin
     assert int(got[0].argmax()) == int(got[1].argmax()) == 2
