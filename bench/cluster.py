@@ -3,10 +3,12 @@ against the in-process executor (docs/deploy.md; needs PostgreSQL and RabbitMQ, 
 is missing and measures nothing).
 
 All three runs use one PostgreSQL instance (a database of their own, dropped afterwards) and the same
-smoke data, and retrain all four models (``force``), one torch thread each (``$MATASSETS_THREADS``
-or 1): what differs is only where the steps run. The ``training`` pool has 2 slots. Each worker is
-warmed by one untimed run first (its pool process imports torch on its first step), as a worker of a
-running cluster is; the in-process side is warmed the same way.
+smoke data, and retrain all four models (``force``), one torch thread per process whatever
+``$MATASSETS_THREADS`` says (two workers of two threads oversubscribed two cores in session 26's
+``make bench``: 2 workers slower than 1): what differs is only where the steps run. The
+``training`` pool has 2 slots. Each worker is warmed by one untimed run first (its pool process
+imports torch on its first step), as a worker of a running cluster is; the in-process side is
+warmed the same way.
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ def run(quick: bool = False) -> dict:
         services.check_broker()
     except services.ServiceUnavailable as error:
         return {"skipped": str(error).split(": ")[0]}
-    threads = os.environ.get("MATASSETS_THREADS") or "1"
     before = os.environ.get("MATASSETS_THREADS")
-    os.environ["MATASSETS_THREADS"] = threads
+    os.environ["MATASSETS_THREADS"] = "1"
     try:
-        return {"threads": threads, **_measure(1 if quick else 2)}
+        return {"threads": 1, **_measure(1 if quick else 2)}
     finally:
         if before is None:
             os.environ.pop("MATASSETS_THREADS")
+        else:
+            os.environ["MATASSETS_THREADS"] = before
 
 
 def _measure(repeat: int) -> dict:
