@@ -54,10 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-    # Dagster mirrors a run's console output through `tail -F` while it captures the process's logs
-    # and kills the tail when the run ends: the last lines (a failed step's STEP_FAILURE line) were
-    # lost on a busy machine. Its own knob waits before the kill (dagster-io/dagster#23336).
-    os.environ.setdefault("DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH", "1.5")
     from matassets.cli import _common
 
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import re
@@ -157,6 +158,26 @@ def run_config_errors(selection: list[str], run_config: dict) -> str | None:
     return None
 
 
+TAIL_WAIT = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"
+
+
+@contextlib.contextmanager
+def console_tail_wait(seconds: str = "1.5"):
+    """Dagster mirrors a run's console output through `tail -F` while it captures the process's
+    logs and kills the tail when the run ends: the last lines (a failed step's STEP_FAILURE line)
+    were lost on a busy machine. Its own knob waits before the kill (dagster-io/dagster#23336),
+    once for stdout and once for stderr. Only this run, which a person watches on the console,
+    waits: set for the whole CLI, the knob reached every process the CLI starts, and a Celery
+    worker, whose steps are not captured, slept 3 s after each step for nothing."""
+    before = os.environ.get(TAIL_WAIT)
+    os.environ.setdefault(TAIL_WAIT, seconds)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TAIL_WAIT, None)
+
+
 def materialize(
     selection: list[str],
     partition_key: str | None,
@@ -180,7 +201,7 @@ def materialize(
     level = "DEBUG" if VERBOSE else "INFO"
     config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
     tags = {"matassets/cli": COMMAND_LINE[:250], **(tags or {})}
-    with open_instance() as instance:
+    with open_instance() as instance, console_tail_wait():
         result = execute(job, selection, partition_key, config, tags, instance, console_logger(VERBOSE))
     outcome = closing_block(result, name, partition_key, dagster_home_note(), selection)
     print_block(outcome)

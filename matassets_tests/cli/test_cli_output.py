@@ -4,6 +4,7 @@ with each model's path, headline metric and checks, a named job, exit codes that
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -184,15 +185,19 @@ def test_a_failed_step_ends_with_its_reason_and_the_run_is_the_ui_locations(tmp_
     """A step that raises (splits without the structures table): the console shows the failure's
     first line only and the closing block ends with the asset's own error, last; ``-v`` brings the
     traceback back. The run is recorded as a run of the code location ``workspace.yaml`` names (the
-    UI's Overview lists a location's runs only; issue #21: "No runs" after a dozen CLI runs)."""
+    UI's Overview lists a location's runs only; issue #21: "No runs" after a dozen CLI runs). The
+    wait that keeps the last lines is the run's own: it does not stay in the environment, where a
+    Celery worker or the UI's runs started from the CLI would pay it after every step."""
     import tomllib
 
     import dagster as dg
     import yaml
 
+    from matassets.cli._common import TAIL_WAIT
     from matassets.paths import PROJECT_ROOT
     from matassets.ui.server import DEFAULT_MODULE
 
+    monkeypatch.delenv(TAIL_WAIT, raising=False)
     (tmp_path / "home").mkdir()
     monkeypatch.setenv("MATASSETS_ROOT", str(tmp_path / "root"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
@@ -203,6 +208,7 @@ def test_a_failed_step_ends_with_its_reason_and_the_run_is_the_ui_locations(tmp_
     assert last.startswith("error: splits [smoke]: FileNotFoundError: ") and "no such table" in last
     assert "Stack Trace" not in out + err and "Traceback" not in out + err
     assert 'STEP_FAILURE - Execution of step "splits" failed.' in err
+    assert TAIL_WAIT not in os.environ
     assert main(["-v", *argv]) == 1
     out, err = capfd.readouterr()
     assert "Stack Trace" in err and out.splitlines()[-1] == last  # -v: the traceback too
