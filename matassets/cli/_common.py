@@ -162,7 +162,7 @@ TAIL_WAIT = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"
 
 
 @contextlib.contextmanager
-def console_tail_wait(seconds: str = "1.5"):
+def console_tail_wait():
     """Dagster mirrors a run's console output through `tail -F` while it captures the process's
     logs and kills the tail when the run ends: the last lines (a failed step's STEP_FAILURE line)
     were lost on a busy machine. Its own knob waits before the kill (dagster-io/dagster#23336),
@@ -170,7 +170,7 @@ def console_tail_wait(seconds: str = "1.5"):
     waits: set for the whole CLI, the knob reached every process the CLI starts, and a Celery
     worker, whose steps are not captured, slept 3 s after each step for nothing."""
     before = os.environ.get(TAIL_WAIT)
-    os.environ.setdefault(TAIL_WAIT, seconds)
+    os.environ.setdefault(TAIL_WAIT, "1.5")
     try:
         yield
     finally:
