@@ -6,9 +6,9 @@ All three runs use one PostgreSQL instance (a database of their own, dropped aft
 smoke data, and retrain all four models (``force``; full mode: ``EPOCHS`` epochs each, so that a
 step lasts seconds and not the ~1 s of Dagster's own polling: dagster-celery looks at its tasks
 once a second, and a step waiting for a pool slot is retried after 1 s or more), one torch thread
-per process whatever
-``$MATASSETS_THREADS`` says (two workers of two threads oversubscribed two cores in session 26's
-``make bench``: 2 workers slower than 1): what differs is only where the steps run. The
+per process whatever ``$MATASSETS_THREADS`` says (two workers of two threads oversubscribed two
+cores in session 26's ``make bench``: 2 workers slower than 1): what differs is only where the
+steps run. The
 ``training`` pool has 2 slots. Each worker is warmed by one untimed run first (its pool process
 imports torch on its first step), as a worker of a running cluster is; the in-process side is
 warmed the same way.
@@ -24,8 +24,10 @@ import time
 import uuid
 from pathlib import Path
 
+from matassets import environment
+
 MODELS = ["cgcnn_G_VRH", "cgcnn_K_VRH", "cgcnn_band_gap", "cgcnn_formation_energy"]
-EPOCHS = 30  # full mode; quick keeps the smoke preset's 3
+EPOCHS = 30  # full mode; quick keeps the smoke preset's
 
 
 def run(quick: bool = False) -> dict:
@@ -40,15 +42,9 @@ def run(quick: bool = False) -> dict:
         services.check_broker()
     except services.ServiceUnavailable as error:
         return {"skipped": str(error).split(": ")[0]}
-    before = os.environ.get("MATASSETS_THREADS")
-    os.environ["MATASSETS_THREADS"] = "1"
-    try:
+    with environment.restored("MATASSETS_THREADS"):
+        os.environ["MATASSETS_THREADS"] = "1"
         return {"threads": 1, **_measure(1 if quick else 2, None if quick else EPOCHS)}
-    finally:
-        if before is None:
-            os.environ.pop("MATASSETS_THREADS")
-        else:
-            os.environ["MATASSETS_THREADS"] = before
 
 
 def _measure(repeat: int, epochs: int | None) -> dict:
@@ -62,6 +58,7 @@ def _measure(repeat: int, epochs: int | None) -> dict:
     from matassets.deploy.instance import write_instance_yaml
     from matassets.deploy.processes import Processes
     from matassets.deploy.services import Postgres
+    from matassets.levels import CGCNN
     from matassets.paths import PROJECT_ROOT
 
     base = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
@@ -128,7 +125,7 @@ def _measure(repeat: int, epochs: int | None) -> dict:
         "celery_over_in_process": one_s / in_process_s,
         "celery_cost_per_step_s": (one_s - in_process_s) / len(MODELS),
         "repeat": repeat,
-        "epochs": epochs or "smoke preset (3)",
+        "epochs": epochs or f"smoke preset ({CGCNN['smoke'].epochs})",
     }
 
 

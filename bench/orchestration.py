@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from matassets import environment
+
 
 def run(quick: bool = False) -> dict:
     """Best of 3 (quick: 1) interleaved pairs of full trainings, direct and through Dagster: the same
@@ -20,13 +22,9 @@ def run(quick: bool = False) -> dict:
     2-core machine the same smoke training took 0.7 to 26 s from one run to the next (threads
     spin-waiting on descheduled siblings), which drowned the ~0.1 s being measured.
     """
-    before = os.environ.get("MATASSETS_THREADS")
-    os.environ["MATASSETS_THREADS"] = before or "1"
-    try:
+    with environment.restored("MATASSETS_THREADS"):
+        os.environ["MATASSETS_THREADS"] = os.environ.get("MATASSETS_THREADS") or "1"
         return {"threads": os.environ["MATASSETS_THREADS"], **_measure(quick)}
-    finally:
-        if before is None:
-            os.environ.pop("MATASSETS_THREADS")
 
 
 def _measure(quick: bool) -> dict:

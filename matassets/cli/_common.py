@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from matassets import environment
 from matassets.dagster_home import open_instance
 from matassets.levels import PARTITIONS
 from matassets.paths import EMBEDDED, Layout, default_root
@@ -169,13 +170,9 @@ def console_tail_wait():
     once for stdout and once for stderr. Only this run, which a person watches on the console,
     waits: set for the whole CLI, the knob reached every process the CLI starts, and a Celery
     worker, whose steps are not captured, slept 3 s after each step for nothing."""
-    before = os.environ.get(TAIL_WAIT)
-    os.environ.setdefault(TAIL_WAIT, "1.5")
-    try:
+    with environment.restored(TAIL_WAIT):
+        os.environ.setdefault(TAIL_WAIT, "1.5")
         yield
-    finally:
-        if before is None:
-            os.environ.pop(TAIL_WAIT, None)
 
 
 def materialize(

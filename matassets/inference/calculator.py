@@ -12,25 +12,10 @@ The model folder holds MACE's TorchScript export (``*_compiled.model``). It is l
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-_ENV = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
-
-
-@contextlib.contextmanager
-def _mace_import_guard():
-    """Keep ``import mace`` from leaving TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set in this process."""
-    before = os.environ.get(_ENV)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(_ENV, None)
-        else:
-            os.environ[_ENV] = before
+from matassets import environment
 
 
 def compiled_model_path(model_dir: str | Path) -> Path:
@@ -53,7 +38,7 @@ def load_calculator(model_dir: str | Path, dtype: str = "float32", device: str =
     """
     import torch
 
-    with _mace_import_guard():
+    with environment.restored("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"):  # set by ``import mace``
         from mace.calculators import MACECalculator
 
     class _Calculator(MACECalculator):
