@@ -8,10 +8,9 @@ step lasts seconds and not the ~1 s of Dagster's own polling: dagster-celery loo
 once a second, and a step waiting for a pool slot is retried after 1 s or more), one torch thread
 per process whatever ``$MATASSETS_THREADS`` says (two workers of two threads oversubscribed two
 cores in session 26's ``make bench``: 2 workers slower than 1): what differs is only where the
-steps run. The
-``training`` pool has 2 slots. Each worker is warmed by one untimed run first (its pool process
-imports torch on its first step), as a worker of a running cluster is; the in-process side is
-warmed the same way.
+steps run. The ``training`` pool has 2 slots. Each worker is warmed by one untimed run first (its
+pool process imports torch on its first step), as a worker of a running cluster is; the in-process
+side is warmed the same way.
 """
 
 from __future__ import annotations
