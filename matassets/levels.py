@@ -17,6 +17,9 @@ from typing import Literal
 
 PARTITIONS: tuple[str, ...] = ("smoke", "lite", "std", "pro", "max", "competition")
 SEED = 42
+# Where a torch model trains (``--set device=cpu|cuda``; training.distributed.device_type). Float32
+# either way; the run record names the device used.
+Device = Literal["auto", "cpu", "cuda"]
 
 # The longest one run of a level may take before Dagster's run monitoring cancels it: the
 # ``dagster/max_runtime`` tag on scheduled, sensor and tuning runs (needs ``run_monitoring`` enabled
@@ -76,6 +79,7 @@ class TrainPreset:
     angle_order: int = 0  # CGCNN and TopoGNN: > 0 adds angular messages up to this power of cos θ
     checkpoint_every: int = 1
     time_budget_s: float | None = None  # s; after epoch 1 the schedule shrinks to fit, then stops
+    device: Device = "auto"  # auto: a GPU where torch sees one, else the CPU; cuda: a GPU or refused
     # multitask loss: "fixed" = equal weights; "learned" = homoscedastic-uncertainty weights
     # (Kendall, Gal & Cipolla, CVPR 2018), optimised with the model
     task_weights: Literal["fixed", "learned"] = "fixed"
@@ -522,7 +526,7 @@ class MacePreset:
     eval_batch_size: int = 16
     elements: tuple[str, ...] = ("Cu", "Ge", "Li", "Mo", "Ni", "Si")
     seed: int = SEED
-    device: Literal["cpu", "cuda"] = "cpu"  # float32 either way; cuda for std and up on a GPU
+    device: Device = "auto"  # auto: a GPU where torch sees one, else the CPU; cuda: a GPU or refused
     per_element: bool = False  # also one MACE per element, as GAP and MTP are fit
     # The per-element models' own schedule (None = the one-for-all model's). An element has a sixth
     # of the data, so the same epochs take a sixth of the optimizer steps (``for_one_element``).

@@ -60,6 +60,13 @@ class PresetOverrides(dg.Config):
             allowed = _literal_values(hints[name])
             if allowed and value not in allowed:
                 raise dg.Failure(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
+        if changes.get("device") == "cuda":  # refused here, before the run reads or writes anything
+            from matassets.training.distributed import device_type
+
+            try:
+                device_type("cuda")
+            except ValueError as exc:
+                raise dg.Failure(str(exc)) from None
         options = RunOptions(
             seed=values.get("seed") if "seed" not in names else None,
             nproc=values.get("nproc") or 1,

@@ -51,7 +51,9 @@ def _listed(hash_path: Path) -> list[str]:
 
 
 def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint after checking its hash (``weights_only=True``: no code is unpickled)."""
+    """Load a checkpoint after checking its hash (``weights_only=True``: no code is unpickled), its
+    tensors on the CPU: the trainer copies them onto its model's device, so a run interrupted on a GPU
+    resumes on a machine without one."""
     hash_path = _hash_path(path)
     if not hash_path.exists():
         raise CorruptCheckpointError(
@@ -65,7 +67,7 @@ def load_checkpoint(path: Path) -> dict:
             f"{path} is corrupted (sha256 {actual[:12]}… but {written} was written); "
             "delete it to start this run from scratch"
         )
-    return torch.load(path, weights_only=True)
+    return torch.load(path, weights_only=True, map_location="cpu")
 
 
 def remove_checkpoint(path: Path) -> None:

@@ -3,7 +3,8 @@
 The one ``Trainer`` trains data-parallel whenever ``torch.distributed`` is initialised, whoever
 started the processes: ``torchrun`` (its environment: ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` …,
 read by ``init_from_env``) or ``spawn`` below, which ``train_graph_model`` uses for
-``RunSpec.nproc`` > 1 (``matassets run … --nproc N``). Backend: NCCL with CUDA, gloo on CPU.
+``RunSpec.nproc`` > 1 (``matassets run … --nproc N``). Device: a preset's ``device`` (``device``
+below); backend: NCCL on GPUs, gloo on the CPU.
 
 Rank 0 is the only process that writes (checkpoints, the model folder) and logs; every rank reads
 the same data and computes the same decisions (validation score, early stop, time budget) from
@@ -41,13 +42,34 @@ def quiet(line: str) -> None:
     """The log of every rank but 0: lines are dropped."""
 
 
-def backend() -> str:
-    return "nccl" if torch.cuda.is_available() else "gloo"
+def backend(choice: str = "auto") -> str:
+    """The process group's backend for a preset's ``device``: NCCL where it trains on GPUs."""
+    return "nccl" if device_type(choice) == "cuda" else "gloo"
 
 
-def device() -> torch.device:
-    """This rank's device: its own GPU (``LOCAL_RANK``) when there are GPUs, else the CPU."""
+def device_type(choice: str) -> str:
+    """``cpu`` or ``cuda`` for a preset's ``device`` on this machine: ``cpu``; ``cuda``, refused
+    (ValueError, saying why) where torch sees no GPU; ``auto``, a GPU where there is one."""
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device={choice!r}: choose auto, cpu or cuda")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return "cpu"
     if not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise ValueError(
+            f"device=cuda: torch {torch.__version__} ({build}) sees no GPU on this machine "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+            "choose device=cpu, or device=auto (a GPU where there is one)"
+        )
+    return "cuda"
+
+
+def device(choice: str = "auto") -> torch.device:
+    """This rank's device for a preset's ``device`` (``device_type``): the CPU, or the rank's own
+    GPU (``LOCAL_RANK``)."""
+    if device_type(choice) == "cpu":
+        if active() and dist.get_backend() == "nccl":
+            raise ValueError("device=cpu in an NCCL process group (torchrun on GPUs): use device=cuda")
         return torch.device("cpu")
     local = int(os.environ.get("LOCAL_RANK", rank_world()[0])) % torch.cuda.device_count()
     torch.cuda.set_device(local)
@@ -58,7 +80,8 @@ def init_from_env() -> None:
     """Join the process group a launcher such as ``torchrun`` described in the environment, and
     leave it when the process exits: a gloo group still alive while the interpreter shuts down can
     abort the process ("terminate called without an active exception", SIGABRT), which failed a CI
-    run of ``test_distributed`` in rank 1 after its training had ended."""
+    run of ``test_distributed`` in rank 1 after its training had ended. The backend is ``auto``'s:
+    under torchrun on GPUs, a preset's ``device=cpu`` is refused (``device``)."""
     if not active() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group(backend())
         atexit.register(leave)
@@ -71,7 +94,7 @@ def leave() -> None:
     called without an active exception") in CI, with torchrun as with ``spawn``."""
     if not active():
         return
-    if backend() == "gloo":
+    if dist.get_backend() == "gloo":
         with contextlib.suppress(RuntimeError):
             dist.monitored_barrier(timeout=timedelta(seconds=60))
     dist.destroy_process_group()
@@ -138,13 +161,14 @@ def sync_buffers(module: nn.Module) -> None:
 
 
 def _collective_device() -> torch.device:
-    return torch.device("cuda", torch.cuda.current_device()) if backend() == "nccl" else torch.device("cpu")
+    on_gpus = dist.get_backend() == "nccl"
+    return torch.device("cuda", torch.cuda.current_device()) if on_gpus else torch.device("cpu")
 
 
-def spawn(fn: Callable, nproc: int, args: tuple, log: Callable[[str], None]):
-    """Run ``fn(*args, log=…)`` in ``nproc`` new local processes forming one process group; return
-    rank 0's result. Rank 0's log lines come back through a queue to ``log``; a failing rank stops
-    the others and its traceback is raised here."""
+def spawn(fn: Callable, nproc: int, args: tuple, log: Callable[[str], None], choice: str = "auto"):
+    """Run ``fn(*args, log=…)`` in ``nproc`` new local processes forming one process group on the
+    backend of device ``choice``; return rank 0's result. Rank 0's log lines come back through a
+    queue to ``log``; a failing rank stops the others and its traceback is raised here."""
     import shutil
     import tempfile
 
@@ -166,7 +190,7 @@ def spawn(fn: Callable, nproc: int, args: tuple, log: Callable[[str], None]):
     try:
         procs = mp.start_processes(
             _worker,
-            args=(nproc, f"file://{rendezvous}/store", messages, fn, args),
+            args=(nproc, f"file://{rendezvous}/store", messages, fn, args, backend(choice)),
             nprocs=nproc,
             join=False,
             start_method="spawn",
@@ -179,11 +203,13 @@ def spawn(fn: Callable, nproc: int, args: tuple, log: Callable[[str], None]):
         shutil.rmtree(rendezvous, ignore_errors=True)
 
 
-def _worker(rank: int, world: int, init_method: str, messages, fn: Callable, args: tuple) -> None:
+def _worker(
+    rank: int, world: int, init_method: str, messages, fn: Callable, args: tuple, group_backend: str
+) -> None:
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world)
     )
-    dist.init_process_group(backend(), init_method=init_method, rank=rank, world_size=world)
+    dist.init_process_group(group_backend, init_method=init_method, rank=rank, world_size=world)
     try:
         result = fn(*args, log=lambda line: messages.put(("log", line)))
         if rank == 0:

@@ -177,13 +177,15 @@ def model_folder(layout: Layout, spec: RunSpec) -> ModelFolder:
 
 def input_key(layout: Layout, spec: RunSpec) -> str:
     """The hash of what decides ``spec``'s model files (``training.incremental``): the spec's
-    fields (preset after overrides, architecture, tasks, data and graph settings, seed), the data
-    and split hashes of the split manifest, the graph store's key, a warm start's weights and the
-    code version. Reads small files only."""
+    fields (preset after overrides, architecture, tasks, data and graph settings, seed), the device
+    its ``device`` resolves to here, the data and split hashes of the split manifest, the graph
+    store's key, a warm start's weights and the code version. Reads small files only."""
+    from matassets.training.distributed import device_type
+
     manifest = load_splits(layout, spec.partition)
     pointer = json.loads(layout.graphs_pointer(spec.partition).read_text(encoding="utf-8"))
     inputs = {k: v for k, v in asdict(spec).items() if k not in NOT_INPUTS}
-    inputs |= {"seed": spec.seed, "nproc": spec.nproc}
+    inputs |= {"seed": spec.seed, "nproc": spec.nproc, "device": device_type(spec.preset.device)}
     inputs |= {"data_hash": manifest.data_version, "split_hash": manifest.hash, "graphs": pointer["key"]}
     if spec.warm_start:
         inputs["warm_start_sha256"] = sha256_file(Path(spec.warm_start) / "model.pt")
@@ -249,7 +251,9 @@ def train_graph_model(
         if output is None and spec.nproc > 1 and not distributed.active():
             if stop is not None:
                 raise ValueError("stop() cannot reach spawned training processes; use nproc=1")
-            output = distributed.spawn(_train_graph_model, spec.nproc, (layout, spec), log)
+            output = distributed.spawn(
+                _train_graph_model, spec.nproc, (layout, spec), log, spec.preset.device
+            )
         elif output is None:
             output = _train_graph_model(layout, spec, log, stop)
         if promote and output.status == "candidate" and output.record:
@@ -367,6 +371,7 @@ def _train_graph_model(
             "plots": sorted(p.name for p in plots),
             **({"warm_start": warm} if warm else {}),
             "options": asdict(spec.options),  # the run options: seed, nproc, force, output_tag
+            "device": str(trainer.device),
             "input_key": key,
             "graphs_key": info["graphs_key"],
             **folder.record_fields(),

@@ -93,14 +93,17 @@ def build_command(
     restart: bool = False,
     python: str = sys.executable,
 ) -> list[str]:
-    """The ``run_train`` command for one preset (float32, E0s given, stress trained)."""
+    """The ``run_train`` command for one preset (float32, E0s given, stress trained) on the device
+    its ``device`` resolves to here."""
+    from matassets.training.distributed import device_type
+
     p = preset
     cmd = [
         python, "-m", "mace.cli.run_train",
         "--name", name,
         "--seed", str(p.seed),
         "--work_dir", str(work_dir),
-        "--device", p.device,
+        "--device", device_type(p.device),
         "--default_dtype", "float32",
         "--train_file", str(train_xyz),
         "--valid_file", str(val_xyz),

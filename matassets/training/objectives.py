@@ -106,7 +106,8 @@ class RegressionObjective:
         return state
 
     def encode(self, y: torch.Tensor) -> torch.Tensor:
-        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
+        mean, std = (torch.as_tensor(v, dtype=y.dtype, device=y.device) for v in (self.mean, self.std))
+        return (y - mean) / std
 
     def decode(self, out: np.ndarray) -> np.ndarray:
         low = np.array([b[0] if b else -np.inf for b in self.bounds])
@@ -170,7 +171,7 @@ class BinaryObjective:
 
     def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         mask = ~torch.isnan(y)
-        weight = torch.tensor(self.positive_weight, dtype=out.dtype)
+        weight = torch.tensor(self.positive_weight, dtype=out.dtype, device=out.device)
         return F.binary_cross_entropy_with_logits(out[mask], y[mask], pos_weight=weight)
 
     def metrics(self, y: np.ndarray, pred: np.ndarray) -> dict[str, dict]:

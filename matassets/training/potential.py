@@ -12,7 +12,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from matassets.levels import MacePreset
@@ -60,15 +60,18 @@ def train_potential(
     current folder trained from the same data, preset and code is returned as it is unless ``force``
     (``training.incremental``). ``promote``: as ``graph_model.train_graph_model``. ``preset.per_element``:
     also one model per element beside it (``training.potential_per_element``), ``mace_<X>.model``,
-    its errors under ``per_element`` in ``metrics.json``."""
+    its errors under ``per_element`` in ``metrics.json``. ``preset.device`` is resolved here first
+    (``auto`` → ``cpu`` or ``cuda``): the key, the record and MACE see the device used."""
     from matassets.data.mlearn import read_manifest
     from matassets.io import sha256_text
     from matassets.reports.plots import history_plot, parity_plot
     from matassets.training import incremental
+    from matassets.training.distributed import device_type
     from matassets.training.potential_eval import evaluate_potential, parity_series
     from matassets.training.potential_per_element import model_file, train_per_element
     from matassets.training.run_record import build_run_record
 
+    preset = replace(preset, device=device_type(preset.device))
     start = time.perf_counter()
     folder = ModelFolder(layout, ASSET, partition, output_tag)
     provenance = folder.begin(dagster_run_id)
@@ -182,6 +185,7 @@ def train_potential(
             "plots": sorted(p.name for p in plots),
             "model_files": sorted(p.name for p in staging.glob("*.model")),
             "input_key": key,
+            "device": preset.device,
             **folder.record_fields(),
         },
         provenance=provenance,

@@ -56,15 +56,18 @@ def predict_with_mace(
     threads: int | None = None,
 ) -> Path:
     """``python -m mace.cli.eval_configs`` on ``configs`` (float32, with stress) → ``output``
-    (``threads``: as ``mace_runner.run_streaming``)."""
+    (``device``: a preset's, ``training.distributed.device_type``; ``threads``: as
+    ``mace_runner.run_streaming``)."""
     import sys
+
+    from matassets.training.distributed import device_type
 
     cmd = [
         sys.executable, "-m", "mace.cli.eval_configs",
         "--configs", str(configs),
         "--model", str(model),
         "--output", str(output),
-        "--device", device,
+        "--device", device_type(device),
         "--default_dtype", "float32",
         "--batch_size", str(batch_size),
         "--compute_stress",

@@ -173,7 +173,7 @@ class Trainer:
         run_key: str = "",
     ) -> None:
         self.rank, self.world = distributed.rank_world()
-        self.device = torch.device(device) if device else distributed.device()
+        self.device = torch.device(device) if device else distributed.device(preset.device)
         self.model = model.to(self.device)
         self.objective = objective
         self.preset = preset
