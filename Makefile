@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test test-fast ui lint bench bench-quick clean-data cluster cluster-stop
+.PHONY: install demo test test-fast ui lint bench bench-quick gpu-bundle clean-data cluster cluster-stop
 
 # dagster-postgres/-celery/-k8s 0.29.27 declare dagster==1.13.27: installed apart (docs/deploy.md)
 $(BIN)/.installed: pyproject.toml deploy/requirements-cluster.txt deploy/requirements-cluster-nodeps.txt
@@ -57,3 +57,6 @@ bench: install  ## every benchmark, full size; rewrites the generated block of d
 
 bench-quick: install  ## the same benchmarks, smaller (a few minutes on 2 cores); same block
 	$(BIN)/python -m bench.run --quick
+
+gpu-bundle: install  ## the wheels a lent GPU machine lacks, for bench.gpu.levels: artifacts/gpu/ (docs/benchmarks.md)
+	$(BIN)/python -m bench.gpu.bundle
