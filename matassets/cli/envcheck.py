@@ -73,9 +73,11 @@ def check_torch() -> list[tuple[str, str, str]]:
         )
     ]
     if torch.cuda.is_available():
-        rows.append(("CUDA", OK, f"{torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}"))
+        gpus = f"{torch.cuda.device_count()} × {torch.cuda.get_device_name(0)}"
+        rows.append(("CUDA", OK, f"{gpus}: models train there (device=auto; device=cpu keeps a run off)"))
     else:
-        rows.append(("CUDA", OK, f"not available: CPU build {torch.__version__} (the default here)"))
+        what = f"CPU build {torch.__version__}" if torch.version.cuda is None else "no GPU visible"
+        rows.append(("CUDA", OK, f"not available: {what}; models train on the CPU (device=cuda is refused)"))
     return rows
 
 

@@ -185,6 +185,10 @@ def test_check_env_passes_here(capsys):
     for name in ("python", "torch", "dagster", "dvc", "torch threads", "embedded data", "project root"):
         assert f"  {name} " in out or f"  {name}  " in out, name
     assert "FAIL" not in out
+    import torch
+
+    where = "models train there (device=auto" if torch.cuda.is_available() else "models train on the CPU"
+    assert where in out  # what device=auto resolves to on this machine
 
 
 def test_handoff_renders_the_smoke_run_newest_first(smoke_root, phase1_smoke, tmp_path, monkeypatch, capsys):
