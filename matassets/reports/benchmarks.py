@@ -3,11 +3,12 @@
 :func:`model_rows` reads every current model folder of the chosen levels (``metrics.json``,
 ``run_record.json``) that ``dvc.lock`` records as it is now: one row per model and property with the
 test metric and its unit, the baseline, the ensemble size and, for an ensemble's regression property,
-its calibration on the test split (:func:`calibration_cell`), the wall time, the load average and git
-SHA taken when the run started, and the folder's md5 in ``dvc.lock``. A folder that differs from
-``dvc.lock`` (or is not in it) gives no row: its numbers could not be traced back. :func:`write_section`
-puts the table between :data:`START` and :data:`END` and leaves the rest of the page alone;
-:func:`check_section` lists every row whose md5 is not the one ``dvc.lock`` records for its stage.
+its calibration on the test split (:func:`calibration_cell`), the wall time, the device
+(:func:`device_cell`), the load average and git SHA taken when the run started, and the folder's
+md5 in ``dvc.lock``. A folder that differs from ``dvc.lock`` (or is not in it) gives no row: its
+numbers could not be traced back. :func:`write_section` puts the table between :data:`START` and
+:data:`END` and leaves the rest of the page alone; :func:`check_section` lists every row whose md5
+is not the one ``dvc.lock`` records for its stage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from matassets.reports.tables import coverage, markdown_table
 START, END = "<!-- models:start -->", "<!-- models:end -->"
 HEADER = (
     "model", "level", "property", "test", "baseline", "ensemble", "calibration (test)", "wall time",
-    "load at start", "git SHA at start", "dvc.lock md5",
+    "device", "load at start", "git SHA at start", "dvc.lock md5",
 )  # fmt: skip
 
 
@@ -60,12 +61,21 @@ def model_rows(root: Path, partitions: list[str]) -> tuple[list[list], list[str]
                         size,
                         calibration_cell(metrics, m["property"]),
                         f"{record.get('duration_s', 0) / 60:.1f} min",
+                        device_cell(record),
                         record.get("load_at_start"),
                         sha,
                         locked,
                     ]
                 )
     return rows, skipped
+
+
+def device_cell(record: dict) -> str:
+    """Where the model trained, with the GPU's name: the record's ``device``; a record written before
+    it had one names the preset's (MACE) or, for a GNN, whether torch saw a GPU (``auto`` then)."""
+    gpu = (record.get("hardware") or {}).get("cuda")
+    device = record.get("device") or (record.get("preset") or {}).get("device") or ("cuda" if gpu else "cpu")
+    return f"{device} ({gpu})" if device.startswith("cuda") and gpu else device
 
 
 def calibration_cell(metrics: dict, task: str) -> str:

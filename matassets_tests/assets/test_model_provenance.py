@@ -57,6 +57,7 @@ def test_smoke_model_carries_runbook_deviations_lineage_and_a_locked_benchmark_r
     (row,) = rows
     assert row[0] == "`cgcnn_band_gap`" and row[3].startswith("MAE ") and row[3].endswith(" eV")
     assert row[5:7] == [1, "—"]  # one model: no calibration
+    assert row[8].startswith(record["device"])  # where it trained (cpu here; the GPU's name on one)
     assert row[-1] == locked and row[-2].startswith(record["git_sha"][:10])
     page = tmp_path / "benchmarks.md"
     text = benchmarks.write_section(f"# B\n\nprose\n{benchmarks.START}\n{benchmarks.END}\nmore\n", rows, page)

@@ -5,7 +5,7 @@ here the real page is checked against the real dvc.lock, and rows that dvc.lock 
 
 from matassets.cli import main
 from matassets.paths import PROJECT_ROOT
-from matassets.reports.benchmarks import END, HEADER, START, check_section, section
+from matassets.reports.benchmarks import END, HEADER, START, check_section, device_cell, section
 from matassets.versioning import lock_hashes
 
 PAGE = PROJECT_ROOT / "docs" / "benchmarks.md"
@@ -28,6 +28,7 @@ def _row(model: str, level: str, md5: str) -> list:
         1,
         "—",
         "1.0 min",
+        "cpu",
         1.0,
         "abc",
         md5,
@@ -67,3 +68,12 @@ def test_out_to_a_new_file_writes_the_checkouts_page_with_the_roots_table(tmp_pa
     capsys.readouterr()
     assert main(["benchmarks-md", "--check", "--out", str(tmp_path / "missing.md")]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing.md'}: no such file\n"
+
+
+def test_the_device_cell_names_the_gpu_and_reads_records_from_before_the_device_field():
+    gpu = {"device": "cuda:0", "hardware": {"cuda": "NVIDIA H100 80GB HBM3"}}
+    assert device_cell(gpu) == "cuda:0 (NVIDIA H100 80GB HBM3)"
+    assert device_cell({"device": "cpu", "hardware": {"cuda": "NVIDIA H100 80GB HBM3"}}) == "cpu"
+    assert device_cell({"hardware": {"cuda": None}}) == "cpu"  # a GNN record of an earlier version
+    assert device_cell({"hardware": {"cuda": "A100"}}) == "cuda (A100)"  # auto took the GPU then
+    assert device_cell({"preset": {"device": "cpu"}, "hardware": {"cuda": "A100"}}) == "cpu"  # MACE's
