@@ -76,6 +76,11 @@ def device(choice: str = "auto") -> torch.device:
     return torch.device("cuda", local)
 
 
+def where(on: torch.device) -> str:
+    """``on`` for a log line: ``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    return f"{on} ({torch.cuda.get_device_name(on)})" if on.type == "cuda" else str(on)
+
+
 def init_from_env() -> None:
     """Join the process group a launcher such as ``torchrun`` described in the environment, and
     leave it when the process exits: a gloo group still alive while the interpreter shuts down can

@@ -294,11 +294,11 @@ def _train_graph_model(
             sort_keys=True,
         )
     )
+    trainer = Trainer(model, objective, spec.preset, folder.work, spec.seed, log=log, run_key=run_key)
     log(
         f"{spec.asset} [{spec.partition}]: {info['sizes']} crystals, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters"
+        f"{sum(p.numel() for p in model.parameters()):,} parameters, on {distributed.where(trainer.device)}"
     )
-    trainer = Trainer(model, objective, spec.preset, folder.work, spec.seed, log=log, run_key=run_key)
     fit = trainer.fit(splits["train"], splits["val"], stop=stop)
     if stop is not None and fit.stop_reason == "stopped by caller":
         return ModelOutput(folder.final, {}, {}, fit, folder=folder, status="current")

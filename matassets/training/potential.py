@@ -87,7 +87,7 @@ def train_potential(
     work_dir = folder.work / run_key
     log(
         f"mace_potential [{partition}]: {manifest['sizes']['train']} train / "
-        f"{manifest['sizes']['val']} val configurations per element; E0s {e0s}"
+        f"{manifest['sizes']['val']} val configurations per element; E0s {e0s}; on {preset.device}"
     )
     run = train_mace(preset, data_dir / "train.xyz", data_dir / "val.xyz", e0s, work_dir, log)
     # The only time the test set is touched: after training, with the model MACE selected on val.
