@@ -9,7 +9,8 @@ returns up to 8 files): ``gpu_levels.json`` (the machine, each command with its 
 code, every model's ``metrics.json`` and the run record's device, duration, overrides and SHA),
 the leaderboard, and one log per command. On this machine first, ``make gpu-bundle``; then one
 device call with ``carry: ["artifacts/gpu"]`` and the command of docs/benchmarks.md ("The GPU
-levels"). ``--level smoke --device cpu`` runs the same path on a CPU (its test).
+levels"). Without the GPU ``--device`` asks for, it stops before installing anything.
+``--level smoke --device cpu`` runs the same path on a CPU (its test).
 """
 
 from __future__ import annotations
@@ -130,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cgcnn-budget-s", type=float, default=20.0, help="per ensemble member")
     parser.add_argument("--mace-epochs", type=int, default=10)
     args = parser.parse_args(argv)
+    from matassets.training.distributed import device_type  # torch alone: before the bundle
+
+    try:
+        device_type(args.device)  # no GPU: stop before a lent minute goes into the install
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.bundle:
         install(Path(args.bundle))
     report = run(args)

@@ -33,6 +33,17 @@ sys.meta_path[:] = [Hidden() if f is importlib.machinery.PathFinder else f for f
 """
 
 
+def test_without_a_gpu_a_cuda_run_stops_before_installing_anything(tmp_path, capsys):
+    import torch
+
+    from bench.gpu.levels import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["--out", str(tmp_path / "out"), "--bundle", str(tmp_path / "no-bundle")]) == 2
+    assert "device=cuda: torch" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_every_carried_distribution_is_pinned_here_and_absent_from_the_image():
     from importlib import metadata
 
