@@ -87,12 +87,9 @@ def model_summary(root: Path, asset: str, level: str) -> dict | None:
 def run(args: argparse.Namespace) -> dict:
     out, root = Path(args.out), Path(args.root or tempfile.mkdtemp(prefix="matassets-gpu-"))
     out.mkdir(parents=True, exist_ok=True)
-    home = root / ".dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     env = os.environ | {
         "MATASSETS_ROOT": str(root),
-        "DAGSTER_HOME": str(home),
+        "DAGSTER_HOME": str(root / ".dagster_home"),  # the CLI gives it a dagster.yaml, telemetry off
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",

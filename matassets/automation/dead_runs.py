@@ -19,6 +19,7 @@ wait for such a run.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -88,8 +89,10 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 
 def fail_dead_runs_of_home() -> list[str]:
     """:func:`fail_dead_runs` on the instance of ``$DAGSTER_HOME``, where a CLI run is recorded; with
-    none set, runs are ephemeral and no earlier run is kept. One query when no run is STARTED."""
-    if not os.environ.get("DAGSTER_HOME"):
+    none set, runs are ephemeral and no earlier run is kept; a folder not made yet holds none either
+    (the run about to start creates it). One query when no run is STARTED."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not Path(home).is_dir():
         return []
     with open_instance() as instance:
         return fail_dead_runs(instance)

@@ -123,3 +123,20 @@ def test_the_next_cli_run_marks_a_killed_run_failed(tmp_path):
         assert failed_for(instance, run_id, pid)
         (latest, *_) = instance.get_runs()
         assert latest.run_id != run_id and latest.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_a_cli_run_into_a_dagster_home_not_made_yet_creates_it_and_records_the_run(tmp_path):
+    home = tmp_path / "new-home"  # a user's export DAGSTER_HOME=... before the folder exists
+    env = os.environ | {"DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(tmp_path / "root")}
+    done = subprocess.run(
+        [str(MATASSETS), "materialize", "--asset", "raw_structures", "--level", "smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "enabled: false" in (home / "dagster.yaml").read_text()  # telemetry off from the start
+    with open_instance(home) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
