@@ -100,6 +100,12 @@ def failed_for(instance, run_id: str, pid: int) -> bool:
     )
 
 
+def cli_raw_structures(env: dict) -> subprocess.CompletedProcess:
+    """``matassets materialize --asset raw_structures --level smoke`` in a process of its own."""
+    cmd = [str(MATASSETS), "materialize", "--asset", "raw_structures", "--level", "smoke"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
 def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
     with a_killed_data_run(tmp_path) as (instance, _env, run_id, pid):
         lock = Layout(tmp_path / "root").data_run_lock("smoke")
@@ -111,13 +117,7 @@ def test_a_killed_run_is_marked_failed_at_the_next_start(tmp_path):
 
 def test_the_next_cli_run_marks_a_killed_run_failed(tmp_path):
     with a_killed_data_run(tmp_path) as (instance, env, run_id, pid):
-        done = subprocess.run(
-            [str(MATASSETS), "materialize", "--asset", "raw_structures", "--level", "smoke"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = cli_raw_structures(env)
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"run {run_id}: its process is gone; marked failed" in done.stdout
         assert failed_for(instance, run_id, pid)
@@ -128,13 +128,7 @@ def test_the_next_cli_run_marks_a_killed_run_failed(tmp_path):
 def test_a_cli_run_into_a_dagster_home_not_made_yet_creates_it_and_records_the_run(tmp_path):
     home = tmp_path / "new-home"  # a user's export DAGSTER_HOME=... before the folder exists
     env = os.environ | {"DAGSTER_HOME": str(home), "MATASSETS_ROOT": str(tmp_path / "root")}
-    done = subprocess.run(
-        [str(MATASSETS), "materialize", "--asset", "raw_structures", "--level", "smoke"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli_raw_structures(env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "enabled: false" in (home / "dagster.yaml").read_text()  # telemetry off from the start
     with open_instance(home) as instance:
