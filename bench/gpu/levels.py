@@ -1,7 +1,7 @@
 """Issue #22's GPU rows in one call of a lent GPU machine: the pro CGCNN and the pro MACE potential,
 trained with ``--set device=cuda`` through the same ``matassets run`` commands as on a CPU.
 
-A lent machine gives 15 minutes in all and at most 10 per command, its start included, so each
+A lent machine gives 15 minutes in all, its start included, and at most 10 per command, so each
 model is time-boxed and the row says so: every CGCNN member stops at ``--cgcnn-budget-s`` (the
 trainer's ``time_budget_s``, its schedule shrunk to fit), MACE runs ``--mace-epochs`` epochs of the
 pro row's 300 with stage two over the last quarter. What comes back (``--out``; the device tool
