@@ -3,7 +3,7 @@
 The device machine (/work/.library/device/README.md) reaches no package registry and takes at most
 64 MiB of working tree per call; its image (Python 3.12, torch 2.11 with CUDA) holds the packages of
 ``image_packages.txt``. ``matassets run`` needs :data:`CARRIED` beside them, at this environment's
-versions (the project's pins), as cp312 wheels: 63 MiB as downloaded, 51 of them polars' runtime.
+versions (the project's pins), as cp312 wheels: over 70 MiB as downloaded, 51 of them polars' runtime.
 Its extension module carries its symbol table; ``strip --strip-unneeded`` removes it (the code is
 unchanged), the wheels are stored uncompressed and the lot xz-compressed: about 44 MiB in
 ``artifacts/gpu/wheels.tar.xz``, which ``bench.gpu.levels --bundle`` installs there without network.
