@@ -24,15 +24,16 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench.gpu.bundle import ARCHIVE, ROOT
+from matassets.levels import Device
+
 PROPERTIES = ("formation_energy", "band_gap")
 
 
 def install(bundle: Path) -> None:
     """Install ``bench.gpu.bundle``'s wheels into this interpreter: no index, no dependency resolution."""
-    from bench.gpu.bundle import ARCHIVE
-
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(bundle / ARCHIVE, "r:xz") as archive:
             archive.extractall(tmp, filter="data")
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", help="install bench.gpu.bundle's wheels from this folder first")
     parser.add_argument("--root", help="the project root to train in (default: a new temporary folder)")
     parser.add_argument("--level", default="pro")
-    parser.add_argument("--device", default="cuda", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="cuda", choices=get_args(Device))
     parser.add_argument("--cgcnn-budget-s", type=float, default=20.0, help="per ensemble member")
     parser.add_argument("--mace-epochs", type=int, default=10)
     args = parser.parse_args(argv)

@@ -19,10 +19,13 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from typing import get_args
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from matassets.levels import Device
 
 
 def active() -> bool:
@@ -50,8 +53,9 @@ def backend(choice: str = "auto") -> str:
 def device_type(choice: str) -> str:
     """``cpu`` or ``cuda`` for a preset's ``device`` on this machine: ``cpu``; ``cuda``, refused
     (ValueError, saying why) where torch sees no GPU; ``auto``, a GPU where there is one."""
-    if choice not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device={choice!r}: choose auto, cpu or cuda")
+    *others, last = choices = get_args(Device)
+    if choice not in choices:
+        raise ValueError(f"device={choice!r}: choose {', '.join(others)} or {last}")
     if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
         return "cpu"
     if not torch.cuda.is_available():
