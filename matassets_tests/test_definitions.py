@@ -45,3 +45,34 @@ def test_heavy_libraries_are_not_imported_at_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_preset_choice_is_an_enum_in_every_model_config_and_reaches_the_preset_as_text():
+    """The launchpad offers a Literal preset field's values (Dagster refuses another before the
+    run); the preset the run trains with holds the plain string, as its record and input key need."""
+    import json
+    import typing
+
+    from matassets.assets.phase1 import TrainOverrides
+    from matassets.definitions import defs
+    from matassets.levels import CGCNN, TrainPreset
+
+    literals = {
+        name: typing.get_args(hint)
+        for name, hint in typing.get_type_hints(TrainPreset).items()
+        if typing.get_origin(hint) is typing.Literal
+    }
+    assert "device" in literals and "scheduler" in literals
+    seen = set()
+    for assets_def in defs.assets:
+        fields = getattr(assets_def.op.config_field and assets_def.op.config_field.config_type, "fields", {})
+        for name, values in literals.items():
+            if name in fields:
+                kind = fields[name].config_type.inner_type  # optional: None keeps the preset's
+                assert kind.kind.name == "ENUM", (assets_def.key, name)
+                assert tuple(v.config_value for v in kind.enum_values) == values
+                seen.add(assets_def.key.to_user_string())
+    assert {"cgcnn_band_gap", "multitask_e3nn", "mace_potential", "topo_classifier_gnn"} <= seen
+    preset, changes, _ = TrainOverrides(device="cpu", scheduler="plateau").apply(CGCNN["smoke"])
+    assert type(preset.device) is str and type(preset.scheduler) is str
+    assert json.loads(json.dumps(changes)) == changes == {"device": "cpu", "scheduler": "plateau"}

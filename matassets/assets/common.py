@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 
@@ -46,7 +47,8 @@ class PresetOverrides(dg.Config):
     def apply(self, preset) -> tuple[object, dict, RunOptions]:
         """(``preset`` with the set fields replaced, {changed preset field: value}, the run options)."""
         names = {f.name for f in dataclasses.fields(preset)}
-        values = self.model_dump()
+        # a choice field arrives as a member of its config Enum (``_choices``): the preset holds the str
+        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in self.model_dump().items()}
         changes = {k: v for k, v in values.items() if k in names and v is not None}
         hints = typing.get_type_hints(type(preset))
         for name in self.unset:
@@ -56,10 +58,6 @@ class PresetOverrides(dg.Config):
                     f"unset: {name!r} is not a preset field that may be None; those are {nullable}"
                 )
             changes[name] = None
-        for name, value in changes.items():
-            allowed = _literal_values(hints[name])
-            if allowed and value not in allowed:
-                raise dg.Failure(f"{name}={value!r}: choose one of {', '.join(map(str, allowed))}")
         if changes.get("device") == "cuda":  # refused here, before the run reads or writes anything
             from matassets.training.distributed import device_type
 
@@ -76,19 +74,29 @@ class PresetOverrides(dg.Config):
         return dataclasses.replace(preset, **changes), changes, options
 
 
-def _literal_values(hint) -> tuple:
-    for arg in (hint, *typing.get_args(hint)):
-        if typing.get_origin(arg) is typing.Literal:
-            return typing.get_args(arg)
-    return ()
-
-
 _SCALARS = (bool, int, float, str)
 
 
-def _config_type(hint):
-    """A preset field's type as a Dagster config type (Literal → str, checked in ``apply``), or None
-    for a type run config cannot carry (tuples and the like stay preset-only)."""
+_CHOICES: dict[str, type[enum.Enum]] = {}
+
+
+def _choices(field: str, values: tuple[str, ...]) -> type[enum.Enum]:
+    """A Literal preset field's choices as a config Enum named for the field (``device`` → Device):
+    the launchpad offers the values and Dagster refuses another before the run starts. One class per
+    field, so every asset's config shares the type; the same name with other values would clash in
+    Dagster's schema, and is refused here."""
+    if field not in _CHOICES:
+        name = "".join(part.title() for part in field.split("_"))
+        _CHOICES[field] = enum.Enum(name, {v: v for v in values}, type=str, module=__name__)
+    made = tuple(e.value for e in _CHOICES[field])
+    if made != values:
+        raise TypeError(f"preset field {field!r} has two sets of choices: {made} and {values}")
+    return _CHOICES[field]
+
+
+def _config_type(field: str, hint):
+    """A preset field's type as a Dagster config type (Literal → an Enum of its values), or None for
+    a type run config cannot carry (tuples and the like stay preset-only)."""
     args = (
         [a for a in typing.get_args(hint) if a is not type(None)]
         if typing.get_origin(hint)
@@ -102,7 +110,7 @@ def _config_type(hint):
         return None
     (arg,) = args
     if typing.get_origin(arg) is typing.Literal:
-        return str
+        return _choices(field, typing.get_args(arg))
     return arg if arg in _SCALARS else None
 
 
@@ -114,7 +122,7 @@ def overrides_config(name: str, presets, options: tuple[str, ...] = ("seed", "np
     hints = typing.get_type_hints(preset_cls)
     annotations: dict[str, object] = {}
     for f in dataclasses.fields(preset_cls):
-        kind = _config_type(hints[f.name])
+        kind = _config_type(f.name, hints[f.name])
         if kind is not None and f.name not in exclude:
             annotations[f.name] = kind | None
     for option in options:

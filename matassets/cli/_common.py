@@ -152,11 +152,18 @@ def run_config_errors(selection: list[str], run_config: dict) -> str | None:
     try:
         dg.validate_run_config(job, run_config)
     except dg.DagsterInvalidConfigError as exc:
-        # Dagster appends the whole config schema ('Expected: "{ ... }"', 'Sample config ...') to a
-        # message: the path and the key are what a person needs
-        messages = [re.split(r"\. (?:Expected|Sample config)", e.message)[0] for e in exc.errors]
+        messages = [_config_error_line(e) for e in exc.errors]
         return "; ".join(messages) or str(exc).splitlines()[0]
     return None
+
+
+def _config_error_line(error) -> str:
+    """One of Dagster's config errors as a person needs it: Dagster appends the whole config schema
+    ('Expected: "{ ... }"', 'Sample config ...'), of which the path and the key are what matters, and
+    names no choice where a value is not one of an Enum's, so the choices are appended."""
+    line = re.split(r"\. (?:Expected|Sample config)", error.message)[0]
+    choices = getattr(getattr(error.error_data, "config_type_snap", None), "enum_values", None)
+    return f"{line}: choose one of {', '.join(v.value for v in choices)}" if choices else line
 
 
 TAIL_WAIT = "DAGSTER_COMPUTE_LOG_TAIL_WAIT_AFTER_FINISH"

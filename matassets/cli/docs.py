@@ -85,7 +85,9 @@ def levels_markdown() -> str:
         "Each model family has one row per partition (the runbook's five levels and its competition "
         "profile). Assets read their row from `matassets/levels.py`, show it in the Dagster UI as the "
         "`preset` metadata, and write it into the run record; `matassets run … --set field=value` and "
-        "tuning rounds override single fields.",
+        "tuning rounds override single fields, as does the asset's run config in the Launchpad, where "
+        "a field with choices (`device`, a `Literal` in levels.py) offers them and another "
+        "value is refused before the run starts.",
         "",
         f"Partitions: {', '.join(f'`{p}`' for p in parts)}.",
     ]

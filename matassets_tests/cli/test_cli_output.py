@@ -25,6 +25,12 @@ def test_mistyped_set_key_fails_at_dry_run_in_one_line_with_the_valid_keys(tmp_p
     assert main([*argv, "--set", "epochs=many"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "epochs" in err and len(err.strip().splitlines()) == 1
+    # a value outside a setting's choices: Dagster's check, with the choices named
+    assert main([*argv, "--set", "device=gpu"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip().endswith(
+        "config:device not in enum type Device got gpu: choose one of auto, cpu, cuda"
+    )
     # a right key passes the dry run and shows the job the run goes through
     assert main([*argv, "--set", "epochs=2"]) == 0
     out = capsys.readouterr().out
