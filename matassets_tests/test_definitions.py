@@ -76,3 +76,23 @@ def test_a_preset_choice_is_an_enum_in_every_model_config_and_reaches_the_preset
     preset, changes, _ = TrainOverrides(device="cpu", scheduler="plateau").apply(CGCNN["smoke"])
     assert type(preset.device) is str and type(preset.scheduler) is str
     assert json.loads(json.dumps(changes)) == changes == {"device": "cpu", "scheduler": "plateau"}
+
+
+def test_the_data_and_tuning_jobs_offer_their_choices_in_the_launchpad():
+    import dagster as dg
+
+    from matassets.assets.data import RawSourceConfig
+    from matassets.automation.tuning_runs import tuning_job
+    from matassets.data.sources import SOURCES
+    from matassets.families import PHASES
+
+    start = tuning_job.graph.node_defs[0]
+    for config, name, values in (
+        (start.config_field, "phase", (*PHASES, "all")),
+        (start.config_field, "level", PARTITIONS),
+        (RawSourceConfig.to_config_schema().as_field(), "source", SOURCES),
+    ):
+        kind = config.config_type.fields[name].config_type
+        assert kind.kind.name == "ENUM" and tuple(v.config_value for v in kind.enum_values) == values
+    with pytest.raises(dg.DagsterInvalidConfigError, match="not in enum type"):
+        dg.validate_run_config(tuning_job, {"ops": {start.name: {"config": {"level": "huge"}}}})

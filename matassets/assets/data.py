@@ -1,9 +1,12 @@
 """Data assets: raw_structures → structures → splits → crystal_graphs, partitioned by level."""
 
+from typing import Literal
+
 import dagster as dg
 
 from matassets.assets.common import in_partition, levels_partitions, table_metadata, versioned
 from matassets.assets.resources import ProjectResource
+from matassets.data.sources import SOURCES
 from matassets.families import DATA_GROUP
 from matassets.levels import DATA, preset_metadata
 
@@ -11,7 +14,7 @@ from matassets.levels import DATA, preset_metadata
 class RawSourceConfig(dg.Config):
     """Where the crystals come from: ``embedded`` (default), ``jarvis`` or ``files``."""
 
-    source: str = "embedded"
+    source: Literal[SOURCES] = "embedded"  # the Launchpad offers the choices
     path: str = ""  # files: a folder of CIF/POSCAR files or a CSV/JSON; jarvis: the cache folder
     targets: str = ""  # files: a CSV of targets for a folder of structures
     target: str = "formation_energy"  # files: the property of a headerless (id, value) targets CSV

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Literal
 
 import dagster as dg
 
@@ -88,10 +89,10 @@ class TuningConfig(dg.Config):
     ``dataset``: a registered data set's models (``matassets dataset list``) instead of the
     embedded set's, as ``matassets tune --dataset``."""
 
-    phase: str = "phase1"
+    phase: Literal[(*PHASES, "all")] = "phase1"  # the Launchpad offers the choices
     rounds: int = 3
     property: str = ""  # empty: every property of the phase
-    level: str = "smoke"
+    level: Literal[PARTITIONS] = "smoke"
     measure_noise: bool = True  # round 2 repeats round 1 with another seed to measure noise
     session: str = ""  # empty: <UTC time>-<phase>-<level>-<random>
     start: str = ""  # JSON object of round 1's parameters, e.g. {"epochs": 1} (empty: the preset)
@@ -104,8 +105,6 @@ def start_session(
 ) -> TuningSession:
     from matassets import datasets
 
-    if config.phase not in (*PHASES, "all") or config.level not in PARTITIONS:
-        raise dg.Failure(f"phase must be one of {PHASES} or all, level one of {PARTITIONS}")
     try:  # an unknown name: the registered ones are listed
         manifest = datasets.get(config.dataset, project.layout.root)
     except ValueError as exc:
