@@ -96,7 +96,8 @@ class TrainPreset:
 # must come through validation clean (fewer means wrong units or broken files, not a small data
 # set), never fewer than the level's split needs to give each split the crystals a GNN trains and
 # is judged on (MIN_LABELLED; 20 at 0.8 / 0.1 / 0.1: a smaller set cannot be split), and never more
-# than the level's min_clean. A data set under the level's min_clean trains, with a warning; and
+# than the level's min_clean (a data set without properties, candidates to screen, has no split to
+# fill: its fraction alone). A data set under the level's min_clean trains, with a warning; and
 # its splits warn (D/splits' non-blocking check) when validation or test holds fewer than
 # JUDGE_MIN_SPLIT crystals, too few to judge a model by.
 DATA: dict[str, DataPreset] = {
@@ -122,18 +123,23 @@ def smallest_split(preset: DataPreset) -> int:
     return max(math.ceil(round(MIN_LABELLED[name] / fraction, 6)) for name, fraction in shares)
 
 
-def dataset_data_preset(partition: str, rows: int) -> tuple[DataPreset, str]:
+def dataset_data_preset(partition: str, rows: int, labelled: bool = True) -> tuple[DataPreset, str]:
     """``DATA[partition]`` for a registered data set of ``rows`` rows, its ``min_clean`` scaled to
-    its size (the rule above ``DATA``), and that rule in words for the check and its refusal."""
+    its size (the rule above ``DATA``), and that rule in words for the check and its refusal.
+    ``labelled``: the data set has properties (models train on it; without, only the fraction)."""
     preset = DATA[partition]
-    floor = smallest_split(preset)
+    floor = smallest_split(preset) if labelled else 1
     share = math.ceil(DATASET_MIN_CLEAN_FRACTION * rows)
     needed = min(preset.min_clean, max(floor, share))
+    split = (
+        f"at least {floor} (fewer cannot give train, validation and test "
+        f"{'/'.join(str(n) for n in MIN_LABELLED.values())} structures)"
+        if labelled
+        else "at least 1 (no properties: candidates to screen, no split to fill)"
+    )
     why = (
-        f"for a data set of {rows} rows: {DATASET_MIN_CLEAN_FRACTION:.0%} of its rows ({share}), at "
-        f"least {floor} (fewer cannot give train, validation and test "
-        f"{'/'.join(str(n) for n in MIN_LABELLED.values())} structures), at most the {partition} "
-        f"level's {preset.min_clean}"
+        f"for a data set of {rows} rows: {DATASET_MIN_CLEAN_FRACTION:.0%} of its rows ({share}), "
+        f"{split}, at most the {partition} level's {preset.min_clean}"
     )
     return replace(preset, min_clean=needed), why
 

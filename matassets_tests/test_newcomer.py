@@ -52,7 +52,7 @@ FIRST_HOUR = [
     (
         "predict --model cgcnn_formation_energy --level smoke my.cif",
         0,
-        r'^\{"file": "my.cif", "formation_energy"',
+        r'^\{"file": "my.cif", "formula": "NaCl", "formation_energy"',
     ),
     ("handoff --level smoke", 0, r"^# Handoff: 1 run\(s\), level smoke$"),
 ]

@@ -82,8 +82,8 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         partition, layout = context.partition_key, project.layout.for_dataset(name)
         claim_level(context, DatasetProject(project, name))  # the data set's own data-run lock
         current = datasets.get(name, layout.root)
-        preset, rule = dataset_data_preset(partition, current.rows or 0)  # scaled to the data set
         props = {p.name: p for p in current.properties}
+        preset, rule = dataset_data_preset(partition, current.rows or 0, bool(props))  # scaled to it
         try:
             result, _ = build_structures(layout, partition, preset, props)
         except NotEnoughCleanStructures as refused:
@@ -112,7 +112,7 @@ def dataset_assets(name: str, root: Path | None = None) -> list[dg.AssetsDefinit
         )
         yield versioned(context, project, materialization)
         small = ""
-        if result.clean_rows < DATA[partition].min_clean:
+        if props and result.clean_rows < DATA[partition].min_clean:  # candidates are not split
             small = (
                 f"; warning: under the {partition} level's {DATA[partition].min_clean}, its validation "
                 "and test splits are too small to judge a model well"

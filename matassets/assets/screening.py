@@ -96,12 +96,17 @@ def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.Assets
             {"model": str(model_dir), "data set": dataset, "data set version": version, "input": str(source)},
         )
         table = result.table.sort("mean", descending=config.highest_first)
-        columns = ("id", "formula", "property", "mean", "std", "sigma", "unit")
+        columns = ("id", "formula", "property", "mean", "std", "sigma", "unit", "unseen_elements")
         top = table.head(config.top).select(*columns).to_dicts()
         metadata = {
             "candidates predicted": result.count,
             "excluded (in the model's training split)": result.excluded,
             "skipped": len(result.skipped),
+            "with an element unseen in training": dg.MetadataValue.text(
+                "unknown: the model folder predates training's record of its elements"
+                if result.extrapolated is None
+                else f"{result.extrapolated} (their predictions extrapolate: unseen_elements)"
+            ),
             "model version": result.model_version,
             "ensemble size": result.ensemble_size,
             "std": dg.MetadataValue.text(

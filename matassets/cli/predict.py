@@ -81,17 +81,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
     # an ensemble's: the members' mean, their standard deviation as <task>_std and, where the
-    # validation split gave a scale, the calibrated error bar <task>_sigma = scale × <task>_std
+    # validation split gave a scale, the calibrated error bar <task>_sigma = scale × <task>_std;
+    # unseen_elements: those no training crystal held (absent for a folder that does not know)
     if structures:
         values, spread = model.predict_structures(ids, structures, with_std=True)
-        for f, row, std in zip(ids, values, spread, strict=True):
-            out = {"file": f, **{t: float(v) for t, v in zip(model.tasks, row, strict=True)}}
+        for f, structure, row, std in zip(ids, structures, values, spread, strict=True):
+            out = {"file": f, "formula": structure.composition.reduced_formula}
+            out |= {t: float(v) for t, v in zip(model.tasks, row, strict=True)}
             if model.ensemble_size > 1:
                 for t, v in zip(model.tasks, std, strict=True):
                     out[f"{t}_std"] = float(v)
                     if t in model.sigma_scales:
                         out[f"{t}_sigma"] = float(v) * model.sigma_scales[t]
                 out["ensemble_size"] = model.ensemble_size
+            unseen = model.unseen_elements(structure)
+            if unseen is not None:
+                out["unseen_elements"] = unseen
+            if unseen:
+                print(
+                    f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
+                    "the prediction extrapolates",
+                    file=sys.stderr,
+                )
             print(json.dumps(out))
     return 1 if failed else 0
 
@@ -111,14 +122,15 @@ def register(sub) -> None:
     pred = sub.add_parser(
         "predict",
         help=(
-            "predict with a trained model for CIF/POSCAR files (an ensemble: mean, <task>_std and the "
-            "calibrated error bar <task>_sigma)"
+            "predict with a trained model for CIF/POSCAR files, one JSON line each (an ensemble: mean, "
+            "<task>_std and the calibrated error bar <task>_sigma; unseen_elements: the file's elements "
+            "no training crystal held)"
         ),
     )
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)
     common.dataset_arg(pred)
-    pred.add_argument("files", nargs="+")
+    pred.add_argument("files", nargs="+", help="CIF or POSCAR files")
     pred.add_argument(
         "--max-sites",
         type=int,

@@ -9,7 +9,9 @@ one prediction path ``matassets predict`` also takes; a data set's composition f
 (``training.property_forest``) predicts from the table's formula and space group instead.
 
 ``predictions.csv`` / ``predictions.parquet``: one row per (candidate, property) with ``id``,
-``formula``, ``property``, ``mean``, ``std``, ``sigma``, ``unit``, ``ensemble_size`` and
+``formula``, ``property``, ``mean``, ``std``, ``sigma``, ``unit``, ``ensemble_size``,
+``unseen_elements`` (those no training crystal of the model held, comma-separated, empty for none;
+null for a folder written before training recorded them: ``inference.domain``) and
 ``model_version`` (the model folder's hash, ``model_folder.manifest_digest``). ``mean`` is the
 ensemble members' mean and ``std`` their standard deviation; a single model has no spread to report
 and writes ``std`` 0. ``sigma`` is the calibrated error bar, ``std`` times the scale fitted on the
@@ -30,10 +32,22 @@ import polars as pl
 
 from matassets.data import schema
 from matassets.data.parsing import parse_structure
+from matassets.inference import domain
 from matassets.inference.predict import PredictInputError, load_model
 from matassets.training.model_folder import manifest_digest
 
-COLUMNS = ("id", "formula", "property", "mean", "std", "sigma", "unit", "ensemble_size", "model_version")
+COLUMNS = (
+    "id",
+    "formula",
+    "property",
+    "mean",
+    "std",
+    "sigma",
+    "unit",
+    "ensemble_size",
+    "unseen_elements",
+    "model_version",
+)
 SCHEMA = {c: pl.Utf8 for c in COLUMNS} | {
     "mean": pl.Float64,
     "std": pl.Float64,
@@ -56,9 +70,19 @@ class Screening:
         """Candidates with a prediction."""
         return self.table["id"].n_unique()
 
+    @property
+    def extrapolated(self) -> int | None:
+        """Candidates with an element no training crystal of the model held (None: the folder was
+        written before training recorded its elements)."""
+        cells = self.table["unseen_elements"]
+        if len(cells) and cells.null_count() == len(cells):
+            return None
+        return self.table.filter(pl.col("unseen_elements") != "")["id"].n_unique()
+
     def summary(self) -> dict:
         return {
             "candidates predicted": self.count,
+            "with an element unseen in training": self.extrapolated,
             "excluded (in the model's training split)": self.excluded,
             "skipped": self.skipped,
             "model_version": self.model_version,
@@ -89,6 +113,7 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
     trained = training_ids(model_dir)
     candidates = clean.filter(~pl.col(schema.ID).is_in(list(trained)))
     ids, formulas, mean, std, skipped = (_forest if forest else _graph)(model, candidates)
+    unseen = [domain.unseen(model.config, (e.symbol for e in domain.elements(f))) for f in formulas]
     frames = [
         pl.DataFrame(
             {
@@ -100,6 +125,7 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
                 "sigma": std[:, t] * scales[task] if task in scales else [None] * len(ids),
                 "unit": [unit(task)] * len(ids),
                 "ensemble_size": [ensemble_size] * len(ids),
+                "unseen_elements": [None if u is None else ", ".join(u) for u in unseen],
                 "model_version": [version] * len(ids),
             },
             schema=SCHEMA,

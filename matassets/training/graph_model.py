@@ -22,6 +22,7 @@ from matassets.data import schema
 from matassets.data.pipeline import current_graphs_path, load_splits
 from matassets.data.splits import SPLITS, SplitManifest
 from matassets.graphs.sharded import load_store
+from matassets.inference import domain
 from matassets.io import sha256_file, sha256_text, torch_save
 from matassets.levels import MIN_LABELLED, DataPreset, TrainPreset
 from matassets.models.registry import build_model
@@ -329,6 +330,7 @@ def _train_graph_model(
             "preset": asdict(spec.preset),
             "graph": {"cutoff": spec.data.cutoff, "max_neighbors": spec.data.max_neighbors},
             "objective": objective.kind,
+            domain.KEY: graph_report.training_elements(splits["train"]),
             **({"warm_start": warm} if warm else {}),
             "partition": spec.partition,
         },

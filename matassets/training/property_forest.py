@@ -26,6 +26,7 @@ from matassets.data.pipeline import load_splits
 from matassets.data.spacegroups import fill_spacegroups
 from matassets.data.tables import read_table
 from matassets.datasets.properties import Property
+from matassets.inference import domain
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
 from matassets.training import incremental
@@ -169,6 +170,7 @@ def train_property_forest(
         "property": asdict(prop),
         "features": names,
         "preset": asdict(preset),
+        domain.KEY: domain.counts(clean[schema.FORMULA][idx["train"]].to_list()),
     }
     folder.write_json("config.json", config | details | {"partition": partition, "model_file": MODEL_FILE})
     folder.write_json("metrics.json", {**metrics, **details})

@@ -148,3 +148,12 @@ def test_a_data_set_s_forest_screens_its_candidates(root: Path, monkeypatch) -> 
     assert np.allclose(table["mean"].to_numpy(), [expected[i] for i in table["id"]])
     assert (table["std"] == 0).all() and (table["ensemble_size"] == 1).all()
     assert (table["unit"] == "eV/atom").all() and (table["model_version"] == manifest_digest(model_dir)).all()
+    # the elements the forest saw (config.json), and each candidate's that it did not (inference/domain)
+    from pymatgen.core import Composition
+
+    train = pl.read_csv(model_dir / "predictions.csv").filter(pl.col("split") == "train")["formula"]
+    held = [{e.symbol for e in Composition(f)} for f in train]
+    seen = json.loads((model_dir / "config.json").read_text())["training_elements"]
+    assert seen == {e: sum(e in h for h in held) for e in set().union(*held)}
+    for formula, cell in table.select("formula", "unseen_elements").rows():
+        assert cell == ", ".join(sorted({e.symbol for e in Composition(formula)} - set(seen)))

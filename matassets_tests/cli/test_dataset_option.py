@@ -62,9 +62,9 @@ def test_each_command_reads_the_named_data_set_s_models_only(root: Path, capsys)
     code, out, _ = _run(capsys, "predict", "--dataset", "tiny", "--model", "cgcnn_e_form", str(cif))
     assert code == 0
     (line,) = out.splitlines()
-    assert set(json.loads(line)) == {"file", "e_form"}  # tiny's model: its own property
+    assert set(json.loads(line)) == {"file", "formula", "e_form", "unseen_elements"}  # tiny's property
     code, out, _ = _run(capsys, "predict", "--model", "cgcnn_formation_energy", str(cif))
-    assert code == 0 and set(json.loads(out)) == {"file", "formation_energy"}
+    assert code == 0 and set(json.loads(out)) == {"file", "formula", "formation_energy", "unseen_elements"}
 
 
 def test_a_data_set_s_missing_model_names_its_own_models_and_train_command(root: Path, capsys) -> None:

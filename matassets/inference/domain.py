@@ -1,0 +1,38 @@
+"""Which elements a model saw in training, so a prediction for a crystal with another can say so.
+
+A trained folder's ``config.json`` holds ``training_elements``: {element symbol: how many crystals
+of the training split hold it} (a graph model counts its graphs,
+``training.graph_report.training_elements``; a composition forest its formulas, ``counts``). No
+weight learned anything from an element the model never saw: CGCNN describes it by its periodic-table
+properties (``graphs.features``), judged from other elements; SchNet's embedding of it and CGCNN's
+per-element output term keep their initial values; a composition forest's feature of it was always
+0. The prediction extrapolates, and an ensemble's spread grows less than its error there
+(docs/uncertainty.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+KEY = "training_elements"
+
+
+def elements(formula: str) -> list:
+    """The elements (pymatgen ``Element``) of a chemical formula."""
+    from pymatgen.core import Composition
+
+    return Composition(formula).elements
+
+
+def counts(formulas: Iterable[str]) -> dict[str, int]:
+    """{element symbol: how many of ``formulas`` hold it}."""
+    held = Counter(e for f in formulas for e in elements(f))
+    return {e.symbol: n for e, n in held.items()}
+
+
+def unseen(config: dict, symbols: Iterable[str]) -> list[str] | None:
+    """The elements of ``symbols`` that no training crystal of the model held, in alphabetical
+    order, or None for a folder written before training recorded them."""
+    seen = config.get(KEY)
+    return None if seen is None else sorted(set(symbols) - set(seen))
