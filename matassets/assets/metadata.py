@@ -103,7 +103,7 @@ def model_metadata(output, preset, plots: list[str]) -> dict[str, object]:
         meta["training"] = dg.MetadataValue.text(output.skipped)
     if record.get("warm_start"):
         meta["warm start"] = dg.MetadataValue.json(record["warm_start"])
-    for name in plots:
+    for name in [*plots, "training_elements.png"]:  # every graph model's (graph_report.elements_plot)
         path = output.model_dir / name
         if path.exists():
             meta[path.stem.replace("_", " ")] = image(path)

@@ -2,7 +2,7 @@
 
 A trained folder's ``config.json`` holds ``training_elements``: {element symbol: how many crystals
 of the training split hold it} (a graph model counts its graphs,
-``training.graph_report.training_elements``; a composition forest its formulas, ``counts``). No
+``training.graph_report.element_counts``; a composition forest its formulas, ``counts``). No
 weight learned anything from an element the model never saw: CGCNN describes it by its periodic-table
 properties (``graphs.features``), judged from other elements; SchNet's embedding of it and CGCNN's
 per-element output term keep their initial values; a composition forest's feature of it was always

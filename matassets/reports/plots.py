@@ -1,5 +1,6 @@
 """Every PNG plot of the project, for the UI and the model folders: parity, learning curve, confusion
-matrix, ROC, MACE's validation history, the leaderboard, an ensemble's calibration and size curve."""
+matrix, ROC, MACE's validation history, the leaderboard, an ensemble's calibration and size curve,
+screening histograms, the elements of a training split on a periodic table."""
 
 from __future__ import annotations
 
@@ -231,4 +232,46 @@ def screening_histogram(values: dict[str, tuple[np.ndarray, str]], path: Path) -
         ax.set_xlabel(f"predicted {name}" + (f" ({unit})" if unit else ""))
         ax.set_ylabel("candidates")
         ax.set_title(f"{len(mean)} candidates", fontsize=10)
+    return _save(fig, path)
+
+
+def _table_cell(z: int) -> tuple[float, int]:
+    """(row, column) of element ``z`` in the usual 18-column layout, lanthanides and actinides in
+    two rows of their own under it (rows 8.4 and 9.4, from column 3)."""
+    from pymatgen.core import Element
+
+    if 57 <= z <= 71 or 89 <= z <= 103:
+        return (8.4 if z <= 71 else 9.4), 3 + z - (57 if z <= 71 else 89)
+    element = Element.from_Z(z)
+    return element.row, element.group
+
+
+def element_table_plot(counts: dict[str, int], marked: set[str], title: str, path: Path) -> Path:
+    """A periodic table: each element of ``counts`` shaded by its count (log scale) and labelled
+    with it, grey where the count is 0; the ``marked`` elements framed in red."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Rectangle
+    from pymatgen.core import Element
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(11, 6.2))
+    cmap = plt.get_cmap("viridis")
+    norm = LogNorm(vmin=1, vmax=max([*counts.values(), 2]))
+    for z in range(1, 104):
+        symbol = Element.from_Z(z).symbol
+        row, column = _table_cell(z)
+        n = counts.get(symbol, 0)
+        face = cmap(norm(n)) if n else "#eeeeee"
+        edge, width = ("red", 2.2) if symbol in marked else ("white", 1)
+        ax.add_patch(Rectangle((column - 1, -row), 0.95, 0.95, facecolor=face, edgecolor=edge, lw=width))
+        ink = "white" if n and norm(n) < 0.6 else "black"
+        ax.text(column - 0.52, -row + 0.6, symbol, ha="center", va="center", fontsize=8.5, color=ink)
+        if n:
+            ax.text(column - 0.52, -row + 0.25, str(n), ha="center", va="center", fontsize=6, color=ink)
+    ax.set_xlim(-0.2, 18.2)
+    ax.set_ylim(-9.6, 0.1)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.6, label="crystals")
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)

@@ -318,6 +318,7 @@ def _train_graph_model(
         return ModelOutput(folder.final, metrics, {}, fit, folder=folder, status="current")
     notes = graph_report.anomalies(fit, layout, spec.partition) + list(spec.scaled.values())
 
+    elements = {name: graph_report.element_counts(split) for name, split in splits.items()}
     staging = folder.stage()
     folder.save("model.pt", lambda tmp: torch_save(trainer.best_model.cpu().state_dict(), tmp))
     members.save(folder)  # member_<k>.pt for k >= 1
@@ -330,7 +331,7 @@ def _train_graph_model(
             "preset": asdict(spec.preset),
             "graph": {"cutoff": spec.data.cutoff, "max_neighbors": spec.data.max_neighbors},
             "objective": objective.kind,
-            domain.KEY: graph_report.training_elements(splits["train"]),
+            domain.KEY: elements["train"],
             **({"warm_start": warm} if warm else {}),
             "partition": spec.partition,
         },
@@ -352,6 +353,7 @@ def _train_graph_model(
     folder.write_rows("predictions.csv", rows)
     plots = graph_report.plots(staging, spec.tasks, splits, outputs, fit, objective.kind)
     plots += members.plots(staging, splits, outputs, spec.tasks, objective.kind, ensemble_report)
+    plots.append(graph_report.elements_plot(staging, f"{spec.asset} [{spec.partition}]", elements))
     record = build_run_record(
         phase=spec.phase,
         algorithm=spec.algorithm,

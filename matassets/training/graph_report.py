@@ -26,9 +26,9 @@ def anomalies(fit, layout: Layout, partition: str) -> list[str]:
     return notes
 
 
-def training_elements(split: GraphSplit, chunk: int = 4096) -> dict[str, int]:
-    """{element symbol: how many crystals of ``split`` hold it}: what the model
-    saw, so a prediction for a crystal with an element it never saw can say so
+def element_counts(split: GraphSplit, chunk: int = 4096) -> dict[str, int]:
+    """{element symbol: how many crystals of ``split`` hold it}. Of the training split: what the
+    model saw, so a prediction for a crystal with an element it never saw can say so
     (``inference.domain``)."""
     from pymatgen.core import Element
 
@@ -38,6 +38,23 @@ def training_elements(split: GraphSplit, chunk: int = 4096) -> dict[str, int]:
         held = torch.unique(batch.batch * 128 + batch.z)  # each (crystal, element) once
         counts += torch.bincount(held % 128, minlength=128)
     return {Element.from_Z(z).symbol: int(counts[z]) for z in counts.nonzero().flatten().tolist()}
+
+
+def elements_plot(folder: Path, title: str, counts: dict[str, dict[str, int]]) -> Path:
+    """``training_elements.png``: the training split's crystals per element on a periodic table,
+    the elements only validation or test crystals hold framed in red (their errors are
+    extrapolations, part of the test MAE)."""
+    from matassets.reports.plots import element_table_plot
+
+    train = counts["train"]
+    elsewhere = {e for name, held in counts.items() if name != "train" for e in held} - set(train)
+    return element_table_plot(
+        train,
+        elsewhere,
+        f"{title}: training crystals per element; grey: none; red: in validation or test only "
+        f"({len(elsewhere)})",
+        folder / "training_elements.png",
+    )
 
 
 def prediction_rows(

@@ -50,6 +50,10 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
     ]
     expected = {e: sum(e in h for h in held) for e in set().union(*held)}
     assert seen == expected and clean.height == train.len()
+    # and drawn on a periodic table, shown on the model's page in the UI
+    assert (folder / "training_elements.png").stat().st_size > 20_000
+    (event,) = phase1_smoke.get_asset_materialization_events()
+    assert "training elements" in event.materialization.metadata
 
     metal = unseen_metal(seen)
     files = []
