@@ -1,13 +1,12 @@
 """Which elements a model saw in training, so a prediction for a crystal with another can say so.
 
 A trained folder's ``config.json`` holds ``training_elements``: {element symbol: how many crystals
-of the training split hold it} (a graph model counts its graphs,
-``training.graph_report.element_counts``; a composition forest its formulas, ``counts``). No
-weight learned anything from an element the model never saw: CGCNN describes it by its periodic-table
-properties (``graphs.features``), judged from other elements; SchNet's embedding of it and CGCNN's
-per-element output term keep their initial values; a composition forest's feature of it was always
-0. The prediction extrapolates, and an ensemble's spread grows less than its error there
-(docs/uncertainty.md).
+of the training split hold it} (``counts`` of their formulas, for graph models and composition
+forests alike). No weight learned anything from an element the model never saw: CGCNN describes
+it by its periodic-table properties (``graphs.features``), judged from other elements; SchNet's
+embedding of it and CGCNN's per-element output term keep their initial values; a composition
+forest's feature of it was always 0. The prediction extrapolates, and an ensemble's spread grows
+less than its error there (docs/uncertainty.md).
 """
 
 from __future__ import annotations

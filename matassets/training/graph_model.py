@@ -167,6 +167,8 @@ def load_split_data(layout: Layout, spec: RunSpec) -> tuple[dict[str, GraphSplit
         "split_hash": manifest.hash,
         "graphs_key": json.loads(layout.graphs_pointer(spec.partition).read_text(encoding="utf-8"))["key"],
         "sizes": {k: len(v) for k, v in splits.items()},
+        # each split's crystals per element, from the formulas: no graph is read for it (test_rules)
+        "elements": {name: domain.counts(part[schema.FORMULA].to_list()) for name, part in parts.items()},
     }
     return splits, info
 
@@ -318,7 +320,6 @@ def _train_graph_model(
         return ModelOutput(folder.final, metrics, {}, fit, folder=folder, status="current")
     notes = graph_report.anomalies(fit, layout, spec.partition) + list(spec.scaled.values())
 
-    elements = {name: graph_report.element_counts(split) for name, split in splits.items()}
     staging = folder.stage()
     folder.save("model.pt", lambda tmp: torch_save(trainer.best_model.cpu().state_dict(), tmp))
     members.save(folder)  # member_<k>.pt for k >= 1
@@ -331,7 +332,7 @@ def _train_graph_model(
             "preset": asdict(spec.preset),
             "graph": {"cutoff": spec.data.cutoff, "max_neighbors": spec.data.max_neighbors},
             "objective": objective.kind,
-            domain.KEY: elements["train"],
+            domain.KEY: info["elements"]["train"],
             **({"warm_start": warm} if warm else {}),
             "partition": spec.partition,
         },
@@ -353,7 +354,7 @@ def _train_graph_model(
     folder.write_rows("predictions.csv", rows)
     plots = graph_report.plots(staging, spec.tasks, splits, outputs, fit, objective.kind)
     plots += members.plots(staging, splits, outputs, spec.tasks, objective.kind, ensemble_report)
-    plots.append(graph_report.elements_plot(staging, f"{spec.asset} [{spec.partition}]", elements))
+    plots.append(graph_report.elements_plot(staging, f"{spec.asset} [{spec.partition}]", info["elements"]))
     record = build_run_record(
         phase=spec.phase,
         algorithm=spec.algorithm,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from matassets.data import schema
 from matassets.data.tables import read_table
@@ -24,20 +23,6 @@ def anomalies(fit, layout: Layout, partition: str) -> list[str]:
         if n:
             notes.append(f"{n} quarantined entries in this partition's data (see quarantine.parquet)")
     return notes
-
-
-def element_counts(split: GraphSplit, chunk: int = 4096) -> dict[str, int]:
-    """{element symbol: how many crystals of ``split`` hold it}. Of the training split: what the
-    model saw, so a prediction for a crystal with an element it never saw can say so
-    (``inference.domain``)."""
-    from pymatgen.core import Element
-
-    counts = torch.zeros(128, dtype=torch.int64)  # atomic numbers run to 118
-    for start in range(0, len(split.index), chunk):
-        batch = split.store.collate(split.index[start : start + chunk])
-        held = torch.unique(batch.batch * 128 + batch.z)  # each (crystal, element) once
-        counts += torch.bincount(held % 128, minlength=128)
-    return {Element.from_Z(z).symbol: int(counts[z]) for z in counts.nonzero().flatten().tolist()}
 
 
 def elements_plot(folder: Path, title: str, counts: dict[str, dict[str, int]]) -> Path:

@@ -41,7 +41,7 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
     layout = Layout(smoke_root)
     folder = layout.model_dir(MODEL, "smoke")
     seen = json.loads((folder / "config.json").read_text())["training_elements"]
-    # counted from the graphs; here again from the training crystals' structures, independently
+    # counted from the formulas; here again from the training crystals' structures, independently
     train = pl.read_csv(folder / "predictions.csv").filter(pl.col("split") == "train")["id"]
     clean = pl.read_parquet(layout.structures("smoke")).filter(pl.col(schema.ID).is_in(train.to_list()))
     held = [
