@@ -8,17 +8,29 @@ import sys
 from pathlib import Path
 
 from matassets.cli import _common as common
+from matassets.inference import domain
 from matassets.levels import PARTITIONS
 from matassets.paths import EMBEDDED
 
 ORDER = 30
 
 
+def _predicts(fam) -> bool:
+    """Whether ``predict`` takes a model of family ``fam``: a graph model (a torch module of
+    ``models/registry.py``) or a forest on formula and space group; not the potential (``relax``)."""
+    return bool(fam.architecture) or fam.name == "random_forest"
+
+
 def missing_model_message(layout, asset: str, partition: str) -> str | None:
     """Why ``asset`` cannot be loaded at ``partition`` and the command that trains it (derived from
     ``matassets.families``), or None when its folder holds a model."""
-    from matassets.families import FAMILIES, family_of_asset
+    from matassets.families import FAMILIES, family, family_of_asset
 
+    if asset == family("mace").asset:
+        return (
+            f"{asset} is an interatomic potential (energy, forces, stress), not a property model: "
+            f"`matassets relax --level {partition} FILE` uses it"
+        )
     folder = layout.model_dir(asset, partition)
     if (folder / "config.json").exists():
         return None
@@ -28,7 +40,7 @@ def missing_model_message(layout, asset: str, partition: str) -> str | None:
         return _dataset_model_missing(layout, asset, partition) + have
     fam = family_of_asset(asset)
     if fam is None:
-        known = ", ".join(a for f in FAMILIES for a in f.asset_names())
+        known = ", ".join(a for f in FAMILIES if _predicts(f) for a in f.asset_names())
         return f"{asset} is not a model of this installation: choose from {known}"
     prop = next((p for p in fam.properties if fam.asset_name(p) == asset), None)
     return (
@@ -41,20 +53,26 @@ def _dataset_model_missing(layout, asset: str, partition: str) -> str:
     """``missing_model_message`` for a registered data set: its models, its train command."""
     from matassets import datasets
     from matassets.assets.dataset_models import train_command
+    from matassets.families import dataset_models
 
     name = layout.dataset
-    props = {f"cgcnn_{p}": p for p in datasets.get(name, layout.root).property_names()}
-    if asset not in props:
-        return f"{asset} is not a model of data set {name}: choose from {', '.join(props)}"
+    models = {m.asset: m for m in dataset_models(datasets.get(name, layout.root)) if _predicts(m.family)}
+    if asset not in models:
+        return f"{asset} is not a model of data set {name}: choose from {', '.join(models)}"
     folder = layout.model_dir(asset, partition)
+    model = models[asset]
+    command = train_command(name, partition, model.prop.name, model.family)
     return (
         f"no trained {asset} model of data set {name} for level {partition} ({folder} has no "
-        f"config.json): train it with `{train_command(name, partition, props[asset])}`"
+        f"config.json): train it with `{command}`"
     )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from matassets.inference.predict import PredictInputError, load_model, read_structure_file
+    """One JSON line per readable file (a file that cannot be used: an error line naming it, exit
+    1): its formula, the model's prediction and the file's elements no training crystal held."""
+    from matassets.inference.predict import PredictInputError, read_structure_file
+    from matassets.training.random_forest import MODEL_FILE
 
     try:
         layout = common.dataset_layout(args.dataset)
@@ -65,46 +83,106 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
+    folder = layout.model_dir(args.model, common.partition(args))
+    forest = (folder / MODEL_FILE).is_file()
     try:
-        model = load_model(layout.model_dir(args.model, common.partition(args)))
+        model = _load(folder, forest)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ids, structures, failed = [], [], 0
+    files, structures, failed = [], [], 0
     for f in args.files:
         try:
             structure = read_structure_file(Path(f), args.max_sites)
-            model.check_structure(f, structure)
+            if not forest:
+                model.check_structure(f, structure)
             structures.append(structure)
-            ids.append(f)
+            files.append(f)
         except PredictInputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
-    # an ensemble's: the members' mean, their standard deviation as <task>_std and, where the
-    # validation split gave a scale, the calibrated error bar <task>_sigma = scale × <task>_std;
-    # unseen_elements: those no training crystal held (absent for a folder that does not know)
-    if structures:
-        values, spread = model.predict_structures(ids, structures, with_std=True)
-        for f, structure, row, std in zip(ids, structures, values, spread, strict=True):
-            out = {"file": f, "formula": structure.composition.reduced_formula}
-            out |= {t: float(v) for t, v in zip(model.tasks, row, strict=True)}
-            if model.ensemble_size > 1:
-                for t, v in zip(model.tasks, std, strict=True):
-                    out[f"{t}_std"] = float(v)
-                    if t in model.sigma_scales:
-                        out[f"{t}_sigma"] = float(v) * model.sigma_scales[t]
-                out["ensemble_size"] = model.ensemble_size
-            unseen = model.unseen_elements(structure)
-            if unseen is not None:
-                out["unseen_elements"] = unseen
-            if unseen:
-                print(
-                    f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
-                    "the prediction extrapolates",
-                    file=sys.stderr,
-                )
-            print(json.dumps(out))
-    return 1 if failed else 0
+    if forest:
+        rows, refused = _forest_rows(model, files, structures)
+    else:
+        rows, refused = _graph_rows(model, files, structures), []
+    for f, reason in refused:
+        print(f"error: {f}: {reason}", file=sys.stderr)
+    for f, structure, out in rows:
+        unseen = domain.unseen(model.config, (e.symbol for e in structure.composition.element_composition))
+        if unseen is not None:
+            out["unseen_elements"] = unseen
+        if unseen:
+            print(
+                f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
+                "the prediction extrapolates",
+                file=sys.stderr,
+            )
+        print(json.dumps(out))
+    return 1 if failed or refused else 0
+
+
+def _load(folder: Path, forest: bool):
+    from matassets.inference.predict import load_model
+    from matassets.training.random_forest import load_forest
+
+    return load_forest(folder) if forest else load_model(folder)
+
+
+def _graph_rows(model, files: list[str], structures: list) -> list[tuple[str, object, dict]]:
+    """(file, structure, output) of a graph model (``load_model``). An ensemble's output: the
+    members' mean, their standard deviation as <task>_std and, where the validation split gave a
+    scale, the calibrated error bar <task>_sigma = scale × <task>_std."""
+    if not structures:
+        return []
+    rows = []
+    values, spread = model.predict_structures(files, structures, with_std=True)
+    for f, structure, row, std in zip(files, structures, values, spread, strict=True):
+        out = {"file": f, "formula": structure.composition.reduced_formula}
+        out |= {t: float(v) for t, v in zip(model.tasks, row, strict=True)}
+        if model.ensemble_size > 1:
+            for t, v in zip(model.tasks, std, strict=True):
+                out[f"{t}_std"] = float(v)
+                if t in model.sigma_scales:
+                    out[f"{t}_sigma"] = float(v) * model.sigma_scales[t]
+            out["ensemble_size"] = model.ensemble_size
+        rows.append((f, structure, out))
+    return rows
+
+
+def _forest_rows(loaded, files: list[str], structures: list):
+    """(rows as ``_graph_rows``, [(file, reason refused)]) of a forest on formula and space group
+    (``random_forest.load_forest``): a data set's property forest (its value; a classifier's
+    probability of class 1) or the topological classifier (the probability of a topological
+    label). A structure spglib finds no space group for is refused where the forest uses one."""
+    import polars as pl
+
+    from matassets.data import schema
+    from matassets.data.spacegroups import spacegroup_number
+    from matassets.training import property_forest
+
+    use_spacegroup = loaded.config["preset"]["spacegroup_features"]
+    formulas = [s.composition.reduced_formula for s in structures]
+    groups = [spacegroup_number(s) if use_spacegroup else None for s in structures]
+    refused = [
+        (f, "spglib finds no space group; the forest's features include it")
+        for f, g in zip(files, groups, strict=True)
+        if use_spacegroup and g is None
+    ]
+    keep = [k for k, g in enumerate(groups) if not (use_spacegroup and g is None)]
+    if not keep:
+        return [], refused
+    picked = {schema.ID: [files[k] for k in keep], schema.FORMULA: [formulas[k] for k in keep]}
+    picked[schema.SPACEGROUP] = [groups[k] for k in keep]
+    if "property" in loaded.config:
+        values = property_forest.predict(loaded, pl.DataFrame(picked))
+    else:
+        values = loaded.predict_proba(picked[schema.FORMULA], picked[schema.SPACEGROUP])
+    task = loaded.config["task"]
+    rows = [
+        (files[k], structures[k], {"file": files[k], "formula": formulas[k], task: float(v)})
+        for k, v in zip(keep, values, strict=True)
+    ]
+    return rows, refused
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

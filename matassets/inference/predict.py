@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from matassets.graphs.store import GraphStore
-from matassets.inference import domain
 from matassets.inference.inputs import StructureInputError, read_structure_file
 from matassets.io import read_json_dict
 from matassets.models.registry import build_model
@@ -57,12 +56,6 @@ class LoadedModel:
         models = self.members or [self.model]
         mean, std, _ = predict_members(models, split, self.objective, batch_size, torch.device("cpu"))
         return mean, (np.zeros_like(mean) if std is None else std)
-
-    def unseen_elements(self, structure) -> list[str] | None:
-        """The elements of ``structure`` that no crystal of the model's training split held (the
-        prediction extrapolates; an ensemble's spread grows less than its error there:
-        docs/uncertainty.md), or None for a folder written before training recorded them."""
-        return domain.unseen(self.config, (e.symbol for e in structure.composition.element_composition))
 
     def check_structure(self, name: str, structure) -> None:
         """Refuse a structure with an atom that has no neighbour within the model's cutoff: the

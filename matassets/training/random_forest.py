@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matassets.inference import domain
 from matassets.io import sha256_text
 from matassets.levels import ForestPreset
 from matassets.paths import Layout
@@ -187,6 +188,7 @@ def train_forest(
             "threshold": threshold,
             "chosen": {k: chosen[k] for k in ("max_features", "class_weight")},
             "preset": asdict(preset),
+            domain.KEY: domain.counts(f for f, side in zip(formulas, split, strict=True) if side == "train"),
             "partition": partition,
             "model_file": MODEL_FILE,
             "format": "skops.io (no pickle); load with matassets.training.random_forest.load_forest",

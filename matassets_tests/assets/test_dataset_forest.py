@@ -157,3 +157,33 @@ def test_a_data_set_s_forest_screens_its_candidates(root: Path, monkeypatch) -> 
     assert seen == {e: sum(e in h for h in held) for e in set().union(*held)}
     for formula, cell in table.select("formula", "unseen_elements").rows():
         assert cell == ", ".join(sorted({e.symbol for e in Composition(formula)} - set(seen)))
+
+
+def test_predict_takes_a_data_set_s_forest(root: Path, monkeypatch, capsys) -> None:
+    """``matassets predict --dataset tiny --model forest_e_form`` on the data set's own CIF files
+    gives what the forest predicted for those crystals in training (predictions.csv): the same
+    formula and space group, read from the file."""
+    from conftest import materialize
+
+    from matassets.assets.datasets import dataset_assets
+    from matassets.cli import main
+
+    monkeypatch.setenv("MATASSETS_THREADS", "1")
+    monkeypatch.setenv("MATASSETS_ROOT", str(root))
+    assert materialize(_only(dataset_assets("tiny", root), "forest_e_form"), root).success
+    model_dir = Layout(root).for_dataset("tiny").model_dir("forest_e_form", "smoke")
+    saved = pl.read_csv(model_dir / "predictions.csv").filter(pl.col("split") == "test").head(4)
+    files = [str(root / "cifs" / f"{i}.cif") for i in saved["id"]]
+    capsys.readouterr()
+    assert main(["predict", "--dataset", "tiny", "--model", "forest_e_form", *files]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["file"] for p in printed] == files and [p["formula"] for p in printed] == saved[
+        "formula"
+    ].to_list()
+    assert np.allclose([p["e_form"] for p in printed], saved["e_form_pred"].to_numpy(), rtol=1e-9)
+    assert all(isinstance(p["unseen_elements"], list) for p in printed)
+    # the potential is not a property model: relax uses it; an unknown name lists the models predict takes
+    assert main(["predict", "--dataset", "tiny", "--model", "mace_potential", *files]) == 2
+    assert "mace_potential is an interatomic potential" in capsys.readouterr().err
+    assert main(["predict", "--dataset", "tiny", "--model", "forest_x", *files]) == 2
+    assert "choose from cgcnn_e_form, specialist_e_form, forest_e_form" in capsys.readouterr().err

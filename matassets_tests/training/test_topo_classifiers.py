@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import folder_state, materialize
+from pymatgen.core import Composition
 
 from matassets.paths import Layout
 
@@ -204,3 +205,31 @@ def test_unchanged_rematerialization_reuses_both_classifiers(topo_db_smoke, rf_s
     first = gnn_smoke.get_asset_materialization_events()[0].materialization.metadata
     key = "metrics (threshold chosen on val)"
     assert gnn.materialization.metadata[key] == first[key]
+
+
+def test_predict_takes_the_forest_from_a_structure_file(
+    topo_db_smoke, rf_smoke, tmp_path, monkeypatch, capsys
+):
+    """``matassets predict --model topo_classifier_rf``: the probability the loaded forest gives the
+    file's formula and space group (synthetic fixture: rock-salt NaCl, Fm-3m, 225); the elements the
+    training formulas held are recorded."""
+    from pymatgen.core import Lattice, Structure
+
+    from matassets.cli import main
+    from matassets.training.random_forest import load_forest
+
+    folder = Layout(topo_db_smoke).model_dir("topo_classifier_rf", "smoke")
+    path = tmp_path / "NaCl.cif"
+    Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3]).to(
+        filename=str(path)
+    )
+    monkeypatch.setenv("MATASSETS_ROOT", str(topo_db_smoke))
+    capsys.readouterr()
+    assert main(["predict", "--model", "topo_classifier_rf", str(path)]) == 0
+    (printed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = load_forest(folder).predict_proba(["NaCl"], [225])[0]
+    assert printed["formula"] == "NaCl" and printed["topo_label"] == pytest.approx(expected, rel=1e-12)
+    train = pl.read_csv(folder / "predictions.csv").filter(pl.col("split") == "train")["formula"]
+    seen = json.loads((folder / "config.json").read_text())["training_elements"]
+    assert set(seen) == {e.symbol for f in train for e in Composition(f)}
+    assert printed["unseen_elements"] == sorted({"Na", "Cl"} - set(seen))
