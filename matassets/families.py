@@ -103,10 +103,15 @@ class Family:
     def command(self, partition: str, prop: str | None = None, dataset: str | None = None) -> str:
         """The ``matassets`` command that trains this family's asset at ``partition`` (of
         registered data set ``dataset``)."""
-        level = "--competition" if partition == "competition" else f"--level {partition}"
+        level = level_flag(partition)
         algorithm = "" if self.phase == "phase1" else f" --algorithm {self.algorithm}"
         on = f" --dataset {dataset}" if dataset else ""
         return f"matassets run {self.phase}{on}{algorithm} {level}" + (f" --property {prop}" if prop else "")
+
+
+def level_flag(partition: str) -> str:
+    """The command-line option that selects ``partition``: ``--level L``, or ``--competition``."""
+    return "--competition" if partition == "competition" else f"--level {partition}"
 
 
 GNN_PHASE1 = Resources("4", "16Gi", 1)

@@ -315,10 +315,9 @@ def record_block(
     name = family_name(phase, algorithm)
     if name is None:
         return {"command": None, "deviations": []}
-    from matassets.families import family
+    from matassets.families import family, level_flag
 
-    level = "--competition" if partition == "competition" else f"--level {partition}"
     return {
-        "command": family(name).runbook.replace("--level L", level),
+        "command": family(name).runbook.replace("--level L", level_flag(partition)),
         "deviations": deviations(name, partition, preset, overrides, scaled),
     }

@@ -24,12 +24,12 @@ def _predicts(fam) -> bool:
 def missing_model_message(layout, asset: str, partition: str) -> str | None:
     """Why ``asset`` cannot be loaded at ``partition`` and the command that trains it (derived from
     ``matassets.families``), or None when its folder holds a model."""
-    from matassets.families import FAMILIES, family, family_of_asset
+    from matassets.families import FAMILIES, family, family_of_asset, level_flag
 
     if asset == family("mace").asset:
         return (
             f"{asset} is an interatomic potential (energy, forces, stress), not a property model: "
-            f"`matassets relax --level {partition} FILE` uses it"
+            f"`matassets relax {level_flag(partition)} FILE` uses it"
         )
     folder = layout.model_dir(asset, partition)
     if (folder / "config.json").exists():

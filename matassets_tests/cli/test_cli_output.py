@@ -58,7 +58,7 @@ def test_predict_without_the_level_model_names_the_command_for_that_level(tmp_pa
     assert "`matassets run phase1 --level lite --property band_gap`" in err
     assert "trained levels: smoke" in err and "--level smoke" not in err
     assert main(["predict", "--model", "mace_potential", "--competition", "x.cif"]) == 2
-    assert "`matassets run phase3 --algorithm mace --competition`" in capsys.readouterr().err
+    assert "`matassets relax --competition FILE` uses it" in capsys.readouterr().err  # the potential
     assert main(["predict", "--model", "cgcnn_nonsense", "x.cif"]) == 2
     assert "choose from cgcnn_formation_energy" in capsys.readouterr().err
 
