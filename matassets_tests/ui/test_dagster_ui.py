@@ -226,7 +226,7 @@ def test_asset_graph_partitions_and_a_materialization_from_the_ui(dagster_ui):
                 expect(metadata.get_by_text(text, exact=True).first).to_be_visible()
             page.screenshot(path=SHOTS / "05_materialization.png", full_page=True)
             # the plots are drawn on the page, no click: short links to matassets ui's route
-            for plot in ("parity", "learning curve"):
+            for plot in ("parity", "learning curve", "training elements"):
                 row = page.locator("tr", has=page.get_by_text(plot, exact=True))
                 image = row.locator("img")
                 expect(image).to_be_visible()
