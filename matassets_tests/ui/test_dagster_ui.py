@@ -252,6 +252,21 @@ def test_asset_graph_partitions_and_a_materialization_from_the_ui(dagster_ui):
             expect(page.get_by_text(LOCATION, exact=True).first).to_be_visible()
             expect(page.get_by_text("data_job", exact=True).first).to_be_visible()
             page.screenshot(path=SHOTS / "08_overview_timeline.png")
+
+            # the Launchpad offers a preset field's choices and refuses another before a run starts
+            page.goto(f"{base}/locations/{LOCATION}/jobs/phase1_job/playground")
+            page.locator(".CodeMirror").first.click()
+            page.keyboard.press("Control+A")
+            page.keyboard.type(f"ops:\n  {MODEL}:\n    config:\n      device: ")
+            page.keyboard.press("Control+Space")
+            hints = page.locator(".CodeMirror-hints")
+            for choice in ("auto", "cpu", "cuda"):
+                expect(hints.get_by_text(choice, exact=True)).to_be_visible()
+            page.screenshot(path=SHOTS / "09_launchpad_choices.png")
+            page.keyboard.press("Escape")
+            page.keyboard.type("gpu")
+            expect(page.get_by_text("not in enum type Device got gpu")).to_be_visible()
+            expect(page.get_by_role("button", name="Launch Run")).to_be_disabled()
         except Exception:
             page.screenshot(path=SHOTS / "failure.png", full_page=True)
             raise
