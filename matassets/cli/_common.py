@@ -57,6 +57,24 @@ def dataset_layout(name: str | None, root: Path | None = None) -> Layout:
     return Layout(root) if manifest.builtin else Layout(root).for_dataset(manifest.name)
 
 
+def structure_paths(paths: list[str]) -> tuple[list[str], list[str]]:
+    """``paths`` as ``predict`` and ``relax`` read them: a folder stands for its CIF/POSCAR files
+    (``data.user_files.structure_files``). (files, one error line per folder without any)."""
+    from matassets.data.errors import DataInputError
+    from matassets.data.user_files import structure_files
+
+    files, errors = [], []
+    for path in paths:
+        if not Path(path).is_dir():
+            files.append(path)
+            continue
+        try:
+            files += [str(p) for p in structure_files(Path(path))]
+        except DataInputError as exc:
+            errors.append(str(exc))
+    return files, errors
+
+
 def defs():
     """The definitions as the data-set registry under the project root is now: built once per
     command (``main`` calls ``clear_defs``) and per root (another ``MATASSETS_ROOT``, another build)."""

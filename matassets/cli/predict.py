@@ -90,8 +90,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    files, structures, failed = [], [], 0
-    for f in args.files:
+    paths, unread = common.structure_paths(args.files)
+    for line in unread:
+        print(f"error: {line}", file=sys.stderr)
+    files, structures, failed = [], [], len(unread)
+    for f in paths:
         try:
             structure = read_structure_file(Path(f), args.max_sites)
             if not forest:
@@ -208,7 +211,7 @@ def register(sub) -> None:
     pred.add_argument("--model", required=True, help="asset name, e.g. cgcnn_formation_energy")
     common.level_args(pred)
     common.dataset_arg(pred)
-    pred.add_argument("files", nargs="+", help="CIF or POSCAR files")
+    pred.add_argument("files", nargs="+", help="CIF or POSCAR files, or folders of them")
     pred.add_argument(
         "--max-sites",
         type=int,

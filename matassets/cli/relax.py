@@ -32,8 +32,11 @@ def cmd_relax(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    failed = 0
-    for f in args.files:  # one JSON line or one error line per file; a bad file never stops the batch
+    files, unread = common.structure_paths(args.files)  # a folder: its CIF/POSCAR files
+    for line in unread:
+        print(f"error: {line}", file=sys.stderr)
+    failed = len(unread)
+    for f in files:  # one JSON line or one error line per file; a bad file never stops the batch
         try:
             result = relax(
                 f,
@@ -86,7 +89,7 @@ def register(sub) -> None:
         "like predict's: size and sites before parsing, NaN, overlapping atoms, partial occupancy, "
         "elements the potential does not know). Exit 1 if any file fails or does not converge.",
     )
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", help="CIF or POSCAR files, or folders of them")
     p.add_argument("--model", default="mace_potential", help="asset name (default mace_potential)")
     common.level_args(p)
     p.add_argument("--model-dir", help="a model folder instead of models/<model>/<level>/")

@@ -61,7 +61,8 @@ def _read_text(path: Path, limit: limits.Limit = limits.STRUCTURE_FILE) -> str:
     return text
 
 
-def _is_structure_file(path: Path) -> bool:
+def is_structure_file(path: Path) -> bool:
+    """A ``*.cif``, ``*.vasp``, ``*.poscar`` or ``POSCAR*`` file."""
     suffix = path.suffix.lower()
     return path.is_file() and (
         suffix in STRUCTURE_SUFFIXES
@@ -181,14 +182,20 @@ def _find_targets_csv(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
+def structure_files(folder: Path) -> list[Path]:
+    """The structure files of ``folder`` (``is_structure_file``), sorted; none is an error."""
+    files = sorted(p for p in Path(folder).iterdir() if is_structure_file(p))
+    if not files:
+        raise DataInputError(folder, "no *.cif, *.vasp, *.poscar or POSCAR* files in this folder")
+    return files
+
+
 def load_folder(
     folder: Path, targets_csv: Path | None = None, target: str = "formation_energy"
 ) -> pl.DataFrame:
     """Every CIF/POSCAR file in ``folder`` as the canonical table, with targets from the CSV."""
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if _is_structure_file(p))
-    if not files:
-        raise DataInputError(folder, "no *.cif, *.vasp, *.poscar or POSCAR* files in this folder")
+    files = structure_files(folder)
     by_key: dict[str, list[Path]] = {}
     for p in files:
         for key in {p.name, p.stem}:

@@ -108,11 +108,11 @@ def check_values(frame: pl.DataFrame, props: Iterable[Property], where: Path) ->
 
 def copy_input(path: Path, dest: Path, fmt: str) -> list[Path]:
     """Copy the input files (structure files, CSV/JSON, XYZ) under ``dest``; returns them."""
-    from matassets.data.user_files import STRUCTURE_SUFFIXES, _is_structure_file
+    from matassets.data.user_files import STRUCTURE_SUFFIXES, is_structure_file
 
     dest.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
-        files = [p for p in sorted(path.iterdir()) if _is_structure_file(p) or p.suffix.lower() == ".csv"]
+        files = [p for p in sorted(path.iterdir()) if is_structure_file(p) or p.suffix.lower() == ".csv"]
     elif fmt == "table":
         files = [path] + [
             p

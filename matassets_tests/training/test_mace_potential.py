@@ -206,10 +206,11 @@ def test_relax_command(smoke_mace, tmp_path, capsys):
     from matassets.cli import main
 
     root = smoke_mace[0]
-    poscar = tmp_path / "POSCAR"
+    poscar = tmp_path / "cells" / "POSCAR"  # relax is given the folder: its CIF/POSCAR files
+    poscar.parent.mkdir()
     write(str(poscar), _rattled_si(0.05, seed=11), format="vasp")
     rc = main(
-        ["relax", str(poscar), "--model-dir", str(root / "models" / "mace_potential" / "smoke"),
+        ["relax", str(poscar.parent), "--model-dir", str(root / "models" / "mace_potential" / "smoke"),
          "--fmax", "0.05", "--output", str(tmp_path / "out")]
     )  # fmt: skip
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -72,6 +72,14 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
         f"warning: {files[1]}: {metal} in no training crystal of {MODEL}: the prediction extrapolates"
     )
 
+    # a folder stands for its structure files; one without any is an error line, the others go on
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["predict", "--model", MODEL, "--level", "smoke", str(tmp_path), str(empty)]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["file"] for line in out.splitlines()] == sorted(files)
+    assert err.startswith(f"error: {empty}: no *.cif, *.vasp, *.poscar or POSCAR* files in this folder\n")
+
     # a folder written before training recorded its elements: no claim either way
     old = tmp_path / "old_root"
     shutil.copytree(folder, Layout(old).model_dir(MODEL, "smoke"))
