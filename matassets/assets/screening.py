@@ -86,6 +86,7 @@ def predictions_asset(dataset: str, model_dataset: str, model: str) -> dg.Assets
                 model_dir,
                 pl.read_parquet(source),
                 lambda p: datasets.property_info(p, model_dataset, root).unit,
+                context.log.info,
             )
         except (FileNotFoundError, IntegrityError) as exc:
             raise dg.Failure(f"{model_key.to_user_string()} [{partition}]: {exc}") from exc

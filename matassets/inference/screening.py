@@ -96,11 +96,13 @@ def training_ids(model_dir: Path) -> set[str]:
     return set(rows.filter(pl.col("split") == "train")["id"].to_list())
 
 
-def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> Screening:
+def screen(
+    model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str], log: Callable[[str], None] = print
+) -> Screening:
     """Predict every row of ``clean`` (the canonical table's columns) not in the model's training
     split; ``unit(property)``: its unit ("" when it has none). A graph model's folder (``model.pt``)
     predicts from the parsed structures, a composition forest's (``model.skops``) from the table's
-    formula and space group."""
+    formula and space group. ``log``: progress, a line per chunk of a graph model's candidates."""
     from matassets.training.random_forest import MODEL_FILE, load_forest
 
     model_dir = Path(model_dir)
@@ -112,7 +114,10 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
     version = manifest_digest(model_dir) or ""
     trained = training_ids(model_dir)
     candidates = clean.filter(~pl.col(schema.ID).is_in(list(trained)))
-    ids, formulas, mean, std, skipped = (_forest if forest else _graph)(model, candidates)
+    log(f"{candidates.height} candidates ({clean.height - candidates.height} in the training split left out)")
+    ids, formulas, mean, std, skipped = (
+        _forest(model, candidates) if forest else _graph(model, candidates, log)
+    )
     unseen = [domain.unseen(model.config, (e.symbol for e in domain.elements(f))) for f in formulas]
     frames = [
         pl.DataFrame(
@@ -136,9 +141,14 @@ def screen(model_dir: Path, clean: pl.DataFrame, unit: Callable[[str], str]) -> 
     return Screening(table, version, ensemble_size, clean.height - candidates.height, skipped)
 
 
-def _graph(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.ndarray, list[dict]]:
+def _graph(
+    model, candidates: pl.DataFrame, log: Callable[[str], None]
+) -> tuple[list, list, np.ndarray, np.ndarray, list[dict]]:
     """(ids, formulas, mean, std, skipped) of a graph model (``load_model``): the ensemble's mean
-    and spread, in chunks; a structure it cannot judge is skipped with the reason."""
+    and spread, in chunks, each logged; a structure it cannot judge is skipped with the reason."""
+    import time
+
+    start = time.perf_counter()
     ids, formulas, structures, skipped = [], [], [], []
     for row in candidates.select(
         schema.ID, schema.FORMULA, schema.STRUCTURE, schema.STRUCTURE_FORMAT
@@ -152,12 +162,15 @@ def _graph(model, candidates: pl.DataFrame) -> tuple[list, list, np.ndarray, np.
         ids.append(row[0])
         formulas.append(row[1])
         structures.append(structure)
+    log(f"{len(ids)} structures read, {len(skipped)} skipped, in {time.perf_counter() - start:.0f} s")
     means, stds = [], []
-    for start in range(0, len(ids), CHUNK):
-        part = slice(start, start + CHUNK)
+    for first in range(0, len(ids), CHUNK):
+        part = slice(first, first + CHUNK)
         mean, std = model.predict_structures(ids[part], structures[part], with_std=True)
         means.append(mean)
         stds.append(std)
+        done = min(first + CHUNK, len(ids))
+        log(f"predicted {done}/{len(ids)} candidates ({time.perf_counter() - start:.0f} s)")
     n_tasks = len(model.tasks)
     mean = np.concatenate(means) if means else np.zeros((0, n_tasks))
     std = np.concatenate(stds) if stds else np.zeros((0, n_tasks))

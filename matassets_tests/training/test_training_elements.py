@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from pymatgen.core import Element, Lattice, Structure
@@ -94,7 +95,9 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
     assert all("unseen_elements" not in json.loads(line) for line in out.splitlines()) and err == ""
 
 
-def test_screening_flags_candidates_with_an_unseen_element(smoke_root: Path, phase1_smoke, smoke_copy: Path):
+def test_screening_flags_candidates_with_an_unseen_element(
+    smoke_root: Path, phase1_smoke, smoke_copy: Path, monkeypatch
+):
     from conftest import materialize
 
     from matassets import datasets
@@ -131,3 +134,20 @@ def test_screening_flags_candidates_with_an_unseen_element(smoke_root: Path, pha
     meta = event.materialization.metadata
     assert meta["with an element unseen in training"].value.startswith("1 ")
     assert f"| {metal}Cl |" in meta["top candidates"].value
+
+    # progress a person can follow on a long screen: the candidates, the structures read, each chunk
+    from matassets.inference import screening
+
+    lines: list[str] = []
+    monkeypatch.setattr(screening, "CHUNK", 2)
+    candidates = pl.read_parquet(layout.for_dataset("salts").structures("smoke"))
+    again = screening.screen(folder, candidates, lambda p: "eV/atom", lines.append)
+    chunked, whole = again.table.sort("id"), table.sort("id")
+    assert chunked.drop("mean").equals(whole.drop("mean"))
+    assert np.allclose(chunked["mean"], whole["mean"], atol=1e-5)  # batches of 2 sum in another order
+    assert lines[0] == "3 candidates (0 in the training split left out)"
+    assert lines[1].startswith("3 structures read, 0 skipped, in ")
+    assert [line.split(" (")[0] for line in lines[2:]] == [
+        "predicted 2/3 candidates",
+        "predicted 3/3 candidates",
+    ]
