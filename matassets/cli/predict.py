@@ -72,6 +72,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """One JSON line per readable file (a file that cannot be used: an error line naming it, exit
     1): its formula, the model's prediction and the file's elements no training crystal held."""
     from matassets.inference.predict import PredictInputError, read_structure_file
+    from matassets.inference.screening import CHUNK
     from matassets.training.random_forest import MODEL_FILE
 
     try:
@@ -93,35 +94,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths, unread = common.structure_paths(args.files)
     for line in unread:
         print(f"error: {line}", file=sys.stderr)
-    files, structures, failed = [], [], len(unread)
-    for f in paths:
-        try:
-            structure = read_structure_file(Path(f), args.max_sites)
-            if not forest:
-                model.check_structure(f, structure)
-            structures.append(structure)
-            files.append(f)
-        except PredictInputError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed += 1
-    if forest:
-        rows, refused = _forest_rows(model, files, structures)
-    else:
-        rows, refused = _graph_rows(model, files, structures), []
-    for f, reason in refused:
-        print(f"error: {f}: {reason}", file=sys.stderr)
-    for f, structure, out in rows:
-        unseen = domain.unseen(model.config, (e.symbol for e in structure.composition.element_composition))
-        if unseen is not None:
-            out["unseen_elements"] = unseen
-        if unseen:
-            print(
-                f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
-                "the prediction extrapolates",
-                file=sys.stderr,
+    failed = len(unread)
+    for first in range(0, len(paths), CHUNK):  # lines come as each chunk is predicted
+        files, structures = [], []
+        for f in paths[first : first + CHUNK]:
+            try:
+                structure = read_structure_file(Path(f), args.max_sites)
+                if not forest:
+                    model.check_structure(f, structure)
+                structures.append(structure)
+                files.append(f)
+            except PredictInputError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+        rows, refused = (
+            _forest_rows(model, files, structures) if forest else (_graph_rows(model, files, structures), [])
+        )
+        for f, reason in refused:
+            print(f"error: {f}: {reason}", file=sys.stderr)
+        failed += len(refused)
+        for f, structure, out in rows:
+            unseen = domain.unseen(
+                model.config, (e.symbol for e in structure.composition.element_composition)
             )
-        print(json.dumps(out))
-    return 1 if failed or refused else 0
+            if unseen is not None:
+                out["unseen_elements"] = unseen
+            if unseen:
+                print(
+                    f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
+                    "the prediction extrapolates",
+                    file=sys.stderr,
+                )
+            print(json.dumps(out), flush=True)
+    return 1 if failed else 0
 
 
 def _load(folder: Path, forest: bool):

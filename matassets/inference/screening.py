@@ -54,7 +54,7 @@ SCHEMA = {c: pl.Utf8 for c in COLUMNS} | {
     "sigma": pl.Float64,
     "ensemble_size": pl.Int64,
 }
-CHUNK = 512  # structures per graph store: memory stays bounded on a large candidate set
+CHUNK = 512  # structures per graph store (screening, predict): memory stays bounded on many
 
 
 @dataclass

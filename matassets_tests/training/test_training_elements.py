@@ -73,7 +73,11 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
         f"warning: {files[1]}: {metal} in no training crystal of {MODEL}: the prediction extrapolates"
     )
 
-    # a folder stands for its structure files; one without any is an error line, the others go on
+    # a folder stands for its structure files; one without any is an error line, the others go on;
+    # the lines come a chunk at a time (here one file each)
+    from matassets.inference import screening
+
+    monkeypatch.setattr(screening, "CHUNK", 1)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["predict", "--model", MODEL, "--level", "smoke", str(tmp_path), str(empty)]) == 1
