@@ -35,15 +35,16 @@ def print_summary(partition: str, layout: Layout | None = None) -> int:
     manifest = load_splits(layout, partition)
     print(f"splits ({manifest.strategy}, seed {manifest.seed}, hash {manifest.hash}): {manifest.sizes()}")
     print(f"graphs: {load_store(current_graphs_path(layout, partition)).stats()}")
-    for line in model_lines(layout, partition):
+    for line in model_lines(layout, partition, dict(clean.select("id", "formula").iter_rows())):
         print(line)
     return 0
 
 
-def model_lines(layout: Layout, partition: str) -> list[str]:
+def model_lines(layout: Layout, partition: str, formulas: dict[str, str] | None = None) -> list[str]:
     """One line per trained model and property of ``partition``: the test metric with its unit beside
     its baseline, read with the leaderboard's reader (every metrics.json shape: regression,
-    classification, the MACE potential's per-element table)."""
+    classification, the MACE potential's per-element table); with ``formulas`` (id → formula of the
+    level's crystals), a line on the test crystals holding an element no training crystal held."""
     from matassets.reports.leaderboard import rows_from_metrics
 
     lines = []
@@ -59,7 +60,30 @@ def model_lines(layout: Layout, partition: str) -> list[str]:
                 f"model {path.parent.parent.name}: test {row['property']}: {headline(row)}"
                 + (f" (n={n})" if n else "")
             )
+        if formulas is not None:
+            lines += _extrapolated(path.parent, formulas)
     return lines
+
+
+def _extrapolated(folder, formulas: dict[str, str]) -> list[str]:
+    """``  test crystals holding an element no training crystal held: k of n (Ce, Sm)`` for a model
+    folder that records its training elements (``inference.domain``); their errors are part of the
+    test metric above. Nothing for a folder that does not."""
+    import polars as pl
+
+    from matassets.inference import domain
+
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if domain.KEY not in config or not (folder / "predictions.csv").is_file():
+        return []
+    rows = pl.read_csv(folder / "predictions.csv", infer_schema=False).filter(pl.col("split") == "test")
+    tested = rows["formula"] if "formula" in rows.columns else [formulas.get(i) for i in rows["id"]]
+    unseen = [domain.unseen(config, (e.symbol for e in domain.elements(f))) for f in tested if f]
+    held = sorted({e for u in unseen for e in u})
+    return [
+        f"  test crystals holding an element no training crystal held: {sum(map(bool, unseen))} of "
+        f"{len(unseen)}" + (f" ({', '.join(held)})" if held else "")
+    ]
 
 
 def headline(row: dict) -> str:

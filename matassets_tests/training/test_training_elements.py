@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import Composition, Element, Lattice, Structure
 
 from matassets.data import schema
 from matassets.data.parsing import parse_structure
@@ -55,6 +55,22 @@ def test_training_records_its_elements_and_predict_names_an_unseen_one(
     assert (folder / "training_elements.png").stat().st_size > 20_000
     (event,) = phase1_smoke.get_asset_materialization_events()
     assert "training elements" in event.materialization.metadata
+
+    # summary: how many test crystals hold an element the model never saw (their errors are in its MAE)
+    from matassets.cli import main as cli
+
+    rows = pl.read_csv(folder / "predictions.csv").filter(pl.col("split") == "test")
+    table = pl.read_parquet(layout.structures("smoke"))
+    tested = table.filter(pl.col(schema.ID).is_in(rows["id"].to_list()))[schema.FORMULA]
+    novel = [f for f in tested if {e.symbol for e in Composition(f)} - set(seen)]
+    monkeypatch.setenv("MATASSETS_ROOT", str(smoke_root))
+    capsys.readouterr()
+    assert cli(["summary", "--level", "smoke"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(k for k, line in enumerate(lines) if line.startswith(f"model {MODEL}: test "))
+    assert lines[at + 1].startswith(
+        f"  test crystals holding an element no training crystal held: {len(novel)} of {rows.height}"
+    )
 
     metal = unseen_metal(seen)
     files = []
