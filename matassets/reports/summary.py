@@ -73,8 +73,10 @@ def _extrapolated(folder, formulas: dict[str, str]) -> list[str]:
 
     from matassets.inference import domain
 
+    if not (folder / "config.json").is_file() or not (folder / "predictions.csv").is_file():
+        return []  # the MACE potential's folder has no config.json
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if domain.KEY not in config or not (folder / "predictions.csv").is_file():
+    if domain.KEY not in config:
         return []
     rows = pl.read_csv(folder / "predictions.csv", infer_schema=False).filter(pl.col("split") == "test")
     tested = rows["formula"] if "formula" in rows.columns else [formulas.get(i) for i in rows["id"]]
