@@ -113,15 +113,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for f, reason in refused:
             print(f"error: {f}: {reason}", file=sys.stderr)
         failed += len(refused)
-        for f, structure, out in rows:
-            unseen = domain.unseen(
-                model.config, (e.symbol for e in structure.composition.element_composition)
-            )
+        for out in rows:
+            unseen = domain.unseen(model.config, out["formula"])
             if unseen is not None:
                 out["unseen_elements"] = unseen
             if unseen:
                 print(
-                    f"warning: {f}: {', '.join(unseen)} in no training crystal of {args.model}: "
+                    f"warning: {out['file']}: {', '.join(unseen)} in no training crystal of {args.model}: "
                     "the prediction extrapolates",
                     file=sys.stderr,
                 )
@@ -136,8 +134,8 @@ def _load(folder: Path, forest: bool):
     return load_forest(folder) if forest else load_model(folder)
 
 
-def _graph_rows(model, files: list[str], structures: list) -> list[tuple[str, object, dict]]:
-    """(file, structure, output) of a graph model (``load_model``). An ensemble's output: the
+def _graph_rows(model, files: list[str], structures: list) -> list[dict]:
+    """The output line of each file, by a graph model (``load_model``). An ensemble's: the
     members' mean, their standard deviation as <task>_std and, where the validation split gave a
     scale, the calibrated error bar <task>_sigma = scale × <task>_std."""
     if not structures:
@@ -153,12 +151,12 @@ def _graph_rows(model, files: list[str], structures: list) -> list[tuple[str, ob
                 if t in model.sigma_scales:
                     out[f"{t}_sigma"] = float(v) * model.sigma_scales[t]
             out["ensemble_size"] = model.ensemble_size
-        rows.append((f, structure, out))
+        rows.append(out)
     return rows
 
 
 def _forest_rows(loaded, files: list[str], structures: list):
-    """(rows as ``_graph_rows``, [(file, reason refused)]) of a forest on formula and space group
+    """(output lines as ``_graph_rows``, [(file, reason refused)]) of a forest on formula and space group
     (``random_forest.load_forest``): a data set's property forest (its value; a classifier's
     probability of class 1) or the topological classifier (the probability of a topological
     label). A structure spglib finds no space group for is refused where the forest uses one."""
@@ -171,12 +169,9 @@ def _forest_rows(loaded, files: list[str], structures: list):
     use_spacegroup = loaded.config["preset"]["spacegroup_features"]
     formulas = [s.composition.reduced_formula for s in structures]
     groups = [spacegroup_number(s) if use_spacegroup else None for s in structures]
-    refused = [
-        (f, "spglib finds no space group; the forest's features include it")
-        for f, g in zip(files, groups, strict=True)
-        if use_spacegroup and g is None
-    ]
-    keep = [k for k, g in enumerate(groups) if not (use_spacegroup and g is None)]
+    keep = [k for k, g in enumerate(groups) if g is not None or not use_spacegroup]
+    reason = "spglib finds no space group; the forest's features include it"
+    refused = [(f, reason) for k, f in enumerate(files) if k not in keep]
     if not keep:
         return [], refused
     picked = {schema.ID: [files[k] for k in keep], schema.FORMULA: [formulas[k] for k in keep]}
@@ -187,8 +182,7 @@ def _forest_rows(loaded, files: list[str], structures: list):
         values = loaded.predict_proba(picked[schema.FORMULA], picked[schema.SPACEGROUP])
     task = loaded.config["task"]
     rows = [
-        (files[k], structures[k], {"file": files[k], "formula": formulas[k], task: float(v)})
-        for k, v in zip(keep, values, strict=True)
+        {"file": files[k], "formula": formulas[k], task: float(v)} for k, v in zip(keep, values, strict=True)
     ]
     return rows, refused
 

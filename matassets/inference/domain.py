@@ -17,21 +17,21 @@ from collections.abc import Iterable
 KEY = "training_elements"
 
 
-def elements(formula: str) -> list:
-    """The elements (pymatgen ``Element``) of a chemical formula."""
+def symbols(formula: str) -> set[str]:
+    """The element symbols of a chemical formula."""
     from pymatgen.core import Composition
 
-    return Composition(formula).elements
+    return {e.symbol for e in Composition(formula).elements}
 
 
 def counts(formulas: Iterable[str]) -> dict[str, int]:
     """{element symbol: how many of ``formulas`` hold it}."""
-    held = Counter(e for f in formulas for e in elements(f))
-    return {e.symbol: n for e, n in held.items()}
+    return dict(Counter(e for f in formulas for e in symbols(f)))
 
 
-def unseen(config: dict, symbols: Iterable[str]) -> list[str] | None:
-    """The elements of ``symbols`` that no training crystal of the model held, in alphabetical
-    order, or None for a folder written before training recorded them."""
+def unseen(config: dict, formula: str) -> list[str] | None:
+    """The elements of ``formula`` that no training crystal of the model (``config``, its folder's
+    config.json) held, in alphabetical order, or None for a folder written before training recorded
+    them."""
     seen = config.get(KEY)
-    return None if seen is None else sorted(set(symbols) - set(seen))
+    return None if seen is None else sorted(symbols(formula) - set(seen))

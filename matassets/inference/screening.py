@@ -118,7 +118,7 @@ def screen(
     ids, formulas, mean, std, skipped = (
         _forest(model, candidates) if forest else _graph(model, candidates, log)
     )
-    unseen = [domain.unseen(model.config, (e.symbol for e in domain.elements(f))) for f in formulas]
+    unseen = [domain.unseen(model.config, f) for f in formulas]
     frames = [
         pl.DataFrame(
             {

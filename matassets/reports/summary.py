@@ -80,7 +80,7 @@ def _extrapolated(folder, formulas: dict[str, str]) -> list[str]:
         return []
     rows = pl.read_csv(folder / "predictions.csv", infer_schema=False).filter(pl.col("split") == "test")
     tested = rows["formula"] if "formula" in rows.columns else [formulas.get(i) for i in rows["id"]]
-    unseen = [domain.unseen(config, (e.symbol for e in domain.elements(f))) for f in tested if f]
+    unseen = [domain.unseen(config, f) for f in tested if f]
     held = sorted({e for u in unseen for e in u})
     return [
         f"  test crystals holding an element no training crystal held: {sum(map(bool, unseen))} of "
